@@ -1,0 +1,7 @@
+/**
+ * @aimeqtt/codec: MQTT 3.1.1 packets as Effect Schema models, with encoders and decoders. No I/O.
+ *
+ * @since 0.1.0
+ */
+export * from "./Packet.ts"
+export * from "./DecodeError.ts"
