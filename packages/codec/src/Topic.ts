@@ -1,0 +1,354 @@
+/**
+ * Topic names and topic filters [MQTT-4.7]: validation, matching, and a trie for dispatching a
+ * topic to every value subscribed with a matching filter.
+ *
+ * Levels are separated by `/`; empty levels are levels ("a//b" has three, "/a" has two). `+` matches
+ * exactly one level, `#` matches the rest of the topic including its parent level. The validators
+ * scan the string once by char code and never allocate, because the decoder calls them on every
+ * PUBLISH.
+ *
+ * @since 0.1.0
+ */
+
+const SLASH = 0x2f // "/"
+const PLUS = 0x2b // "+"
+const HASH = 0x23 // "#"
+const DOLLAR = 0x24 // "$"
+const NUL = 0x00
+
+/** Largest length in bytes of an MQTT UTF-8 encoded string [MQTT-1.5.3], [MQTT-4.7.3-3]. */
+const MAX_UTF8_BYTES = 65535
+/** A string of at most this many UTF-16 code units cannot exceed 65535 UTF-8 bytes (3 bytes per unit at most). */
+const ALWAYS_SHORT_ENOUGH = 21845
+
+const EMPTY_TOPIC = "topic name must be at least one character long [MQTT-4.7.3-1]"
+const EMPTY_FILTER = "topic filter must be at least one character long [MQTT-4.7.3-1]"
+const WILDCARD_IN_TOPIC = "topic name must not contain the wildcard characters '+' or '#' [MQTT-4.7.1-1]"
+const NUL_IN_TOPIC = "topic name must not contain the null character U+0000 [MQTT-4.7.3-2]"
+const NUL_IN_FILTER = "topic filter must not contain the null character U+0000 [MQTT-4.7.3-2]"
+const LONG_TOPIC = "topic name must not be longer than 65535 bytes in UTF-8 [MQTT-4.7.3-3]"
+const LONG_FILTER = "topic filter must not be longer than 65535 bytes in UTF-8 [MQTT-4.7.3-3]"
+const MISPLACED_HASH =
+  "the multi-level wildcard '#' must be the last character of the topic filter and alone in its level [MQTT-4.7.1-2]"
+const MISPLACED_PLUS = "the single-level wildcard '+' must occupy an entire level of the topic filter [MQTT-4.7.1-3]"
+
+/**
+ * The length of `s` encoded as UTF-8, without allocating. A surrogate pair is one 4-byte code point;
+ * an unpaired surrogate counts 3 bytes, as `TextEncoder` writes it as U+FFFD.
+ */
+const utf8Length = (s: string): number => {
+  let bytes = 0
+  const length = s.length
+  for (let i = 0; i < length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length) {
+      const next = s.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4
+        i++
+      } else bytes += 3
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/** Whether `s` is too long to be sent as an MQTT string [MQTT-4.7.3-3]. Only counts bytes when it must. */
+const tooLong = (s: string): boolean =>
+  s.length > ALWAYS_SHORT_ENOUGH && (s.length > MAX_UTF8_BYTES || utf8Length(s) > MAX_UTF8_BYTES)
+
+/**
+ * Why `topic` is not a valid topic name (as in PUBLISH), or `undefined` when it is valid.
+ *
+ * Rules: non-empty [MQTT-4.7.3-1], no `+` or `#` [MQTT-4.7.1-1], no U+0000 [MQTT-4.7.3-2], at most
+ * 65535 bytes in UTF-8 [MQTT-4.7.3-3]. A topic may start with `$` (e.g. `$SYS/...`); that only affects
+ * matching.
+ *
+ * @since 0.1.0
+ */
+export const topicNameError = (topic: string): string | undefined => {
+  const length = topic.length
+  if (length === 0) return EMPTY_TOPIC
+  for (let i = 0; i < length; i++) {
+    const c = topic.charCodeAt(i)
+    if (c <= HASH) {
+      if (c === HASH) return WILDCARD_IN_TOPIC
+      if (c === NUL) return NUL_IN_TOPIC
+    } else if (c === PLUS) return WILDCARD_IN_TOPIC
+  }
+  return tooLong(topic) ? LONG_TOPIC : undefined
+}
+
+/**
+ * Why `filter` is not a valid topic filter (as in SUBSCRIBE and UNSUBSCRIBE), or `undefined` when it is
+ * valid.
+ *
+ * Rules: non-empty [MQTT-4.7.3-1]; `#` only as the last character and alone in its level, so either
+ * the whole filter or preceded by `/` [MQTT-4.7.1-2]; `+` alone in its level [MQTT-4.7.1-3]; no U+0000
+ * [MQTT-4.7.3-2]; at most 65535 bytes in UTF-8 [MQTT-4.7.3-3].
+ *
+ * @since 0.1.0
+ */
+export const topicFilterError = (filter: string): string | undefined => {
+  const length = filter.length
+  if (length === 0) return EMPTY_FILTER
+  for (let i = 0; i < length; i++) {
+    const c = filter.charCodeAt(i)
+    if (c === HASH) {
+      if (i !== length - 1 || (i > 0 && filter.charCodeAt(i - 1) !== SLASH)) return MISPLACED_HASH
+    } else if (c === PLUS) {
+      if ((i > 0 && filter.charCodeAt(i - 1) !== SLASH) || (i < length - 1 && filter.charCodeAt(i + 1) !== SLASH)) {
+        return MISPLACED_PLUS
+      }
+    } else if (c === NUL) return NUL_IN_FILTER
+  }
+  return tooLong(filter) ? LONG_FILTER : undefined
+}
+
+/**
+ * Whether the topic name `topic` matches the topic filter `filter` [MQTT-4.7.1].
+ *
+ * - `+` matches exactly one level, which may be empty: `+/+` matches `/finance` [MQTT-4.7.1-3].
+ * - `#` matches the rest, including the parent level: `a/#` matches `a`, `a/` and `a/b/c` [MQTT-4.7.1-2].
+ * - A topic starting with `$` is not matched by a filter starting with `+` or `#` [MQTT-4.7.2-1].
+ *
+ * Both arguments are assumed valid (see {@link topicFilterError} and {@link topicNameError}); the
+ * comparison walks the two strings once and does not allocate.
+ *
+ * @since 0.1.0
+ */
+export const matches = (filter: string, topic: string): boolean => {
+  const fl = filter.length
+  const tl = topic.length
+  if (topic.charCodeAt(0) === DOLLAR) {
+    const first = filter.charCodeAt(0)
+    if (first === PLUS || first === HASH) return false // [MQTT-4.7.2-1]
+  }
+  let fi = 0
+  let ti = 0
+  // Invariant: fi and ti are at the start of a level of the filter and of the topic.
+  for (;;) {
+    const c = filter.charCodeAt(fi) // NaN past the end
+    if (c === HASH) return true // the rest of the topic, whatever it is [MQTT-4.7.1-2]
+    if (c === PLUS) {
+      fi++
+      while (ti < tl && topic.charCodeAt(ti) !== SLASH) ti++
+    } else {
+      while (fi < fl) {
+        const f = filter.charCodeAt(fi)
+        if (f === SLASH) break
+        if (topic.charCodeAt(ti) !== f) return false
+        fi++
+        ti++
+      }
+      if (ti < tl && topic.charCodeAt(ti) !== SLASH) return false
+    }
+    // Both levels ended: each index is at its string's end or at a "/".
+    if (fi === fl) return ti === tl
+    if (ti === tl) {
+      // Only a trailing "/#" matches the parent level [MQTT-4.7.1-2].
+      return fi + 2 === fl && filter.charCodeAt(fi + 1) === HASH
+    }
+    fi++
+    ti++
+  }
+}
+
+/** One level of a {@link TopicTrie}. */
+class TrieNode<A> {
+  /** Children by literal level (which may be empty). */
+  children: Map<string, TrieNode<A>> | undefined = undefined
+  /** The child for a `+` level. */
+  plus: TrieNode<A> | undefined = undefined
+  /** Values of the filters ending with `#` at this level. */
+  hash: Array<A> | undefined = undefined
+  /** Values of the filters ending exactly at this level. */
+  exact: Array<A> | undefined = undefined
+
+  isEmpty(): boolean {
+    return this.exact === undefined && this.hash === undefined && this.plus === undefined &&
+      this.children === undefined
+  }
+}
+
+const pushAll = <A>(from: Array<A>, into: Array<A>): void => {
+  for (let i = 0; i < from.length; i++) into.push(from[i] as A)
+}
+
+/** Removes `value` from `values`, in place and without keeping order; returns whether it was there. */
+const removeValue = <A>(values: Array<A>, value: A): boolean => {
+  const index = values.indexOf(value)
+  if (index < 0) return false
+  const last = values.pop() as A
+  if (index < values.length) values[index] = last
+  return true
+}
+
+/**
+ * A trie of topic filters, keyed by filter level, mapping each filter to a set of values (e.g. the
+ * subscriptions made with it). {@link TopicTrie.match} visits only the branches a topic can reach (the
+ * literal level, `+` and `#` at each depth), so its cost depends on the topic's depth, not on the
+ * number of filters.
+ *
+ * Filters must be valid (see {@link topicFilterError}): a `#` level that is not the last is stored as a
+ * literal. Matching follows {@link matches}, including the `$` rule [MQTT-4.7.2-1].
+ *
+ * @example
+ * const trie = new TopicTrie<string>()
+ * trie.add("sport/tennis/+", "scores")
+ * trie.add("sport/#", "all sport")
+ * trie.match("sport/tennis/player1") // ["all sport", "scores"] (in some order)
+ *
+ * @since 0.1.0
+ */
+export class TopicTrie<A> {
+  #root = new TrieNode<A>()
+  #size = 0
+
+  /** The number of (filter, value) pairs stored. @since 0.1.0 */
+  get size(): number {
+    return this.#size
+  }
+
+  /** Whether no filter is stored. @since 0.1.0 */
+  get isEmpty(): boolean {
+    return this.#size === 0
+  }
+
+  /**
+   * Stores `value` under `filter`. Each filter holds a set of values (compared with `===`): adding a
+   * pair that is already there changes nothing and returns `false`.
+   *
+   * @since 0.1.0
+   */
+  add(filter: string, value: A): boolean {
+    const levels = filter.split("/")
+    const last = levels.length - 1
+    let node = this.#root
+    for (let i = 0; i < last; i++) node = childFor(node, levels[i] as string)
+    const level = levels[last] as string
+    if (level === "#") {
+      if (node.hash === undefined) node.hash = [value]
+      else if (node.hash.includes(value)) return false
+      else node.hash.push(value)
+    } else {
+      const leaf = childFor(node, level)
+      if (leaf.exact === undefined) leaf.exact = [value]
+      else if (leaf.exact.includes(value)) return false
+      else leaf.exact.push(value)
+    }
+    this.#size++
+    return true
+  }
+
+  /**
+   * Removes `value` from `filter`; returns whether the pair was there. Nodes left without values or
+   * children are pruned, so an emptied trie holds no memory for removed filters.
+   *
+   * @since 0.1.0
+   */
+  remove(filter: string, value: A): boolean {
+    const levels = filter.split("/")
+    const last = levels.length - 1
+    const path: Array<TrieNode<A>> = [this.#root]
+    let node: TrieNode<A> | undefined = this.#root
+    const depth = levels[last] === "#" ? last : last + 1
+    for (let i = 0; i < depth; i++) {
+      node = childAt(node, levels[i] as string)
+      if (node === undefined) return false
+      path.push(node)
+    }
+    if (depth === last) {
+      if (node.hash === undefined || !removeValue(node.hash, value)) return false
+      if (node.hash.length === 0) node.hash = undefined
+    } else {
+      if (node.exact === undefined || !removeValue(node.exact, value)) return false
+      if (node.exact.length === 0) node.exact = undefined
+    }
+    this.#size--
+    // Prune from the deepest node up; path[i] is the child of path[i - 1] at levels[i - 1].
+    for (let i = path.length - 1; i > 0; i--) {
+      const child = path[i] as TrieNode<A>
+      if (!child.isEmpty()) break
+      const parent = path[i - 1] as TrieNode<A>
+      const level = levels[i - 1] as string
+      if (level === "+") parent.plus = undefined
+      else if (parent.children !== undefined) {
+        parent.children.delete(level)
+        if (parent.children.size === 0) parent.children = undefined
+      }
+    }
+    return true
+  }
+
+  /**
+   * Every value whose filter matches `topic`. A value stored under several matching filters appears
+   * once per filter; the order is unspecified. Returns a fresh array.
+   *
+   * @since 0.1.0
+   */
+  match(topic: string): Array<A> {
+    const out: Array<A> = []
+    if (this.#size === 0) return out
+    collect(this.#root, topic.split("/"), 0, out, topic.charCodeAt(0) === DOLLAR)
+    return out
+  }
+
+  /**
+   * Whether any stored filter matches `topic`, stopping at the first match.
+   *
+   * @since 0.1.0
+   */
+  hasMatch(topic: string): boolean {
+    if (this.#size === 0) return false
+    return hasAny(this.#root, topic.split("/"), 0, topic.charCodeAt(0) === DOLLAR)
+  }
+
+  /** Removes every filter. @since 0.1.0 */
+  clear(): void {
+    this.#root = new TrieNode<A>()
+    this.#size = 0
+  }
+}
+
+/** The child of `node` for a filter level, created when missing. */
+const childFor = <A>(node: TrieNode<A>, level: string): TrieNode<A> => {
+  if (level === "+") return node.plus ??= new TrieNode<A>()
+  const children = node.children ??= new Map()
+  let child = children.get(level)
+  if (child === undefined) {
+    child = new TrieNode<A>()
+    children.set(level, child)
+  }
+  return child
+}
+
+/** The child of `node` for a filter level, if any. */
+const childAt = <A>(node: TrieNode<A>, level: string): TrieNode<A> | undefined =>
+  level === "+" ? node.plus : node.children?.get(level)
+
+/**
+ * Pushes into `out` the values of every filter below `node` matching `levels` from index `i`.
+ * `rootOfDollarTopic`: at the root of a topic starting with `$`, skip `+` and `#` [MQTT-4.7.2-1].
+ */
+const collect = <A>(node: TrieNode<A>, levels: Array<string>, i: number, out: Array<A>, rootOfDollarTopic: boolean) => {
+  // `#` matches the remaining levels, and also none of them (the parent level) [MQTT-4.7.1-2].
+  if (node.hash !== undefined && !rootOfDollarTopic) pushAll(node.hash, out)
+  if (i === levels.length) {
+    if (node.exact !== undefined) pushAll(node.exact, out)
+    return
+  }
+  const child = node.children?.get(levels[i] as string)
+  if (child !== undefined) collect(child, levels, i + 1, out, false)
+  if (node.plus !== undefined && !rootOfDollarTopic) collect(node.plus, levels, i + 1, out, false)
+}
+
+/** Like {@link collect}, but only says whether anything matches. */
+const hasAny = <A>(node: TrieNode<A>, levels: Array<string>, i: number, rootOfDollarTopic: boolean): boolean => {
+  if (node.hash !== undefined && !rootOfDollarTopic) return true
+  if (i === levels.length) return node.exact !== undefined
+  const child = node.children?.get(levels[i] as string)
+  if (child !== undefined && hasAny(child, levels, i + 1, false)) return true
+  return node.plus !== undefined && !rootOfDollarTopic && hasAny(node.plus, levels, i + 1, false)
+}
