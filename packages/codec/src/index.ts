@@ -5,3 +5,4 @@
  */
 export * from "./Packet.ts"
 export * from "./DecodeError.ts"
+export * from "./Topic.ts"
