@@ -1,0 +1,252 @@
+/**
+ * Encoding of packets to bytes. The exact size is computed first, then the packet is written into a
+ * single `Uint8Array` with plain byte stores: one allocation per packet.
+ *
+ * `encode` trusts its input: it assumes a schema-valid packet that also follows the wire rules
+ * (strings without U+0000 or lone surrogates and at most 65535 UTF-8 bytes, `packetId` present
+ * exactly when QoS > 0, valid topics, ...). Use `PacketFromBytes` to encode with validation.
+ *
+ * @since 0.1.0
+ */
+import type { Connect, Packet, Publish, Subscribe, Unsubscribe } from "./Packet.ts"
+
+const textEncoder = new TextEncoder()
+
+/**
+ * UTF-8 length of `s`; a lone surrogate counts 3 bytes, as `encodeInto` writes U+FFFD for it.
+ *
+ * @since 0.1.0
+ */
+export const utf8Length = (s: string): number => {
+  const length = s.length
+  let bytes = length
+  for (let i = 0; i < length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) bytes += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2 // 2 code units -> 4 bytes
+      i++
+    } else bytes += 2
+  }
+  return bytes
+}
+
+/** Bytes of the remaining length varint [MQTT-2.2.3]. */
+const varintLength = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4)
+
+/** A length-prefixed string field [MQTT-1.5.3]. */
+const stringField = (s: string): number => 2 + utf8Length(s)
+
+const connectLength = (p: Connect): number => {
+  // Protocol name + level + flags + keep alive: "MQTT" or "MQIsdp" [MQTT-3.1.2.1].
+  let n = p.protocolLevel === 4 ? 10 : 12
+  n += stringField(p.clientId)
+  if (p.will !== undefined) n += stringField(p.will.topic) + 2 + p.will.payload.length
+  if (p.username !== undefined) n += stringField(p.username)
+  if (p.password !== undefined) n += 2 + p.password.length
+  return n
+}
+
+const subscribeLength = (p: Subscribe): number => {
+  let n = 2
+  for (const s of p.subscriptions) n += stringField(s.filter) + 1
+  return n
+}
+
+const unsubscribeLength = (p: Unsubscribe): number => {
+  let n = 2
+  for (const f of p.filters) n += stringField(f)
+  return n
+}
+
+const publishLength = (p: Publish): number => stringField(p.topic) + (p.qos > 0 ? 2 : 0) + p.payload.length
+
+/** The remaining length of `p`: its size after the fixed header [MQTT-2.2.3]. */
+const remainingLength = (p: Packet): number => {
+  switch (p._tag) {
+    case "Publish":
+      return publishLength(p)
+    case "Connect":
+      return connectLength(p)
+    case "Subscribe":
+      return subscribeLength(p)
+    case "Unsubscribe":
+      return unsubscribeLength(p)
+    case "Suback":
+      return 2 + p.returnCodes.length
+    case "Connack":
+    case "Puback":
+    case "Pubrec":
+    case "Pubrel":
+    case "Pubcomp":
+    case "Unsuback":
+      return 2
+    case "Pingreq":
+    case "Pingresp":
+    case "Disconnect":
+      return 0
+  }
+}
+
+/**
+ * The number of bytes `encode(packet)` produces, fixed header included.
+ *
+ * @since 0.1.0
+ */
+export const encodedLength = (packet: Packet): number => {
+  const rl = remainingLength(packet)
+  return 1 + varintLength(rl) + rl
+}
+
+/** First byte: type in the high nibble, flags in the low one [MQTT-2.2]. */
+const firstByte = (p: Packet): number => {
+  switch (p._tag) {
+    case "Connect":
+      return 0x10
+    case "Connack":
+      return 0x20
+    case "Publish":
+      return 0x30 | (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0)
+    case "Puback":
+      return 0x40
+    case "Pubrec":
+      return 0x50
+    case "Pubrel":
+      return 0x62 // reserved flags 0b0010 [MQTT-3.6.1-1]
+    case "Pubcomp":
+      return 0x70
+    case "Subscribe":
+      return 0x82 // [MQTT-3.8.1-1]
+    case "Suback":
+      return 0x90
+    case "Unsubscribe":
+      return 0xa2 // [MQTT-3.10.1-1]
+    case "Unsuback":
+      return 0xb0
+    case "Pingreq":
+      return 0xc0
+    case "Pingresp":
+      return 0xd0
+    case "Disconnect":
+      return 0xe0
+  }
+}
+
+const writeU16 = (out: Uint8Array, pos: number, n: number): number => {
+  out[pos] = n >> 8
+  out[pos + 1] = n & 0xff
+  return pos + 2
+}
+
+/** Writes `s` after a 2-byte length, which is filled in once the string is written. */
+const writeString = (out: Uint8Array, pos: number, s: string): number => {
+  const start = pos + 2
+  let p = start
+  const length = s.length
+  let i = 0
+  // ASCII fast path; the first non-ASCII unit hands the rest to encodeInto.
+  for (; i < length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) break
+    out[p++] = c
+  }
+  if (i < length) p += textEncoder.encodeInto(i === 0 ? s : s.slice(i), out.subarray(p)).written
+  writeU16(out, pos, p - start)
+  return p
+}
+
+const writeBytes = (out: Uint8Array, pos: number, bytes: Uint8Array): number => {
+  out.set(bytes, pos)
+  return pos + bytes.length
+}
+
+const writeConnect = (out: Uint8Array, pos: number, p: Connect): number => {
+  pos = writeString(out, pos, p.protocolLevel === 4 ? "MQTT" : "MQIsdp")
+  out[pos++] = p.protocolLevel
+  const will = p.will
+  let flags = p.cleanSession ? 0x02 : 0
+  if (will !== undefined) flags |= 0x04 | (will.qos << 3) | (will.retain ? 0x20 : 0)
+  if (p.password !== undefined) flags |= 0x40
+  if (p.username !== undefined) flags |= 0x80
+  out[pos++] = flags
+  pos = writeU16(out, pos, p.keepAlive)
+  // Payload order is fixed: client id, will topic, will message, user name, password [MQTT-3.1.3-1].
+  pos = writeString(out, pos, p.clientId)
+  if (will !== undefined) {
+    pos = writeString(out, pos, will.topic)
+    pos = writeBytes(out, writeU16(out, pos, will.payload.length), will.payload)
+  }
+  if (p.username !== undefined) pos = writeString(out, pos, p.username)
+  if (p.password !== undefined) pos = writeBytes(out, writeU16(out, pos, p.password.length), p.password)
+  return pos
+}
+
+/** Writes the body of `p` at `pos`. */
+const writeBody = (out: Uint8Array, pos: number, p: Packet): void => {
+  switch (p._tag) {
+    case "Publish":
+      pos = writeString(out, pos, p.topic)
+      if (p.qos > 0) pos = writeU16(out, pos, p.packetId ?? 0)
+      out.set(p.payload, pos)
+      return
+    case "Connect":
+      writeConnect(out, pos, p)
+      return
+    case "Connack":
+      out[pos] = p.sessionPresent ? 1 : 0
+      out[pos + 1] = p.returnCode
+      return
+    case "Subscribe":
+      pos = writeU16(out, pos, p.packetId)
+      for (const s of p.subscriptions) {
+        pos = writeString(out, pos, s.filter)
+        out[pos++] = s.qos
+      }
+      return
+    case "Suback":
+      pos = writeU16(out, pos, p.packetId)
+      for (const code of p.returnCodes) out[pos++] = code
+      return
+    case "Unsubscribe":
+      pos = writeU16(out, pos, p.packetId)
+      for (const f of p.filters) pos = writeString(out, pos, f)
+      return
+    case "Puback":
+    case "Pubrec":
+    case "Pubrel":
+    case "Pubcomp":
+    case "Unsuback":
+      writeU16(out, pos, p.packetId)
+      return
+    case "Pingreq":
+    case "Pingresp":
+    case "Disconnect":
+      return
+  }
+}
+
+/**
+ * Encodes `packet` to its MQTT 3.1.1 bytes, in one allocation.
+ *
+ * Assumes a valid packet (see the module notes); invalid input gives meaningless bytes, but no
+ * exception. Validate first with `Schema.encodeEffect(PacketFromBytes)` when the packet comes from
+ * outside.
+ *
+ * @since 0.1.0
+ */
+export const encode = (packet: Packet): Uint8Array => {
+  const rl = remainingLength(packet)
+  const out = new Uint8Array(1 + varintLength(rl) + rl)
+  out[0] = firstByte(packet)
+  // Remaining length varint, least significant 7 bits first [MQTT-2.2.3].
+  let pos = 1
+  let n = rl
+  do {
+    const digit = n % 128
+    n = Math.floor(n / 128)
+    out[pos++] = n > 0 ? digit | 0x80 : digit
+  } while (n > 0)
+  writeBody(out, pos, packet)
+  return out
+}
