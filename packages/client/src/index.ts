@@ -1,1 +1,18 @@
-export {}
+/**
+ * @aimeqtt/client: an Effect-native MQTT 3.1.1 client.
+ *
+ * @since 0.1.0
+ */
+export * from "./errors.ts"
+export { Message, type TypedMessage } from "./Message.ts"
+export {
+  MqttClient,
+  type ConnectionStatus,
+  type PublishOptions,
+  type PublishSchemaOptions,
+  type SubscribeOptions,
+  type SubscribeSchemaOptions,
+  type Subscription
+} from "./MqttClient.ts"
+export { defaultReconnect, type ClientOptions, type WillOptions } from "./Options.ts"
+export { Session, type Completion, type Request, type SessionOptions, type Step } from "./Session.ts"

@@ -1,0 +1,216 @@
+/**
+ * One socket's lifetime: CONNECT/CONNACK, then three fibers until the connection ends.
+ * - reader: decodes the socket with the streaming {@link Decoder} and hands packets to the client;
+ *   it only pulls more bytes once the previous packets were handled (TCP backpressure).
+ * - writer: drains an unbounded queue of packets (bounded in practice: each publisher waits for its
+ *   own write or ack) and writes everything that is ready as one corked batch.
+ * - keep-alive: sends PINGREQ when nothing was sent or received for `keepAlive` [MQTT-3.1.2-23] and
+ *   declares the connection dead when nothing comes back within `pingTimeout`.
+ * The connection ends with a typed cause: `ConnectionLost` or `ProtocolError`.
+ *
+ * @since 0.1.0
+ */
+import { Decoder, DecodeError, encode, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
+import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type MqttError } from "./errors.ts"
+import type { Endpoint } from "./Options.ts"
+import * as Transport from "./Transport.ts"
+
+/** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
+export type WriteCallback = (error: MqttError | undefined) => void
+
+interface WriteItem {
+  readonly packets: ReadonlyArray<Packet>
+  readonly onWritten: WriteCallback | undefined
+}
+
+/** How to open a connection. @since 0.1.0 */
+export interface ConnectionOptions {
+  readonly endpoint: Endpoint
+  readonly connect: Omit<Connect, "password">
+  readonly password: Redacted.Redacted<string> | undefined
+  readonly connectTimeout: Duration.Duration
+  readonly keepAliveMillis: number
+  readonly pingTimeoutMillis: number
+  readonly maxPacketSize: number
+}
+
+/** Why a connection ended. @since 0.1.0 */
+export type ConnectionEnd = ConnectionLost | ProtocolError
+
+/** An open, accepted connection. @since 0.1.0 */
+export interface Connection {
+  readonly sessionPresent: boolean
+  /** Queues packets for the writer (synchronously, so callers keep their order). */
+  readonly send: (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback) => void
+  /**
+   * Runs the reader, writer and keep-alive fibers, handing each received packet to `onPacket`.
+   * Fails with the cause once the connection ends; never succeeds.
+   */
+  readonly run: (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) => Effect.Effect<never, ConnectionEnd>
+  /** Writes what is queued, then DISCONNECT [MQTT-3.14], waiting at most `timeout`. */
+  readonly disconnect: (timeout: Duration.Input) => Effect.Effect<void>
+}
+
+const textEncoder = new TextEncoder()
+
+/**
+ * Dials the broker and performs the CONNECT/CONNACK handshake within `connectTimeout`.
+ * The socket is closed when the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const open = (options: ConnectionOptions): Effect.Effect<Connection, ConnectError | ConnectionRefused | ProtocolError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const channel = yield* Transport.open(options.endpoint, options.connectTimeout)
+    const decoder = Decoder.make({ maxPacketSize: options.maxPacketSize })
+    const connect: Connect = options.password === undefined
+      ? options.connect
+      : { ...options.connect, password: textEncoder.encode(Redacted.value(options.password)) }
+    yield* channel.write([encode(connect)]).pipe(Effect.mapError((cause) => new ConnectError({ message: "could not send CONNECT", cause })))
+
+    // The first packet from the broker must be CONNACK [MQTT-3.2.0-1]; later packets may share its chunk.
+    const received: Array<Packet> = []
+    while (received.length === 0) {
+      const chunks = yield* channel.pull.pipe(
+        Effect.mapError((cause) => new ConnectError({ message: "the broker closed the connection before CONNACK", cause }))
+      )
+      for (const chunk of chunks) {
+        const packets = decoder.push(chunk)
+        if (packets instanceof DecodeError) return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message}` })
+        received.push(...packets)
+      }
+    }
+    const connack = received.shift() as Packet
+    if (connack._tag !== "Connack") {
+      return yield* new ProtocolError({ message: `expected CONNACK, the broker sent ${connack._tag.toUpperCase()} [MQTT-3.2.0-1]` })
+    }
+    if (connack.returnCode !== 0) return yield* ConnectionRefused.fromReturnCode(connack.returnCode)
+    return yield* makeConnection(options, channel, decoder, connack, received)
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: options.connectTimeout,
+      orElse: () =>
+        Effect.fail(new ConnectError({ message: `no CONNACK from the broker within ${Duration.format(options.connectTimeout)}` }))
+    })
+  )
+
+const makeConnection = (
+  options: ConnectionOptions,
+  channel: Transport.Channel,
+  decoder: Decoder,
+  connack: Connack,
+  early: Array<Packet>
+): Effect.Effect<Connection> =>
+  Effect.gen(function*() {
+    const outbox = yield* Queue.unbounded<WriteItem>()
+    const now = yield* Clock.currentTimeMillis
+    const liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined as number | undefined }
+
+    const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): void => {
+      if (!Queue.offerUnsafe(outbox, { packets, onWritten })) onWritten?.(lost("the connection is closed"))
+    }
+
+    const writer = Effect.gen(function*() {
+      while (true) {
+        const items = yield* Queue.takeAll(outbox)
+        const chunks: Array<Uint8Array> = []
+        for (const item of items) for (const packet of item.packets) chunks.push(encode(packet))
+        if (chunks.length > 0) {
+          const written = yield* Effect.exit(channel.write(chunks as [Uint8Array, ...Array<Uint8Array>]))
+          if (Exit.isFailure(written)) {
+            const error = lost("writing to the socket failed", written.cause)
+            for (const item of items) item.onWritten?.(error)
+            return yield* error
+          }
+          liveness.lastSent = yield* Clock.currentTimeMillis
+        }
+        for (const item of items) item.onWritten?.(undefined)
+      }
+    })
+
+    const reader = (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) =>
+      Effect.gen(function*() {
+        for (const packet of early) yield* handle(packet, onPacket)
+        while (true) {
+          const chunks = yield* channel.pull.pipe(
+            Effect.mapError((cause) =>
+              cause.reason._tag === "SocketCloseError"
+                ? lost("the broker closed the connection", cause)
+                : lost("reading from the socket failed", cause)
+            )
+          )
+          liveness.lastReceived = yield* Clock.currentTimeMillis
+          liveness.pingSentAt = undefined // anything received proves the broker is alive
+          for (const chunk of chunks) {
+            const packets = decoder.push(chunk)
+            if (packets instanceof DecodeError) {
+              return yield* new ProtocolError({ message: `malformed packet from the broker: ${packets.message}` })
+            }
+            for (const packet of packets) yield* handle(packet, onPacket)
+          }
+        }
+      })
+
+    const handle = (packet: Packet, onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) =>
+      packet._tag === "Pingresp" ? Effect.void : onPacket(packet)
+
+    const keepAlive = Effect.gen(function*() {
+      if (options.keepAliveMillis === 0) return yield* Effect.never
+      while (true) {
+        const t = yield* Clock.currentTimeMillis
+        if (liveness.pingSentAt !== undefined) {
+          const deadline = liveness.pingSentAt + options.pingTimeoutMillis
+          if (t >= deadline) {
+            return yield* lost(`no PINGRESP within ${options.pingTimeoutMillis} ms: the broker is unreachable`)
+          }
+          yield* Effect.sleep(deadline - t)
+          continue
+        }
+        const due = Math.min(liveness.lastSent, liveness.lastReceived) + options.keepAliveMillis
+        if (t >= due) {
+          liveness.pingSentAt = t
+          send([{ _tag: "Pingreq" }])
+        } else {
+          yield* Effect.sleep(due - t)
+        }
+      }
+    })
+
+    const failPending = Effect.gen(function*() {
+      const error = lost("the connection closed before the packet was written")
+      yield* Queue.shutdown(outbox)
+      const rest = yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))
+      for (const item of rest) item.onWritten?.(error)
+    })
+
+    const run = (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>): Effect.Effect<never, ConnectionEnd> =>
+      Effect.gen(function*() {
+        const ended = yield* Deferred.make<never, ConnectionEnd>()
+        const fibers = [
+          yield* Effect.forkChild(writer),
+          yield* Effect.forkChild(reader(onPacket)),
+          yield* Effect.forkChild(keepAlive)
+        ]
+        for (const fiber of fibers) {
+          fiber.addObserver((exit) => {
+            if (Exit.isFailure(exit)) Deferred.doneUnsafe(ended, exit)
+          })
+        }
+        return yield* Deferred.await(ended).pipe(
+          Effect.ensuring(Effect.andThen(Fiber.interruptAll(fibers), failPending))
+        )
+      })
+
+    const disconnect = (timeout: Duration.Input): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<void>()
+        send([{ _tag: "Disconnect" }], () => Deferred.doneUnsafe(done, Exit.void))
+        yield* Deferred.await(done).pipe(Effect.timeout(timeout), Effect.ignore)
+      })
+
+    return { sessionPresent: connack.sessionPresent, send, run, disconnect }
+  })
+
+const lost = (message: string, cause?: unknown): ConnectionLost =>
+  new ConnectionLost(cause === undefined ? { message } : { message, cause })

@@ -1,0 +1,135 @@
+/**
+ * Fans incoming messages out to subscription streams.
+ *
+ * - Dispatch goes through a {@link TopicTrie}, never a scan of every filter.
+ * - Each stream has a bounded buffer. When it is full, delivery waits: the connection's reader stops
+ *   pulling from the socket and TCP backpressure slows the broker down. Memory stays bounded; a slow
+ *   subscriber slows the whole client, which is the documented trade-off.
+ * - Filters are reference-counted so the client knows when the last stream on a filter ended and
+ *   which subscriptions to restore after the broker lost the session.
+ * - Messages that match no open stream (typical right after a persistent session reconnects) wait
+ *   in a bounded buffer and go to the first stream that subscribes to a matching filter. When that
+ *   buffer is full the oldest message is dropped and a warning is logged.
+ *
+ * @since 0.1.0
+ */
+import { matches, TopicTrie, type QoS, type SubscriptionRequest } from "@aimeqtt/codec"
+import { Cause, Effect, PubSub, Queue } from "effect"
+import type { Message } from "./Message.ts"
+
+/** One subscription stream's inbox. @since 0.1.0 */
+export interface Subscriber {
+  readonly requests: ReadonlyArray<SubscriptionRequest>
+  readonly inbox: Queue.Queue<Message, Cause.Done>
+}
+
+/** @since 0.1.0 */
+export class Dispatcher {
+  readonly #trie = new TopicTrie<Subscriber>()
+  readonly #subscribers = new Set<Subscriber>()
+  readonly #refs = new Map<string, { count: number; qos: QoS }>()
+  readonly #unmatchedCapacity: number
+  #unmatched: Array<Message> = []
+  #droppedUnmatched = 0
+  /** Every incoming message, for `MqttClient.messages`. */
+  readonly all: PubSub.PubSub<Message>
+
+  constructor(all: PubSub.PubSub<Message>, unmatchedCapacity: number) {
+    this.all = all
+    this.#unmatchedCapacity = unmatchedCapacity
+  }
+
+  /** Adds a stream; returns the buffered messages it matches (removed from the buffer). */
+  register(subscriber: Subscriber): Array<Message> {
+    this.#subscribers.add(subscriber)
+    for (const { filter, qos } of subscriber.requests) {
+      this.#trie.add(filter, subscriber)
+      const ref = this.#refs.get(filter)
+      if (ref === undefined) this.#refs.set(filter, { count: 1, qos })
+      else {
+        ref.count++
+        ref.qos = Math.max(ref.qos, qos) as QoS
+      }
+    }
+    if (this.#unmatched.length === 0) return []
+    const taken: Array<Message> = []
+    this.#unmatched = this.#unmatched.filter((message) => {
+      const hit = subscriber.requests.some(({ filter }) => matches(filter, message.topic))
+      if (hit) taken.push(message)
+      return !hit
+    })
+    return taken
+  }
+
+  /** Removes a stream; returns the filters no stream uses any more. */
+  unregister(subscriber: Subscriber): Array<string> {
+    this.#subscribers.delete(subscriber)
+    const released: Array<string> = []
+    for (const { filter } of subscriber.requests) {
+      if (!this.#trie.remove(filter, subscriber)) continue
+      const ref = this.#refs.get(filter)
+      if (ref === undefined) continue
+      if (--ref.count === 0) {
+        this.#refs.delete(filter)
+        released.push(filter)
+      }
+    }
+    return released
+  }
+
+  /** Ends every stream (the client closed): their inboxes drain, then the streams complete. */
+  endAll(): void {
+    for (const subscriber of this.#subscribers) Queue.endUnsafe(subscriber.inbox)
+  }
+
+  /** Whether any open stream uses this filter. */
+  isActive(filter: string): boolean {
+    return this.#refs.has(filter)
+  }
+
+  /** The subscriptions to restore when the broker has no session: each filter at its highest QoS. */
+  active(): Array<SubscriptionRequest> {
+    return Array.from(this.#refs, ([filter, { qos }]) => ({ filter, qos }))
+  }
+
+  /** Delivers one message to every matching stream, once per stream; waits while an inbox is full. */
+  dispatch(message: Message): Effect.Effect<void> {
+    const targets = this.#trie.match(message.topic)
+    const pending: Array<Subscriber> = []
+    if (targets.length === 0) this.#keepUnmatched(message)
+    else {
+      const seen = targets.length > 1 ? new Set<Subscriber>() : undefined
+      for (const target of targets) {
+        if (seen !== undefined) {
+          if (seen.has(target)) continue
+          seen.add(target)
+        }
+        if (!Queue.offerUnsafe(target.inbox, message)) pending.push(target) // full (or closed: then offer returns at once)
+      }
+    }
+    const toAll = PubSub.publishUnsafe(this.all, message)
+    if (pending.length === 0 && toAll) return Effect.void
+    const all = this.all
+    return Effect.gen(function*() {
+      // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
+      for (const target of pending) yield* Queue.offer(target.inbox, message)
+      if (!toAll) yield* PubSub.publish(all, message)
+    })
+  }
+
+  #keepUnmatched(message: Message): void {
+    if (this.#unmatchedCapacity <= 0) return
+    if (this.#unmatched.length >= this.#unmatchedCapacity) {
+      this.#unmatched.shift()
+      this.#droppedUnmatched++
+    }
+    this.#unmatched.push(message)
+  }
+
+  /** Messages dropped from the unmatched buffer because it was full (reported by the client as a warning). */
+  takeDroppedCount(): number {
+    const n = this.#droppedUnmatched
+    this.#droppedUnmatched = 0
+    return n
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * The `MqttClient` service: publish, subscribe and observe the connection, with typed errors.
+ *
+ * @since 0.1.0
+ */
+import { topicFilterError, topicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
+import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
+import {
+  type ConnectError,
+  type ConnectionRefused,
+  InvalidTopic,
+  type MqttError,
+  PayloadDecodeError,
+  PayloadEncodeError,
+  PayloadTooLarge,
+  SubscriptionRejected
+} from "./errors.ts"
+import { Message, type TypedMessage } from "./Message.ts"
+import { type ClientOptions, resolveOptions } from "./Options.ts"
+import * as Supervisor from "./Supervisor.ts"
+
+/** Options of `publish`. @since 0.1.0 */
+export interface PublishOptions {
+  /** Default 0. At 0 `publish` completes once the bytes are handed to the socket; at 1 on PUBACK; at 2 on PUBCOMP. */
+  readonly qos?: QoS
+  /** Ask the broker to keep the message for future subscribers [MQTT-3.3.1-5]. Default false. */
+  readonly retain?: boolean
+}
+
+/** `publish` of a value encoded as JSON through a Schema. @since 0.1.0 */
+export interface PublishSchemaOptions<A, I> extends PublishOptions {
+  readonly schema: Schema.Codec<A, I>
+}
+
+/** Options of `subscribe` and `subscription`. @since 0.1.0 */
+export interface SubscribeOptions {
+  /** The maximum QoS to receive messages at. Default 0. */
+  readonly qos?: QoS
+}
+
+/** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 */
+export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
+  readonly schema: Schema.Codec<A, I>
+}
+
+/** An acknowledged subscription. @since 0.1.0 */
+export interface Subscription {
+  /** The QoS the broker granted, one per filter, in request order [MQTT-3.9.3]. */
+  readonly granted: ReadonlyArray<QoS>
+  /** The messages matching any of the filters, each once; ends when the subscription's scope closes. */
+  readonly messages: Stream.Stream<Message>
+}
+
+export type { ConnectionStatus } from "./Supervisor.ts"
+
+/**
+ * An MQTT 3.1.1 client connected to one broker.
+ *
+ * @example
+ * const program = Effect.gen(function*() {
+ *   const mqtt = yield* MqttClient
+ *   yield* mqtt.publish("home/lights", "on", { qos: 1 })
+ *   yield* mqtt.subscribe("sensors/#").pipe(Stream.take(10), Stream.runForEach(Console.log))
+ * }).pipe(Effect.provide(MqttClient.layer({ url: "mqtt://localhost:1883" })))
+ *
+ * @since 0.1.0
+ */
+export class MqttClient extends Context.Service<MqttClient, {
+  /**
+   * Publishes a message. Fails with `InvalidTopic` before sending anything when the topic is invalid,
+   * `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close.
+   * Interrupting a publish that still waits in the offline queue removes it.
+   */
+  publish: {
+    (topic: string, payload: string | Uint8Array, options?: PublishOptions): Effect.Effect<void, MqttError>
+    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, MqttError | PayloadEncodeError>
+  }
+  /**
+   * Subscribes when the stream starts and emits after SUBACK. Fails with `SubscriptionRejected` when
+   * the broker refuses any filter. When the last stream on a filter ends, UNSUBSCRIBE is sent (see
+   * `unsubscribeOnEnd`).
+   */
+  subscribe: {
+    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, MqttError>
+    <A, I>(
+      filters: string | ReadonlyArray<string>,
+      options: SubscribeSchemaOptions<A, I>
+    ): Stream.Stream<TypedMessage<A>, MqttError | PayloadDecodeError>
+  }
+  /** Subscribes and waits for SUBACK; the subscription lasts as long as the scope. */
+  subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, MqttError, Scope.Scope>
+  /** Sends UNSUBSCRIBE and waits for UNSUBACK. Open streams on these filters stay open but receive nothing more. */
+  unsubscribe(filters: string | ReadonlyArray<string>): Effect.Effect<void, MqttError>
+  /** Every incoming message, whether or not a subscription stream takes it. */
+  readonly messages: Stream.Stream<Message>
+  /** The connection state: Connected, Disconnected (with the cause) or Reconnecting. */
+  readonly status: SubscriptionRef.SubscriptionRef<Supervisor.ConnectionStatus>
+}>()("@aimeqtt/client/MqttClient") {
+  /**
+   * Connects to the broker; the layer's scope is the client's lifetime. The first CONNACK decides:
+   * refusals 1, 2, 4 and 5 fail with `ConnectionRefused`; network failures and refusal 3 are
+   * retried with the `reconnect` schedule for at most `connectTimeout`, then fail with `ConnectError`.
+   * Closing the scope flushes pending writes and sends DISCONNECT.
+   */
+  static layer(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError> {
+    return Layer.effect(MqttClient, make(options))
+  }
+
+  /**
+   * Like {@link MqttClient.layer}, reading `MQTT_URL`, `MQTT_CLIENT_ID`, `MQTT_USERNAME`,
+   * `MQTT_PASSWORD` (Redacted) and `MQTT_KEEPALIVE` from the ConfigProvider; set values win over `options`.
+   */
+  static layerConfig(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | Config.ConfigError> {
+    return Layer.effect(MqttClient, Effect.flatMap(config, (fromEnv) => make({ ...options, ...fromEnv })))
+  }
+}
+
+const config = Config.all({
+  url: Config.option(Config.String("MQTT_URL")),
+  clientId: Config.option(Config.String("MQTT_CLIENT_ID")),
+  username: Config.option(Config.String("MQTT_USERNAME")),
+  password: Config.option(Config.Redacted("MQTT_PASSWORD")),
+  keepAlive: Config.option(Config.Int("MQTT_KEEPALIVE"))
+}).pipe(
+  Config.map((values): ClientOptions => ({
+    ...Option.match(values.url, { onNone: () => ({}), onSome: (url) => ({ url }) }),
+    ...Option.match(values.clientId, { onNone: () => ({}), onSome: (clientId) => ({ clientId }) }),
+    ...Option.match(values.username, { onNone: () => ({}), onSome: (username) => ({ username }) }),
+    ...Option.match(values.password, { onNone: () => ({}), onSome: (password) => ({ password }) }),
+    ...Option.match(values.keepAlive, { onNone: () => ({}), onSome: (keepAlive) => ({ keepAlive }) })
+  }))
+)
+
+const utf8 = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+const MAX_REMAINING_LENGTH = 268_435_455 // [MQTT-2.2.3]
+
+const toList = (filters: string | ReadonlyArray<string>): ReadonlyArray<string> => typeof filters === "string" ? [filters] : filters
+
+const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, InvalidTopic> => {
+  if (filters.length === 0) return Effect.fail(new InvalidTopic({ topic: "", reason: "no topic filter given [MQTT-3.8.3-3]" }))
+  for (const filter of filters) {
+    const reason = topicFilterError(filter)
+    if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic: filter, reason }))
+  }
+  return Effect.void
+}
+
+const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], ConnectionRefused | ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const options = yield* resolveOptions(clientOptions)
+    const engine = yield* Supervisor.make(options)
+
+    const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, MqttError> => {
+      const qos = publishOptions?.qos ?? 0
+      const reason = topicNameError(topic)
+      if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
+      const size = 2 + utf8.encode(topic).length + (qos > 0 ? 2 : 0) + payload.length
+      if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
+      return engine.request({ _tag: "Publish", topic, payload, qos, retain: publishOptions?.retain ?? false }).pipe(
+        Effect.asVoid,
+        Effect.withSpan("mqtt.publish", { attributes: { "mqtt.topic": topic, "mqtt.qos": qos } })
+      )
+    }
+
+    const publish = (topic: string, payload: unknown, publishOptions?: PublishOptions | PublishSchemaOptions<unknown, unknown>) => {
+      if (publishOptions !== undefined && "schema" in publishOptions) {
+        return Schema.encodeEffect(Schema.fromJsonString(publishOptions.schema))(payload).pipe(
+          Effect.mapError((error) => new PayloadEncodeError({ topic, message: error.message })),
+          Effect.flatMap((json) => publishBytes(topic, utf8.encode(json), publishOptions))
+        )
+      }
+      return publishBytes(topic, typeof payload === "string" ? payload === "" ? new Uint8Array(0) : utf8.encode(payload) : payload as Uint8Array, publishOptions)
+    }
+
+    const subscription = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions) =>
+      Effect.gen(function*() {
+        const list = toList(filters)
+        yield* validateFilters(list)
+        const qos = subscribeOptions?.qos ?? 0
+        const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
+        const inbox = yield* Queue.bounded<Message, Cause.Done>(options.subscriberBufferSize)
+        const subscriber = { requests, inbox }
+        // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
+        const buffered = yield* Effect.acquireRelease(
+          Effect.sync(() => engine.dispatcher.register(subscriber)),
+          () => release(subscriber)
+        )
+        const suback = (yield* engine.request({ _tag: "Subscribe", subscriptions: requests })) as Suback
+        const rejected = list.filter((_, i) => suback.returnCodes[i] === 0x80)
+        if (rejected.length > 0) return yield* new SubscriptionRejected({ filters: rejected })
+        const messages = Stream.fromQueue(inbox)
+        return {
+          granted: suback.returnCodes as ReadonlyArray<QoS>,
+          messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
+        }
+      }).pipe(Effect.withSpan("mqtt.subscribe", { attributes: { "mqtt.filters": toList(filters).join(",") } }))
+
+    const release = (subscriber: { requests: ReadonlyArray<SubscriptionRequest>; inbox: Queue.Queue<Message, Cause.Done> }) =>
+      Effect.suspend(() => {
+        const released = engine.dispatcher.unregister(subscriber)
+        Queue.endUnsafe(subscriber.inbox)
+        if (released.length === 0 || !options.unsubscribeOnEnd || engine.isClosed()) return Effect.void
+        if (!engine.isConnected()) {
+          engine.fire({ _tag: "Unsubscribe", filters: released }) // goes out after the reconnect
+          return Effect.void
+        }
+        return engine.request({ _tag: "Unsubscribe", filters: released }).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+      })
+
+    const subscribe = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions | SubscribeSchemaOptions<unknown, unknown>) => {
+      const messages = Stream.unwrap(Effect.map(subscription(filters, subscribeOptions), (s) => s.messages))
+      if (subscribeOptions === undefined || !("schema" in subscribeOptions)) return messages
+      const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(subscribeOptions.schema))
+      return Stream.mapEffect(messages, (message) =>
+        decode(utf8Decoder.decode(message.payload)).pipe(
+          Effect.map((value): TypedMessage<unknown> => ({ topic: message.topic, value, qos: message.qos, retain: message.retain, dup: message.dup })),
+          Effect.mapError((error) => new PayloadDecodeError({ topic: message.topic, message: error.message }))
+        ))
+    }
+
+    const unsubscribe = (filters: string | ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const list = toList(filters)
+        yield* validateFilters(list)
+        yield* engine.request({ _tag: "Unsubscribe", filters: list })
+      }).pipe(Effect.withSpan("mqtt.unsubscribe"))
+
+    return MqttClient.of({
+      publish: publish as MqttClient["Service"]["publish"],
+      subscribe: subscribe as MqttClient["Service"]["subscribe"],
+      subscription,
+      unsubscribe,
+      messages: Stream.fromPubSub(engine.dispatcher.all),
+      status: engine.status
+    })
+  })

@@ -1,0 +1,185 @@
+/**
+ * Client options, their defaults, and the broker URL.
+ *
+ * @since 0.1.0
+ */
+import { topicNameError, type Connect, type QoS } from "@aimeqtt/codec"
+import { Duration, Effect, Option, Redacted, Schedule } from "effect"
+import { ConnectError } from "./errors.ts"
+
+/**
+ * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
+ *
+ * @since 0.1.0
+ */
+export interface WillOptions {
+  readonly topic: string
+  readonly payload: string | Uint8Array
+  readonly qos?: QoS
+  readonly retain?: boolean
+}
+
+/**
+ * Options of {@link MqttClient.layer}.
+ *
+ * @since 0.1.0
+ */
+export interface ClientOptions {
+  /** Broker URL, `mqtt://host:port` (default port 1883). Default `mqtt://localhost:1883`. */
+  readonly url?: string
+  /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
+  readonly clientId?: string
+  readonly username?: string
+  /** A password, or an Effect evaluated on every (re)connect (for expiring tokens). */
+  readonly password?: Redacted.Redacted<string> | Effect.Effect<Redacted.Redacted<string>, unknown>
+  /** Keep-alive in seconds, as in the protocol; 0 disables it. Default 60. */
+  readonly keepAlive?: number
+  /** How long to wait for PINGRESP before declaring the connection dead. Default: half the keep-alive. */
+  readonly pingTimeout?: Duration.Input
+  /** Default true. With false the broker keeps subscriptions and queued messages while we are away. */
+  readonly cleanSession?: boolean
+  readonly will?: WillOptions
+  /** Bounds the whole first connection, retries included (and each later reconnect attempt). Default 30 s. */
+  readonly connectTimeout?: Duration.Input
+  /** When to retry after a failed or lost connection. Default: exponential from 1 s with jitter, capped at 30 s. */
+  readonly reconnect?: Schedule.Schedule<unknown, unknown>
+  /** QoS 1/2 publishes in flight at once; later ones wait. Default 100. */
+  readonly maxInflight?: number
+  /** Publishes and subscribes that may wait while disconnected; beyond it they fail with `OfflineQueueFull`. Default 1000. */
+  readonly offlineQueueSize?: number
+  /** Messages each subscription stream buffers before delivery waits (backpressure). Default 1024. */
+  readonly subscriberBufferSize?: number
+  /** Messages kept for streams not opened yet (oldest dropped first, with a warning). Default 1000. */
+  readonly unmatchedBufferSize?: number
+  /** Largest packet accepted from the broker, in bytes. Default 64 MiB. */
+  readonly maxPacketSize?: number
+  /** Send UNSUBSCRIBE when the last stream on a filter ends. Default: the value of `cleanSession`. */
+  readonly unsubscribeOnEnd?: boolean
+}
+
+/** Where to connect. @since 0.1.0 */
+export interface Endpoint {
+  readonly protocol: "mqtt" | "mqtts"
+  readonly host: string
+  readonly port: number
+}
+
+/** Options with every default applied. @since 0.1.0 */
+export interface ResolvedOptions {
+  readonly endpoint: Endpoint
+  readonly connect: Omit<Connect, "password">
+  readonly password: Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError>
+  readonly keepAliveMillis: number
+  readonly pingTimeoutMillis: number
+  readonly connectTimeout: Duration.Duration
+  readonly reconnect: Schedule.Schedule<unknown, unknown>
+  readonly maxInflight: number
+  readonly offlineQueueSize: number
+  readonly subscriberBufferSize: number
+  readonly unmatchedBufferSize: number
+  readonly maxPacketSize: number
+  readonly unsubscribeOnEnd: boolean
+}
+
+/** Exponential from 1 s with jitter, capped at 30 s. @since 0.1.0 */
+export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.min([
+  Schedule.exponential("1 second", 2).pipe(Schedule.jittered),
+  Schedule.spaced("30 seconds")
+])
+
+const defaultPorts = { mqtt: 1883, mqtts: 8883 } as const
+const utf8 = new TextEncoder()
+
+/** Parses `mqtt://host:port` (also `tcp://`, `mqtts://`, `ssl://`, `tls://`). @since 0.1.0 */
+export const parseUrl = (url: string): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
+  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(url)}` }))
+  const parsed = new URL(url)
+  const scheme = parsed.protocol.slice(0, -1)
+  const protocol = scheme === "mqtt" || scheme === "tcp" ? "mqtt" : scheme === "mqtts" || scheme === "ssl" || scheme === "tls" ? "mqtts" : undefined
+  if (protocol === undefined) {
+    return Effect.fail(new ConnectError({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt:// or mqtts://)` }))
+  }
+  const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
+  return Effect.succeed({
+    protocol,
+    host: host === "" ? "localhost" : host,
+    port: parsed.port === "" ? defaultPorts[protocol] : Number(parsed.port),
+    ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {})
+  })
+}
+
+const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice(2, 10)}`
+
+/** Validates options and applies defaults; invalid options fail with `ConnectError`. @since 0.1.0 */
+export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, ConnectError> =>
+  Effect.gen(function*() {
+    const { password: urlPassword, username: urlUsername, ...endpoint } = yield* parseUrl(options.url ?? "mqtt://localhost:1883")
+    const keepAlive = options.keepAlive ?? 60
+    if (!Number.isInteger(keepAlive) || keepAlive < 0 || keepAlive > 65535) {
+      return yield* new ConnectError({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })
+    }
+    const clientId = options.clientId ?? randomClientId()
+    if (utf8.encode(clientId).length > 65535) return yield* new ConnectError({ message: "clientId is longer than 65535 bytes [MQTT-1.5.3]" })
+    const will = options.will
+    const willError = will === undefined ? undefined : topicNameError(will.topic)
+    if (willError !== undefined) return yield* new ConnectError({ message: `invalid will topic: ${willError}` })
+    const username = options.username ?? urlUsername
+    const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
+    if (options.password !== undefined && username === undefined) {
+      // [MQTT-3.1.2-22]: a password needs a user name.
+      return yield* new ConnectError({ message: "a password was given without a username [MQTT-3.1.2-22]" })
+    }
+    const cleanSession = options.cleanSession ?? true
+    const keepAliveMillis = keepAlive * 1000
+    return {
+      endpoint,
+      connect: {
+        _tag: "Connect",
+        protocolLevel: 4,
+        clientId,
+        cleanSession,
+        keepAlive,
+        ...(username !== undefined ? { username } : {}),
+        ...(will !== undefined
+          ? {
+            will: {
+              topic: will.topic,
+              payload: typeof will.payload === "string" ? utf8.encode(will.payload) : will.payload,
+              qos: will.qos ?? 0,
+              retain: will.retain ?? false
+            }
+          }
+          : {})
+      },
+      password,
+      keepAliveMillis,
+      pingTimeoutMillis: options.pingTimeout === undefined
+        ? Math.max(1000, keepAliveMillis / 2)
+        : Duration.toMillis(yield* duration("pingTimeout", options.pingTimeout)),
+      connectTimeout: yield* duration("connectTimeout", options.connectTimeout ?? "30 seconds"),
+      reconnect: options.reconnect ?? defaultReconnect,
+      maxInflight: Math.max(1, options.maxInflight ?? 100),
+      offlineQueueSize: Math.max(0, options.offlineQueueSize ?? 1000),
+      subscriberBufferSize: Math.max(1, options.subscriberBufferSize ?? 1024),
+      unmatchedBufferSize: Math.max(0, options.unmatchedBufferSize ?? 1000),
+      maxPacketSize: options.maxPacketSize ?? 64 * 1024 * 1024,
+      unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession
+    }
+  })
+
+const resolvePassword = (
+  password: Redacted.Redacted<string> | Effect.Effect<Redacted.Redacted<string>, unknown> | undefined
+): Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError> => {
+  if (password === undefined) return Effect.succeed(undefined)
+  if (Effect.isEffect(password)) {
+    return Effect.mapError(password, (cause) => new ConnectError({ message: "the password effect failed", cause }))
+  }
+  return Effect.succeed(password)
+}
+
+const duration = (name: string, input: Duration.Input): Effect.Effect<Duration.Duration, ConnectError> =>
+  Option.match(Duration.fromInput(input), {
+    onNone: () => Effect.fail(new ConnectError({ message: `${name} is not a valid duration: ${String(input)}` })),
+    onSome: Effect.succeed
+  })

@@ -1,0 +1,309 @@
+/**
+ * The MQTT session state machine: packet identifiers, in-flight tables, the queue of requests that
+ * wait for the connection or for a free in-flight slot, and what to (re)send on (re)connect.
+ *
+ * Pure code: no sockets, no clocks, no Effect runtime. Every input (a user request, a packet from the
+ * broker, a connection coming up or going down) returns a {@link Step} saying what to send and which
+ * requests completed. The caller attaches an opaque `token` to each request (the client uses a
+ * `Deferred`) and gets it back when the request completes, so this module never needs to know how
+ * completions are delivered.
+ *
+ * @since 0.1.0
+ */
+import type { Packet, Publish, QoS, SubscriptionRequest, Suback } from "@aimeqtt/codec"
+
+/** A request from the user: a publish (without packet id), a subscribe or an unsubscribe. @since 0.1.0 */
+export type Request =
+  | { readonly _tag: "Publish"; readonly topic: string; readonly payload: Uint8Array; readonly qos: QoS; readonly retain: boolean }
+  | { readonly _tag: "Subscribe"; readonly subscriptions: ReadonlyArray<SubscriptionRequest> }
+  | { readonly _tag: "Unsubscribe"; readonly filters: ReadonlyArray<string> }
+
+/** The packet that completed a request: PUBACK, PUBCOMP, SUBACK or UNSUBACK; `undefined` for QoS 0. @since 0.1.0 */
+export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined }
+
+/**
+ * What the caller must do after an input.
+ * - `send`: packets to write, in order.
+ * - `completed`: requests whose flow is over (QoS 0 publishes complete once `send` is written).
+ * - `deliver`: an incoming message to hand to subscribers (before sending its acknowledgement).
+ * - `violation`: the broker broke the protocol; the connection must be closed.
+ *
+ * @since 0.1.0
+ */
+export interface Step<T> {
+  readonly send: Array<Packet>
+  readonly completed: Array<Completion<T>>
+  deliver?: Publish
+  violation?: string
+}
+
+type Stage = "queued" | "sent" | "released"
+
+interface Entry<T> {
+  readonly request: Request
+  readonly token: T | undefined // undefined: an internal request (re-subscribe), nobody waits for it
+  packetId: number
+  stage: Stage
+}
+
+/** Limits of a session. @since 0.1.0 */
+export interface SessionOptions {
+  /** QoS 1 and 2 publishes in flight at once; later ones wait in the queue. */
+  readonly maxInflight: number
+  /** Requests that may wait while disconnected; beyond it `request` answers `"full"`. */
+  readonly maxQueued: number
+}
+
+const emptyStep = <T>(): Step<T> => ({ send: [], completed: [] })
+
+/**
+ * One client's protocol state, kept across connections (and, with a persistent session, across
+ * reconnects to the broker's stored session).
+ *
+ * @since 0.1.0
+ */
+export class Session<T> {
+  readonly #options: SessionOptions
+  #connected = false
+  #queue: Array<Entry<T>> = []
+  readonly #inflight = new Map<number, Entry<T>>() // insertion order = send order [MQTT-4.6.0-1]
+  #inflightPublishes = 0
+  readonly #incomingQos2 = new Set<number>() // ids received at QoS 2, waiting for PUBREL
+  #nextId = 1
+
+  constructor(options: SessionOptions) {
+    this.#options = options
+  }
+
+  /** Whether a connection is up (between `connected` and `disconnected`). */
+  get isConnected(): boolean {
+    return this.#connected
+  }
+  /** Requests waiting for the connection or an in-flight slot. */
+  get queued(): number {
+    return this.#queue.length
+  }
+  /** Packets sent and not yet acknowledged. */
+  get inflight(): number {
+    return this.#inflight.size
+  }
+  /** Packet ids of incoming QoS 2 messages whose PUBREL has not arrived yet. */
+  get incomingQos2(): ReadonlySet<number> {
+    return this.#incomingQos2
+  }
+
+  /**
+   * A new request. Sent at once when connected (and, for QoS 1/2, an in-flight slot is free),
+   * otherwise queued. Answers `"full"` when disconnected and `maxQueued` requests already wait.
+   */
+  request(request: Request, token: T): Step<T> | "full" {
+    if (!this.#connected && this.#queue.length >= this.#options.maxQueued) return "full"
+    const step = emptyStep<T>()
+    const entry: Entry<T> = { request, token, packetId: 0, stage: "queued" }
+    if (this.#connected && this.#canSend(entry) && !(needsWindow(request) && this.#queue.some(isWindowed))) {
+      this.#send(entry, step)
+    } else {
+      this.#queue.push(entry)
+    }
+    return step
+  }
+
+  /** Removes a request that is still queued (not sent). Returns false when it is already on the wire. */
+  cancel(token: T): boolean {
+    const index = this.#queue.findIndex((entry) => entry.token === token)
+    if (index < 0) return false
+    this.#queue.splice(index, 1)
+    return true
+  }
+
+  /**
+   * The connection is up (CONNACK accepted). Returns, in order: SUBSCRIBE for `resubscribe` (only
+   * when the broker has no session), then every unacknowledged flow, then the queue.
+   */
+  connected(sessionPresent: boolean, resubscribe: ReadonlyArray<SubscriptionRequest>): Step<T> {
+    this.#connected = true
+    const step = emptyStep<T>()
+    for (const [id, entry] of this.#inflight) {
+      // A re-subscribe of an earlier connection: the new one below replaces it.
+      if (entry.token === undefined && entry.request._tag === "Subscribe") this.#inflight.delete(id)
+    }
+    const unfinished = [...this.#inflight.values()]
+    if (!sessionPresent) {
+      // The broker lost the session: it forgot our subscriptions and its half of every flow.
+      this.#incomingQos2.clear()
+      if (resubscribe.length > 0) {
+        this.#send({ request: { _tag: "Subscribe", subscriptions: resubscribe }, token: undefined, packetId: 0, stage: "queued" }, step)
+      }
+    }
+    for (const entry of unfinished) step.send.push(this.#resend(entry, sessionPresent))
+    this.#drainQueue(step)
+    return step
+  }
+
+  /** The connection is gone. In-flight flows stay, to be resumed by the next `connected`. */
+  disconnected(): void {
+    this.#connected = false
+  }
+
+  /** Ends the session: returns the tokens of every request that will never complete. */
+  close(): Array<T> {
+    const tokens: Array<T> = []
+    for (const entry of [...this.#queue, ...this.#inflight.values()]) if (entry.token !== undefined) tokens.push(entry.token)
+    this.#queue = []
+    this.#inflight.clear()
+    this.#inflightPublishes = 0
+    this.#connected = false
+    return tokens
+  }
+
+  /** A packet from the broker (after CONNACK). */
+  received(packet: Packet): Step<T> {
+    const step = emptyStep<T>()
+    switch (packet._tag) {
+      case "Publish":
+        return this.#incomingPublish(packet, step)
+      case "Pubrel":
+        // Forget the id whether or not we know it: PUBREL may be re-sent after a reconnect [MQTT-4.3.3-2].
+        this.#incomingQos2.delete(packet.packetId)
+        step.send.push({ _tag: "Pubcomp", packetId: packet.packetId })
+        return step
+      case "Puback":
+        return this.#acknowledged(packet.packetId, packet, "Publish", 1, step)
+      case "Pubrec": {
+        const entry = this.#inflight.get(packet.packetId)
+        if (entry === undefined || entry.request._tag !== "Publish" || entry.request.qos !== 2) {
+          return violation(step, `PUBREC for packet id ${packet.packetId}, which is no QoS 2 publish in flight`)
+        }
+        entry.stage = "released" // the broker owns the message now [MQTT-4.3.3-1]
+        step.send.push({ _tag: "Pubrel", packetId: packet.packetId })
+        return step
+      }
+      case "Pubcomp":
+        return this.#acknowledged(packet.packetId, packet, "Publish", 2, step)
+      case "Suback":
+        return this.#suback(packet, step)
+      case "Unsuback":
+        return this.#acknowledged(packet.packetId, packet, "Unsubscribe", undefined, step)
+      case "Pingresp":
+        return step
+      default:
+        return violation(step, `unexpected ${packet._tag.toUpperCase()} from the broker`)
+    }
+  }
+
+  #incomingPublish(packet: Publish, step: Step<T>): Step<T> {
+    if (packet.qos === 0 || packet.packetId === undefined) {
+      step.deliver = packet
+    } else if (packet.qos === 1) {
+      step.deliver = packet
+      step.send.push({ _tag: "Puback", packetId: packet.packetId }) // [MQTT-4.3.2-2]
+    } else {
+      // Deliver on first receipt, remember the id until PUBREL so a re-sent PUBLISH is not
+      // delivered twice [MQTT-4.3.3-2] (method B of figure 4.3).
+      if (!this.#incomingQos2.has(packet.packetId)) {
+        this.#incomingQos2.add(packet.packetId)
+        step.deliver = packet
+      }
+      step.send.push({ _tag: "Pubrec", packetId: packet.packetId })
+    }
+    return step
+  }
+
+  #suback(packet: Suback, step: Step<T>): Step<T> {
+    const entry = this.#inflight.get(packet.packetId)
+    if (entry?.request._tag === "Subscribe" && packet.returnCodes.length !== entry.request.subscriptions.length) {
+      // [MQTT-3.8.4-5]: one return code per requested filter.
+      return violation(step, `SUBACK has ${packet.returnCodes.length} return codes for ${entry.request.subscriptions.length} filters`)
+    }
+    return this.#acknowledged(packet.packetId, packet, "Subscribe", undefined, step)
+  }
+
+  #acknowledged(packetId: number, ack: Packet, kind: Request["_tag"], qos: QoS | undefined, step: Step<T>): Step<T> {
+    const entry = this.#inflight.get(packetId)
+    const matches = entry !== undefined && entry.request._tag === kind &&
+      (qos === undefined || (entry.request._tag === "Publish" && entry.request.qos === qos)) &&
+      (qos !== 2 || entry.stage === "released")
+    if (!matches) return violation(step, `${ack._tag.toUpperCase()} for packet id ${packetId}, which is not in flight`)
+    this.#inflight.delete(packetId)
+    if (entry.request._tag === "Publish") this.#inflightPublishes--
+    if (entry.token !== undefined) step.completed.push({ token: entry.token, ack })
+    this.#drainQueue(step) // a slot may have opened
+    return step
+  }
+
+  #canSend(entry: Entry<T>): boolean {
+    const request = entry.request
+    if (request._tag === "Publish" && request.qos === 0) return true
+    if (this.#inflight.size >= 65535) return false // every packet id is taken
+    return !needsWindow(request) || this.#inflightPublishes < this.#options.maxInflight
+  }
+
+  #drainQueue(step: Step<T>): void {
+    if (!this.#connected) return
+    const waiting: Array<Entry<T>> = []
+    let windowBlocked = false
+    for (const entry of this.#queue) {
+      // Windowed publishes keep their order: once one waits, the later ones wait too.
+      const windowed = needsWindow(entry.request)
+      if ((windowed && windowBlocked) || !this.#canSend(entry)) {
+        windowBlocked ||= windowed
+        waiting.push(entry)
+      } else {
+        this.#send(entry, step)
+      }
+    }
+    this.#queue = waiting
+  }
+
+  #send(entry: Entry<T>, step: Step<T>): void {
+    const request = entry.request
+    if (request._tag === "Publish" && request.qos === 0) {
+      step.send.push({ _tag: "Publish", topic: request.topic, payload: request.payload, qos: 0, retain: request.retain, dup: false })
+      if (entry.token !== undefined) step.completed.push({ token: entry.token, ack: undefined })
+      return
+    }
+    entry.packetId = this.#allocateId()
+    entry.stage = "sent"
+    this.#inflight.set(entry.packetId, entry)
+    if (request._tag === "Publish") this.#inflightPublishes++
+    step.send.push(this.#packetOf(entry, false))
+  }
+
+  #resend(entry: Entry<T>, sessionPresent: boolean): Packet {
+    if (!sessionPresent) {
+      entry.stage = "sent" // the broker forgot the flow: start it again
+      return this.#packetOf(entry, false)
+    }
+    // Same order, DUP set on re-sent PUBLISH, PUBREL for released QoS 2 flows [MQTT-4.4.0-1].
+    return entry.stage === "released" ? { _tag: "Pubrel", packetId: entry.packetId } : this.#packetOf(entry, true)
+  }
+
+  #packetOf(entry: Entry<T>, dup: boolean): Packet {
+    const request = entry.request
+    const packetId = entry.packetId
+    switch (request._tag) {
+      case "Publish":
+        return { _tag: "Publish", topic: request.topic, payload: request.payload, qos: request.qos, retain: request.retain, dup, packetId }
+      case "Subscribe":
+        return { _tag: "Subscribe", packetId, subscriptions: request.subscriptions }
+      case "Unsubscribe":
+        return { _tag: "Unsubscribe", packetId, filters: request.filters }
+    }
+  }
+
+  /** The next id not in flight [MQTT-2.3.1-2]; ids cycle through 1..65535 [MQTT-2.3.1-1]. */
+  #allocateId(): number {
+    while (this.#inflight.has(this.#nextId)) this.#nextId = this.#nextId === 65535 ? 1 : this.#nextId + 1
+    const id = this.#nextId
+    this.#nextId = id === 65535 ? 1 : id + 1
+    return id
+  }
+}
+
+const needsWindow = (request: Request): boolean => request._tag === "Publish" && request.qos > 0
+const isWindowed = <T>(entry: Entry<T>): boolean => needsWindow(entry.request)
+
+const violation = <T>(step: Step<T>, message: string): Step<T> => {
+  step.violation = message
+  return step
+}

@@ -1,0 +1,253 @@
+/**
+ * The client's engine: owns the {@link Session} and the {@link Dispatcher}, keeps one
+ * {@link Connection} alive (reconnecting with the `reconnect` Schedule), and turns user requests into
+ * packets. `MqttClient` is the typed API on top of it.
+ *
+ * All mutable state is touched only in synchronous sections, so fibers never see it half-updated.
+ *
+ * @since 0.1.0
+ */
+import type { Packet } from "@aimeqtt/codec"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, PubSub, Result, Schedule, Scope, SubscriptionRef } from "effect"
+import * as Connection from "./Connection.ts"
+import { Dispatcher } from "./Dispatcher.ts"
+import {
+  ClientClosed,
+  ConnectError,
+  type ConnectionLost,
+  ConnectionRefused,
+  OfflineQueueFull,
+  ProtocolError,
+  type MqttError
+} from "./errors.ts"
+import { Message } from "./Message.ts"
+import type { ResolvedOptions } from "./Options.ts"
+import { type Request, Session, type Step } from "./Session.ts"
+
+/**
+ * The state of the connection, observable through `MqttClient.status`.
+ *
+ * @since 0.1.0
+ */
+export type ConnectionStatus =
+  | { readonly _tag: "Connected"; readonly sessionPresent: boolean }
+  | { readonly _tag: "Disconnected"; readonly cause: MqttError | undefined }
+  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration }
+
+type Token = Deferred.Deferred<Packet | undefined, MqttError>
+type AttemptError = ConnectError | ConnectionRefused | ProtocolError
+
+/** What `MqttClient` needs from the engine. @since 0.1.0 */
+export interface Supervisor {
+  readonly options: ResolvedOptions
+  readonly dispatcher: Dispatcher
+  readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
+  readonly isClosed: () => boolean
+  readonly isConnected: () => boolean
+  /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
+  readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
+  /** Like `request`, but does not wait; the result is dropped. */
+  readonly fire: (request: Request) => void
+}
+
+/**
+ * Connects (retrying with the schedule within `connectTimeout`), starts the supervisor fiber and
+ * registers the graceful shutdown on the scope.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, ConnectionRefused | ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const session = new Session<Token>({ maxInflight: options.maxInflight, maxQueued: options.offlineQueueSize })
+    const dispatcher = new Dispatcher(yield* PubSub.bounded<Message>(options.subscriberBufferSize), options.unmatchedBufferSize)
+    let current: Connection.Connection | undefined
+    let closed = false
+
+    // --- user requests -> session -> connection -------------------------------------------------
+    const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
+      const afterWrite: Array<Token> = []
+      for (const { ack, token } of step.completed) {
+        if (ack === undefined) afterWrite.push(token)
+        else Deferred.doneUnsafe(token, Exit.succeed(ack))
+      }
+      if (step.send.length === 0) return
+      if (connection === undefined) {
+        for (const token of afterWrite) Deferred.doneUnsafe(token, Exit.fail(new ClientClosed()))
+        return
+      }
+      connection.send(
+        step.send,
+        afterWrite.length === 0 ? undefined : (error) => {
+          for (const token of afterWrite) Deferred.doneUnsafe(token, error === undefined ? Exit.succeed(undefined) : Exit.fail(error))
+        }
+      )
+    }
+
+    const enqueue = (request: Request, token: Token): MqttError | undefined => {
+      if (closed) return new ClientClosed()
+      const step = session.request(request, token)
+      if (step === "full") return new OfflineQueueFull({ capacity: options.offlineQueueSize })
+      apply(step, current)
+      return undefined
+    }
+
+    const request = (request: Request): Effect.Effect<Packet | undefined, MqttError> =>
+      Effect.suspend(() => {
+        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+        const error = enqueue(request, token)
+        if (error !== undefined) return Effect.fail(error)
+        return Deferred.await(token).pipe(
+          // An interrupted request that is still queued is removed: nothing half-sent is left behind.
+          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token)))
+        )
+      })
+
+    const fire = (request: Request): void => {
+      enqueue(request, Deferred.makeUnsafe())
+    }
+
+    // --- incoming packets -----------------------------------------------------------------------
+    const onPacket = (connection: Connection.Connection) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
+      const step = session.received(packet)
+      if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
+      const p = step.deliver
+      if (p === undefined) {
+        apply(step, connection)
+        return Effect.void
+      }
+      const delivered = dispatcher.dispatch(new Message(p.topic, p.payload, p.qos, p.retain, p.dup))
+      // The acknowledgement goes out once the message is in every matching stream's buffer.
+      if (delivered === Effect.void) {
+        apply(step, connection)
+        return Effect.void
+      }
+      return Effect.andThen(delivered, Effect.sync(() => apply(step, connection)))
+    }
+
+    // --- connections ----------------------------------------------------------------------------
+    const attempt: Effect.Effect<{ connection: Connection.Connection; scope: Scope.Closeable }, AttemptError> = Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const password = yield* options.password
+      return yield* Connection.open({ ...options, password }).pipe(
+        Scope.provide(scope),
+        Effect.map((connection) => ({ connection, scope })),
+        Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+      )
+    }).pipe(
+      Effect.withSpan("mqtt.connect", {
+        attributes: { "mqtt.client_id": options.connect.clientId, "server.address": options.endpoint.host, "server.port": options.endpoint.port }
+      })
+    )
+
+    const establish = (connection: Connection.Connection): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        yield* Effect.sync(() => {
+          current = connection
+          apply(session.connected(connection.sessionPresent, dispatcher.active()), connection)
+        })
+        yield* SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
+      })
+
+    /** Runs one connection until it ends; returns why. */
+    const runConnection = (connection: Connection.Connection, scope: Scope.Closeable) =>
+      Effect.gen(function*() {
+        const end = yield* Effect.flip(connection.run(onPacket(connection)))
+        yield* Effect.sync(() => {
+          current = undefined
+          session.disconnected()
+        })
+        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
+        yield* Effect.logWarning(`MQTT connection lost: ${end.message}`)
+        return end
+      }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+
+    /** Retries with the schedule until a connection is accepted; gives up when the schedule ends. */
+    const reconnect = (lastEnd: ConnectionLost | ProtocolError) =>
+      Effect.gen(function*() {
+        const step = yield* Schedule.toStep(options.reconnect)
+        let cause: MqttError = lastEnd
+        for (let n = 1; ; n++) {
+          const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
+          if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
+          const delay = decision.value[1]
+          yield* SubscriptionRef.set(status, { _tag: "Reconnecting", attempt: n, delay })
+          yield* Effect.sleep(delay)
+          const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
+          if (Result.isSuccess(result)) return result.success
+          cause = result.failure._tag === "TimeoutError"
+            ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
+            : result.failure
+          yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
+        }
+      })
+
+    // --- first connection -----------------------------------------------------------------------
+    let lastFailure: AttemptError | undefined
+    const first = yield* attempt.pipe(
+      Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
+      Effect.retry({
+        schedule: options.reconnect,
+        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3].
+        while: (error) => !(error._tag === "ConnectionRefused" && error.returnCode !== 3)
+      }),
+      Effect.timeoutOrElse({
+        duration: options.connectTimeout,
+        orElse: () =>
+          Effect.fail(
+            new ConnectError({
+              message: `could not connect within ${Duration.format(options.connectTimeout)}` +
+                (lastFailure === undefined ? "" : `: ${lastFailure.message}`),
+              ...(lastFailure === undefined ? {} : { cause: lastFailure })
+            })
+          )
+      }),
+      Effect.mapError((error) => error._tag === "ProtocolError" ? new ConnectError({ message: error.message, cause: error }) : error)
+    )
+    const status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "Connected", sessionPresent: first.connection.sessionPresent })
+    yield* establish(first.connection)
+
+    /** Fails everything still waiting and ends every stream. */
+    const shutdown = (cause: MqttError) =>
+      Effect.gen(function*() {
+        closed = true
+        current = undefined
+        for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
+        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
+        yield* PubSub.shutdown(dispatcher.all)
+        dispatcher.endAll()
+      })
+
+    const supervisor = yield* Effect.forkDetach(
+      Effect.gen(function*() {
+        let next = first
+        while (true) {
+          const end = yield* runConnection(next.connection, next.scope)
+          next = yield* reconnect(end)
+          yield* establish(next.connection)
+        }
+      }).pipe(
+        Effect.catch((cause: MqttError) => shutdown(cause))
+      )
+    )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const connection = current
+        closed = true
+        // Flush what is queued, then DISCONNECT [MQTT-3.14]; never UNSUBSCRIBE: a persistent session keeps its subscriptions.
+        if (connection !== undefined) yield* connection.disconnect("5 seconds")
+        yield* Fiber.interrupt(supervisor)
+        yield* shutdown(new ClientClosed())
+      })
+    )
+
+    return {
+      options,
+      dispatcher,
+      status,
+      isClosed: () => closed,
+      isConnected: () => session.isConnected,
+      request,
+      fire
+    }
+  })

@@ -1,0 +1,167 @@
+/**
+ * Every typed error of `@aimeqtt/client`, in one place so users can see what `catchTag` can match.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+const refusalReasons = {
+  1: "unacceptable protocol version",
+  2: "identifier rejected",
+  3: "server unavailable",
+  4: "bad user name or password",
+  5: "not authorized"
+} as const
+
+/**
+ * The broker answered CONNACK with a non-zero return code [MQTT-3.2.2.3].
+ * Codes 1, 2, 4 and 5 are final; 3 (server unavailable) is retried by the client.
+ *
+ * @since 0.1.0
+ */
+export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("ConnectionRefused", {
+  returnCode: Schema.Literals([1, 2, 3, 4, 5]),
+  reason: Schema.String
+}) {
+  /** Builds the error for a CONNACK return code, with the spec's wording as `reason`. */
+  static fromReturnCode(returnCode: 1 | 2 | 3 | 4 | 5): ConnectionRefused {
+    return new ConnectionRefused({ returnCode, reason: refusalReasons[returnCode] })
+  }
+  override get message(): string {
+    return `connection refused by the broker: ${this.reason} (CONNACK return code ${this.returnCode})`
+  }
+}
+
+/**
+ * The broker could not be reached: DNS or TCP failure, or no CONNACK in time.
+ * `cause` carries the underlying failure of the last attempt.
+ *
+ * @since 0.1.0
+ */
+export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectError", {
+  message: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {}
+
+/**
+ * An established connection ended: the socket closed or failed, or the broker stopped answering
+ * keep-alive pings.
+ *
+ * @since 0.1.0
+ */
+export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
+  message: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {}
+
+/**
+ * The broker broke the protocol: malformed bytes, a packet a server must not send, or an
+ * acknowledgement for a packet id that is not in flight. The connection is closed and re-opened.
+ *
+ * @since 0.1.0
+ */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  message: Schema.String
+}) {}
+
+/**
+ * The broker answered SUBACK with the failure code 0x80 for these filters [MQTT-3.9.3].
+ *
+ * @since 0.1.0
+ */
+export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejected>()("SubscriptionRejected", {
+  filters: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `the broker rejected the subscription to ${this.filters.join(", ")}`
+  }
+}
+
+/**
+ * A topic name or filter breaks the rules of [MQTT-4.7]; nothing was sent.
+ *
+ * @since 0.1.0
+ */
+export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTopic", {
+  topic: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `invalid topic ${JSON.stringify(this.topic)}: ${this.reason}`
+  }
+}
+
+/**
+ * The client was closed (its scope ended) before the operation could complete.
+ *
+ * @since 0.1.0
+ */
+export class ClientClosed extends Schema.TaggedError<ClientClosed>()("ClientClosed", {}) {
+  override get message(): string {
+    return "the MQTT client is closed"
+  }
+}
+
+/**
+ * A publish or subscribe made while disconnected found the offline queue full.
+ * Nothing is dropped silently: the caller decides to wait, retry or give up.
+ *
+ * @since 0.1.0
+ */
+export class OfflineQueueFull extends Schema.TaggedError<OfflineQueueFull>()("OfflineQueueFull", {
+  capacity: Schema.Number
+}) {
+  override get message(): string {
+    return `the offline queue is full (${this.capacity} requests wait for the connection)`
+  }
+}
+
+/**
+ * A payload too large for one MQTT packet, or larger than the client's `maxPacketSize`.
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  size: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `packet of ${this.size} bytes exceeds the limit of ${this.limit} bytes`
+  }
+}
+
+/**
+ * A message payload did not decode with the Schema given to `subscribe`/`publish`.
+ *
+ * @since 0.1.0
+ */
+export class PayloadDecodeError extends Schema.TaggedError<PayloadDecodeError>()("PayloadDecodeError", {
+  topic: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * A value given to `publish(topic, value, { schema })` did not encode with its Schema.
+ *
+ * @since 0.1.0
+ */
+export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()("PayloadEncodeError", {
+  topic: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * Any error of an MQTT operation.
+ *
+ * @since 0.1.0
+ */
+export type MqttError =
+  | ConnectionRefused
+  | ConnectError
+  | ConnectionLost
+  | ProtocolError
+  | SubscriptionRejected
+  | InvalidTopic
+  | ClientClosed
+  | OfflineQueueFull
+  | PayloadTooLarge
