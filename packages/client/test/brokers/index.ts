@@ -1,0 +1,13 @@
+/**
+ * Test helpers: real and fake MQTT brokers for the client's tests.
+ *
+ * - {@link Mosquitto}: real mosquitto processes (+ `mosquitto_sub` / `mosquitto_pub` peers).
+ * - {@link AedesBroker}: embedded aedes broker with auth/subscribe hooks and observation.
+ * - {@link CutProxy}: TCP proxy that cuts, truncates or freezes connections.
+ * - {@link FakeBroker}: scripted raw-bytes broker for protocol-violation tests.
+ */
+export * from "./Aedes.ts"
+export * from "./CutProxy.ts"
+export * from "./FakeBroker.ts"
+export { BrokerError, freePort } from "./internal.ts"
+export * from "./Mosquitto.ts"

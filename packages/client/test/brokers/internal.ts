@@ -1,0 +1,248 @@
+/**
+ * Shared plumbing of the broker test helpers: the error type, free ports, TCP probes,
+ * child processes stopped by PID and a small "wait until something shows up" list.
+ *
+ * @internal
+ */
+import { Data, Effect } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+
+/** Loopback address used by every helper (tests never leave 127.0.0.1). */
+export const HOST = "127.0.0.1"
+
+/**
+ * Failure of a test helper: a broker that did not start, a CLI peer that exited with an error,
+ * a wait that timed out. `exitCode` is set when a child process exited with a non-zero code.
+ */
+export class BrokerError extends Data.TaggedError("BrokerError")<{
+  readonly message: string
+  readonly exitCode?: number
+  readonly cause?: unknown
+}> {}
+
+/** Picks a free ephemeral TCP port on 127.0.0.1: binds a server on port 0, reads the port, closes it. */
+export const freePort: Effect.Effect<number, BrokerError> = Effect.callback<number, BrokerError>((resume) => {
+  const server = Net.createServer()
+  server.once("error", (cause) => resume(Effect.fail(new BrokerError({ message: "cannot pick a free port", cause }))))
+  server.listen(0, HOST, () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() =>
+      resume(port > 0 ? Effect.succeed(port) : Effect.fail(new BrokerError({ message: "no port from server.address()" })))
+    )
+  })
+})
+
+/** Tries one TCP connection to 127.0.0.1:port; succeeds with `true` when it connects. Never fails. */
+export const tcpProbe = (port: number, timeoutMs = 500): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    const socket = Net.createConnection({ host: HOST, port })
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    const timer = setTimeout(() => done(false), timeoutMs)
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      socket.destroy()
+    })
+  })
+
+/** Resolves the absolute path of an executable from `PATH` (plus the sbin dirs), without a shell. */
+export const findExecutable = (name: string): string | undefined => {
+  const dirs = (process.env.PATH ?? "").split(Path.delimiter).filter((d) => d.length > 0)
+  for (const extra of ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin"]) {
+    if (!dirs.includes(extra)) dirs.push(extra)
+  }
+  for (const dir of dirs) {
+    const candidate = Path.join(dir, name)
+    try {
+      Fs.accessSync(candidate, Fs.constants.X_OK)
+      if (Fs.statSync(candidate).isFile()) return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** `true` while the process with this PID exists (signal 0 probe). */
+export const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Sends a signal to a PID, ignoring "no such process". */
+export const signalPid = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** A spawned child process with its output split into lines. */
+export interface RunningProcess {
+  readonly child: ChildProcess.ChildProcess
+  readonly pid: number
+  readonly stdoutLines: Array<string>
+  readonly stderrLines: Array<string>
+  /** Called (synchronously) on every new stdout/stderr line and at exit. */
+  readonly listeners: Set<() => void>
+  exited: boolean
+  exitCode: number | null
+  exitSignal: NodeJS.Signals | null
+}
+
+const lineSplitter = (into: Array<string>, notify: () => void) => {
+  let pending = ""
+  return {
+    push: (chunk: Buffer) => {
+      pending += chunk.toString("utf8")
+      const parts = pending.split("\n")
+      pending = parts.pop() ?? ""
+      for (const line of parts) into.push(line.replace(/\r$/, ""))
+      if (parts.length > 0) notify()
+    },
+    flush: () => {
+      if (pending.length > 0) into.push(pending)
+      pending = ""
+    }
+  }
+}
+
+/** Spawns a program (no shell) and tracks its lines and exit. Not scoped: see {@link stopProcess}. */
+export const spawnProcess = (command: string, args: ReadonlyArray<string>): Effect.Effect<RunningProcess, BrokerError> =>
+  Effect.callback<RunningProcess, BrokerError>((resume) => {
+    const child = ChildProcess.spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const proc: RunningProcess = {
+      child,
+      pid: child.pid ?? -1,
+      stdoutLines: [],
+      stderrLines: [],
+      listeners: new Set(),
+      exited: false,
+      exitCode: null,
+      exitSignal: null
+    }
+    const notify = () => {
+      for (const l of [...proc.listeners]) l()
+    }
+    const out = lineSplitter(proc.stdoutLines, notify)
+    const err = lineSplitter(proc.stderrLines, notify)
+    child.stdout?.on("data", out.push)
+    child.stderr?.on("data", err.push)
+    child.once("error", (cause) => {
+      if (child.pid === undefined) {
+        resume(Effect.fail(new BrokerError({ message: `cannot spawn ${command}: ${String(cause)}`, cause })))
+      }
+    })
+    child.once("close", (code, signal) => {
+      out.flush()
+      err.flush()
+      proc.exited = true
+      proc.exitCode = code
+      proc.exitSignal = signal
+      notify()
+    })
+    if (child.pid !== undefined) resume(Effect.succeed(proc))
+  })
+
+/** Waits until `check` returns a value (re-checked on every line/exit of the process), at most `timeoutMs`. */
+export const waitOnProcess = <A>(
+  proc: RunningProcess,
+  check: () => A | undefined,
+  timeoutMs: number
+): Effect.Effect<A | undefined> =>
+  Effect.callback<A | undefined>((resume) => {
+    let settled = false
+    const listener = () => {
+      if (settled) return
+      const value = check()
+      if (value !== undefined || proc.exited) finish(value)
+    }
+    const finish = (value: A | undefined) => {
+      settled = true
+      clearTimeout(timer)
+      proc.listeners.delete(listener)
+      resume(Effect.succeed(value))
+    }
+    const timer = setTimeout(() => finish(check()), timeoutMs)
+    proc.listeners.add(listener)
+    listener()
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+      proc.listeners.delete(listener)
+    })
+  })
+
+/** Waits for the exit of the process, at most `timeoutMs`; succeeds with whether it exited. */
+export const waitExit = (proc: RunningProcess, timeoutMs: number): Effect.Effect<boolean> =>
+  Effect.map(waitOnProcess(proc, () => (proc.exited ? true : undefined), timeoutMs), (v) => v === true)
+
+/**
+ * Stops a process by its PID: SIGCONT (in case it was SIGSTOPped), SIGTERM (repeated every 100 ms), then
+ * SIGKILL after `graceMs`, and waits for its exit.
+ */
+export const stopProcess = (proc: RunningProcess, graceMs = 2000): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (proc.exited) return
+    signalPid(proc.pid, "SIGCONT")
+    // Trap (mosquitto 2.0.11): a SIGTERM that lands while the main loop is between its `run` check and
+    // epoll_wait is only noticed at the next wake-up, which can be many seconds away on an idle broker.
+    // Repeating the signal interrupts the wait.
+    const deadline = Date.now() + graceMs
+    while (Date.now() < deadline) {
+      signalPid(proc.pid, "SIGTERM")
+      if (yield* waitExit(proc, Math.min(100, Math.max(1, deadline - Date.now())))) return
+    }
+    signalPid(proc.pid, "SIGKILL")
+    yield* waitExit(proc, 5000)
+  })
+
+/** A growing list of observations that tests can wait on. */
+export class Observed<A> {
+  readonly items: Array<A> = []
+  private readonly listeners = new Set<() => void>()
+
+  /** Appends an item and wakes the waiters. */
+  push(item: A): void {
+    this.items.push(item)
+    for (const l of [...this.listeners]) l()
+  }
+
+  /** Waits for the first item (already seen or future) matching `predicate`, failing after `timeoutMs`. */
+  waitFor(predicate: (a: A) => boolean, timeoutMs: number, what: string): Effect.Effect<A, BrokerError> {
+    return Effect.callback<A, BrokerError>((resume) => {
+      const listener = () => {
+        const found = this.items.find(predicate)
+        if (found !== undefined) {
+          cleanup()
+          resume(Effect.succeed(found))
+        }
+      }
+      const cleanup = () => {
+        clearTimeout(timer)
+        this.listeners.delete(listener)
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        resume(Effect.fail(new BrokerError({ message: `timed out after ${timeoutMs} ms waiting for ${what}` })))
+      }, timeoutMs)
+      this.listeners.add(listener)
+      listener()
+      return Effect.sync(cleanup)
+    })
+  }
+}
