@@ -4,8 +4,7 @@
  *   it only pulls more bytes once the previous packets were handled (TCP backpressure).
  * - writer: drains an unbounded queue of packets (bounded in practice: each publisher waits for its
  *   own write or ack) and writes everything that is ready as one corked batch.
- * - keep-alive: sends PINGREQ when nothing was sent or received for `keepAlive` [MQTT-3.1.2-23] and
- *   declares the connection dead when nothing comes back within `pingTimeout`.
+ * - keep-alive: see {@link KeepAlive}.
  * The connection ends with a typed cause: `ConnectionLost` or `ProtocolError`.
  *
  * @since 0.1.0
@@ -13,6 +12,7 @@
 import { Decoder, DecodeError, encode, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
 import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type MqttError } from "./errors.ts"
+import * as KeepAlive from "./KeepAlive.ts"
 import type { Endpoint } from "./Options.ts"
 import * as Transport from "./Transport.ts"
 
@@ -105,7 +105,7 @@ const makeConnection = (
   Effect.gen(function*() {
     const outbox = yield* Queue.unbounded<WriteItem>()
     const now = yield* Clock.currentTimeMillis
-    const liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined as number | undefined }
+    const liveness: KeepAlive.Liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined }
 
     const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): void => {
       if (!Queue.offerUnsafe(outbox, { packets, onWritten })) onWritten?.(lost("the connection is closed"))
@@ -155,26 +155,11 @@ const makeConnection = (
     const handle = (packet: Packet, onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) =>
       packet._tag === "Pingresp" ? Effect.void : onPacket(packet)
 
-    const keepAlive = Effect.gen(function*() {
-      if (options.keepAliveMillis === 0) return yield* Effect.never
-      while (true) {
-        const t = yield* Clock.currentTimeMillis
-        if (liveness.pingSentAt !== undefined) {
-          const deadline = liveness.pingSentAt + options.pingTimeoutMillis
-          if (t >= deadline) {
-            return yield* lost(`no PINGRESP within ${options.pingTimeoutMillis} ms: the broker is unreachable`)
-          }
-          yield* Effect.sleep(deadline - t)
-          continue
-        }
-        const due = Math.min(liveness.lastSent, liveness.lastReceived) + options.keepAliveMillis
-        if (t >= due) {
-          liveness.pingSentAt = t
-          send([{ _tag: "Pingreq" }])
-        } else {
-          yield* Effect.sleep(due - t)
-        }
-      }
+    const keepAlive = KeepAlive.run({
+      keepAliveMillis: options.keepAliveMillis,
+      pingTimeoutMillis: options.pingTimeoutMillis,
+      liveness,
+      sendPing: () => send([{ _tag: "Pingreq" }])
     })
 
     const failPending = Effect.gen(function*() {

@@ -27,6 +27,11 @@ export interface WillOptions {
 export interface ClientOptions {
   /** Broker URL, `mqtt://host:port` (default port 1883). Default `mqtt://localhost:1883`. */
   readonly url?: string
+  /**
+   * Several brokers: the client connects to the first and, whenever a connection attempt fails or a
+   * connection is lost, moves on to the next one (round-robin, paced by `reconnect`). Overrides `url`.
+   */
+  readonly urls?: ReadonlyArray<string>
   /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
   readonly clientId?: string
   readonly username?: string
@@ -66,7 +71,8 @@ export interface Endpoint {
 
 /** Options with every default applied. @since 0.1.0 */
 export interface ResolvedOptions {
-  readonly endpoint: Endpoint
+  /** Brokers in the order they are tried; never empty. */
+  readonly endpoints: readonly [Endpoint, ...Array<Endpoint>]
   readonly connect: Omit<Connect, "password">
   readonly password: Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError>
   readonly keepAliveMillis: number
@@ -114,7 +120,10 @@ const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice
 /** Validates options and applies defaults; invalid options fail with `ConnectError`. @since 0.1.0 */
 export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, ConnectError> =>
   Effect.gen(function*() {
-    const { password: urlPassword, username: urlUsername, ...endpoint } = yield* parseUrl(options.url ?? "mqtt://localhost:1883")
+    const urls = options.urls !== undefined && options.urls.length > 0 ? options.urls : [options.url ?? "mqtt://localhost:1883"]
+    const parsed = yield* Effect.forEach(urls, parseUrl)
+    const { password: urlPassword, username: urlUsername } = parsed[0] as (typeof parsed)[number]
+    const endpoints = parsed.map(({ protocol, host, port }): Endpoint => ({ protocol, host, port }))
     const keepAlive = options.keepAlive ?? 60
     if (!Number.isInteger(keepAlive) || keepAlive < 0 || keepAlive > 65535) {
       return yield* new ConnectError({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })
@@ -133,7 +142,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     const cleanSession = options.cleanSession ?? true
     const keepAliveMillis = keepAlive * 1000
     return {
-      endpoint,
+      endpoints: endpoints as [Endpoint, ...Array<Endpoint>],
       connect: {
         _tag: "Connect",
         protocolLevel: 4,

@@ -21,7 +21,7 @@ import {
   type MqttError
 } from "./errors.ts"
 import { Message } from "./Message.ts"
-import type { ResolvedOptions } from "./Options.ts"
+import type { Endpoint, ResolvedOptions } from "./Options.ts"
 import { type Request, Session, type Step } from "./Session.ts"
 
 /**
@@ -62,6 +62,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const dispatcher = new Dispatcher(yield* PubSub.bounded<Message>(options.subscriberBufferSize), options.unmatchedBufferSize)
     let current: Connection.Connection | undefined
     let closed = false
+    let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
 
     // --- user requests -> session -> connection -------------------------------------------------
     const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
@@ -125,19 +126,23 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     }
 
     // --- connections ----------------------------------------------------------------------------
-    const attempt: Effect.Effect<{ connection: Connection.Connection; scope: Scope.Closeable }, AttemptError> = Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const password = yield* options.password
-      return yield* Connection.open({ ...options, password }).pipe(
-        Scope.provide(scope),
-        Effect.map((connection) => ({ connection, scope })),
-        Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    const attempt: Effect.Effect<{ connection: Connection.Connection; scope: Scope.Closeable }, AttemptError> = Effect.suspend(() => {
+      const endpoint = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
+      return Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const password = yield* options.password
+        return yield* Connection.open({ ...options, endpoint, password }).pipe(
+          Scope.provide(scope),
+          Effect.map((connection) => ({ connection, scope })),
+          Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+        )
+      }).pipe(
+        Effect.tapError(() => Effect.sync(() => { endpointIndex++ })),
+        Effect.withSpan("mqtt.connect", {
+          attributes: { "mqtt.client_id": options.connect.clientId, "server.address": endpoint.host, "server.port": endpoint.port }
+        })
       )
-    }).pipe(
-      Effect.withSpan("mqtt.connect", {
-        attributes: { "mqtt.client_id": options.connect.clientId, "server.address": options.endpoint.host, "server.port": options.endpoint.port }
-      })
-    )
+    })
 
     const establish = (connection: Connection.Connection): Effect.Effect<void> =>
       Effect.gen(function*() {
@@ -154,6 +159,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         const end = yield* Effect.flip(connection.run(onPacket(connection)))
         yield* Effect.sync(() => {
           current = undefined
+          endpointIndex++
           session.disconnected()
         })
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
