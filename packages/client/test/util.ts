@@ -2,7 +2,9 @@
  * Small shared helpers for the client's integration tests.
  */
 import { type ClientOptions, type ConnectionStatus, MqttClient } from "@aimeqtt/client"
+import { Decoder, type Packet } from "@aimeqtt/codec"
 import { type Cause, Context, type Duration, Effect, Fiber, Layer, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import * as Net from "node:net"
 
 /** Builds the client layer in the current scope and returns the service. */
 export const client = (url: string, options: ClientOptions = {}) =>
@@ -55,4 +57,89 @@ export const joinWithin = <A, E>(fiber: Fiber.Fiber<A, E>, timeout: Duration.Inp
 export const stopwatch = () => {
   const t0 = Date.now()
   return () => Date.now() - t0
+}
+
+/** A packet a client sent, as seen on the wire by a {@link Tap}: `connection` counts from 1. */
+export interface TappedPacket {
+  readonly connection: number
+  readonly packet: Packet
+}
+
+/** A TCP pass-through that decodes every packet the client sends upstream (in wire order). */
+export interface TapHandle {
+  readonly port: number
+  readonly url: string
+  /** Client → broker packets, in the order they were written (live array). */
+  readonly upstream: ReadonlyArray<TappedPacket>
+  /** A short description of each upstream packet, e.g. `Subscribe:s/#`, `Publish:q/1`, `Disconnect`. */
+  readonly summary: () => ReadonlyArray<string>
+}
+
+const describePacket = (packet: Packet): string => {
+  switch (packet._tag) {
+    case "Publish":
+      return `Publish:${packet.topic}`
+    case "Subscribe":
+      return `Subscribe:${packet.subscriptions.map((s) => s.filter).join(",")}`
+    case "Unsubscribe":
+      return `Unsubscribe:${packet.filters.join(",")}`
+    default:
+      return packet._tag
+  }
+}
+
+/**
+ * Starts a pass-through TCP proxy to 127.0.0.1:`target` that records (decodes) what the client sends.
+ * Used to check ordering on the wire, because aedes handles the packets of one TCP chunk concurrently
+ * (its events can come out of order).
+ */
+export const Tap = {
+  start: (target: number): Effect.Effect<TapHandle, Error, Scope.Scope> =>
+    Effect.gen(function*() {
+      const upstream: Array<TappedPacket> = []
+      const sockets = new Set<Net.Socket>()
+      let connections = 0
+      const server = yield* Effect.acquireRelease(
+        Effect.callback<Net.Server, Error>((resume) => {
+          const srv = Net.createServer((client) => {
+            const index = ++connections
+            const decoder = Decoder.make()
+            const broker = Net.createConnection({ host: "127.0.0.1", port: target })
+            sockets.add(client)
+            sockets.add(broker)
+            client.on("data", (chunk: Buffer) => {
+              const packets = decoder.push(new Uint8Array(chunk))
+              if (Array.isArray(packets)) for (const packet of packets) upstream.push({ connection: index, packet })
+              broker.write(chunk)
+            })
+            broker.on("data", (chunk: Buffer) => client.write(chunk))
+            const close = () => {
+              client.destroy()
+              broker.destroy()
+              sockets.delete(client)
+              sockets.delete(broker)
+            }
+            for (const s of [client, broker]) {
+              s.on("close", close)
+              s.on("error", close)
+            }
+          })
+          srv.once("error", (cause) => resume(Effect.fail(cause)))
+          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
+        }),
+        (srv) =>
+          Effect.callback<void>((resume) => {
+            for (const s of sockets) s.destroy()
+            srv.close(() => resume(Effect.void))
+          })
+      )
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      return {
+        port,
+        url: `mqtt://127.0.0.1:${port}`,
+        upstream,
+        summary: () => upstream.map((p) => describePacket(p.packet))
+      }
+    })
 }
