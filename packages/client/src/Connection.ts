@@ -48,6 +48,8 @@ export interface Connection {
    * Fails with the cause once the connection ends; never succeeds.
    */
   readonly run: (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) => Effect.Effect<never, ConnectionEnd>
+  /** Ends the connection from outside (e.g. the session store failed); `run` fails with `cause`. */
+  readonly abort: (cause: ConnectionEnd) => void
   /** Writes what is queued, then DISCONNECT [MQTT-3.14], waiting at most `timeout`. */
   readonly disconnect: (timeout: Duration.Input) => Effect.Effect<void>
 }
@@ -104,6 +106,7 @@ const makeConnection = (
 ): Effect.Effect<Connection> =>
   Effect.gen(function*() {
     const outbox = yield* Queue.unbounded<WriteItem>()
+    const ended = yield* Deferred.make<never, ConnectionEnd>()
     const now = yield* Clock.currentTimeMillis
     const liveness: KeepAlive.Liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined }
 
@@ -171,7 +174,6 @@ const makeConnection = (
 
     const run = (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>): Effect.Effect<never, ConnectionEnd> =>
       Effect.gen(function*() {
-        const ended = yield* Deferred.make<never, ConnectionEnd>()
         const fibers = [
           yield* Effect.forkChild(writer),
           yield* Effect.forkChild(reader(onPacket)),
@@ -194,7 +196,11 @@ const makeConnection = (
         yield* Deferred.await(done).pipe(Effect.timeout(timeout), Effect.ignore)
       })
 
-    return { sessionPresent: connack.sessionPresent, send, run, disconnect }
+    const abort = (cause: ConnectionEnd): void => {
+      Deferred.doneUnsafe(ended, Exit.fail(cause))
+    }
+
+    return { sessionPresent: connack.sessionPresent, send, run, abort, disconnect }
   })
 
 const lost = (message: string, cause?: unknown): ConnectionLost =>

@@ -20,18 +20,48 @@ export interface WillOptions {
 }
 
 /**
+ * TLS settings for `mqtts://` and `wss://` brokers (Node; a browser uses its own trust store and
+ * certificate selection, so these options fail the connection there).
+ *
+ * @since 0.1.0
+ */
+export interface TlsOptions {
+  /** Trusted CA certificates (PEM text or bytes) replacing the system store, e.g. a private CA. */
+  readonly ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
+  /** Client certificate chain (PEM) for mutual TLS. */
+  readonly cert?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
+  /** Private key of `cert` (PEM), kept `Redacted` so it never shows up in logs or errors. */
+  readonly key?: Redacted.Redacted<string | Uint8Array>
+  /** Host name sent in SNI and checked against the certificate. Default: the URL's host (when it is a name). */
+  readonly servername?: string
+  /**
+   * Verify the broker's certificate chain and host name. Default true. `false` accepts any
+   * certificate (an attacker in the middle included) and logs a warning once per client.
+   */
+  readonly rejectUnauthorized?: boolean
+}
+
+/**
  * Options of {@link MqttClient.layer}.
  *
  * @since 0.1.0
  */
 export interface ClientOptions {
-  /** Broker URL, `mqtt://host:port` (default port 1883). Default `mqtt://localhost:1883`. */
+  /**
+   * Broker URL; the scheme picks the transport: `mqtt://` or `tcp://` (TCP, port 1883), `mqtts://`,
+   * `ssl://` or `tls://` (TLS, port 8883), `ws://` (WebSocket, port 80), `wss://` (WebSocket over TLS,
+   * port 443). Default `mqtt://localhost:1883`.
+   */
   readonly url?: string
   /**
    * Several brokers: the client connects to the first and, whenever a connection attempt fails or a
    * connection is lost, moves on to the next one (round-robin, paced by `reconnect`). Overrides `url`.
    */
   readonly urls?: ReadonlyArray<string>
+  /** TLS settings for `mqtts://` and `wss://` URLs. */
+  readonly tls?: TlsOptions
+  /** WebSocket path for `ws://`/`wss://` URLs that have none (`ws://host:port`). Default `/mqtt`. */
+  readonly wsPath?: string
   /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
   readonly clientId?: string
   readonly username?: string
@@ -62,11 +92,18 @@ export interface ClientOptions {
   readonly unsubscribeOnEnd?: boolean
 }
 
+/** A transport, picked by the URL scheme. @since 0.1.0 */
+export type Protocol = "mqtt" | "mqtts" | "ws" | "wss"
+
 /** Where to connect. @since 0.1.0 */
 export interface Endpoint {
-  readonly protocol: "mqtt" | "mqtts"
+  readonly protocol: Protocol
   readonly host: string
   readonly port: number
+  /** WebSocket request path with its query (`ws`/`wss` only), e.g. `/mqtt`. */
+  readonly path?: string
+  /** TLS settings (`mqtts`/`wss` only). */
+  readonly tls?: TlsOptions
 }
 
 /** Options with every default applied. @since 0.1.0 */
@@ -93,23 +130,48 @@ export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.mi
   Schedule.spaced("30 seconds")
 ])
 
-const defaultPorts = { mqtt: 1883, mqtts: 8883 } as const
+const defaultPorts = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const
+const schemes: Readonly<Record<string, Protocol>> = {
+  mqtt: "mqtt",
+  tcp: "mqtt",
+  mqtts: "mqtts",
+  ssl: "mqtts",
+  tls: "mqtts",
+  ws: "ws",
+  wss: "wss"
+}
 const utf8 = new TextEncoder()
 
-/** Parses `mqtt://host:port` (also `tcp://`, `mqtts://`, `ssl://`, `tls://`). @since 0.1.0 */
-export const parseUrl = (url: string): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
+/**
+ * Parses a broker URL: `mqtt://host:port` (also `tcp://`), `mqtts://` (also `ssl://`, `tls://`),
+ * `ws://host:port/path` and `wss://host:port/path`. A WebSocket URL without a path gets `wsPath`
+ * (default `/mqtt`); its query string is kept.
+ *
+ * @since 0.1.0
+ */
+export const parseUrl = (
+  url: string,
+  wsPath = "/mqtt"
+): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
   if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(url)}` }))
   const parsed = new URL(url)
-  const scheme = parsed.protocol.slice(0, -1)
-  const protocol = scheme === "mqtt" || scheme === "tcp" ? "mqtt" : scheme === "mqtts" || scheme === "ssl" || scheme === "tls" ? "mqtts" : undefined
+  const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
   if (protocol === undefined) {
-    return Effect.fail(new ConnectError({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt:// or mqtts://)` }))
+    return Effect.fail(
+      new ConnectError({
+        message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)`
+      })
+    )
   }
   const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
+  const websocket = protocol === "ws" || protocol === "wss"
+  // Special schemes (ws, wss) always have a pathname of at least "/"; other schemes may have "".
+  const path = parsed.pathname === "" || parsed.pathname === "/" ? (wsPath.startsWith("/") ? wsPath : `/${wsPath}`) : parsed.pathname
   return Effect.succeed({
     protocol,
     host: host === "" ? "localhost" : host,
     port: parsed.port === "" ? defaultPorts[protocol] : Number(parsed.port),
+    ...(websocket ? { path: path + parsed.search } : {}),
     ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
     ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {})
   })
@@ -121,9 +183,22 @@ const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice
 export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, ConnectError> =>
   Effect.gen(function*() {
     const urls = options.urls !== undefined && options.urls.length > 0 ? options.urls : [options.url ?? "mqtt://localhost:1883"]
-    const parsed = yield* Effect.forEach(urls, parseUrl)
+    const parsed = yield* Effect.forEach(urls, (url) => parseUrl(url, options.wsPath))
     const { password: urlPassword, username: urlUsername } = parsed[0] as (typeof parsed)[number]
-    const endpoints = parsed.map(({ protocol, host, port }): Endpoint => ({ protocol, host, port }))
+    const tls = options.tls
+    const endpoints = parsed.map(({ protocol, host, port, path }): Endpoint => ({
+      protocol,
+      host,
+      port,
+      ...(path !== undefined ? { path } : {}),
+      ...(tls !== undefined && (protocol === "mqtts" || protocol === "wss") ? { tls } : {})
+    }))
+    if (tls?.rejectUnauthorized === false && endpoints.some((e) => e.tls !== undefined)) {
+      yield* Effect.logWarning(
+        "TLS certificate verification is disabled (tls.rejectUnauthorized: false): the client accepts any broker " +
+          "certificate, so anyone in the middle can read and change the traffic. Use tls.ca for a private CA instead."
+      )
+    }
     const keepAlive = options.keepAlive ?? 60
     if (!Number.isInteger(keepAlive) || keepAlive < 0 || keepAlive > 65535) {
       return yield* new ConnectError({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })

@@ -22,7 +22,43 @@ export type Request =
 export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined }
 
 /**
+ * A QoS 1/2 publish in flight, as a {@link SessionStore} keeps it.
+ *
+ * @since 0.1.0
+ */
+export interface StoredFlow {
+  readonly packetId: number
+  /** "sent": waiting for PUBACK/PUBREC; "released": PUBREL sent, waiting for PUBCOMP. */
+  readonly stage: "sent" | "released"
+  readonly topic: string
+  readonly payload: Uint8Array
+  readonly qos: 1 | 2
+  readonly retain: boolean
+}
+
+/** The part of a session that must survive a process restart. @since 0.1.0 */
+export interface StoredSession {
+  /** Outgoing flows in the order they were first sent. */
+  readonly outgoing: ReadonlyArray<StoredFlow>
+  /** Incoming QoS 2 packet ids waiting for PUBREL. */
+  readonly incoming: ReadonlyArray<number>
+}
+
+/**
+ * A change to the durable session state. The caller must store it before sending the step's packets.
+ *
+ * @since 0.1.0
+ */
+export type StoreChange =
+  | { readonly _tag: "PutOutgoing"; readonly flow: StoredFlow }
+  | { readonly _tag: "DeleteOutgoing"; readonly packetId: number }
+  | { readonly _tag: "AddIncoming"; readonly packetId: number }
+  | { readonly _tag: "DeleteIncoming"; readonly packetId: number }
+  | { readonly _tag: "ClearIncoming" }
+
+/**
  * What the caller must do after an input.
+ * - `changes`: durable-state changes, to store before anything is sent.
  * - `send`: packets to write, in order.
  * - `completed`: requests whose flow is over (QoS 0 publishes complete once `send` is written).
  * - `deliver`: an incoming message to hand to subscribers (before sending its acknowledgement).
@@ -31,6 +67,7 @@ export type Completion<T> = { readonly token: T; readonly ack: Packet | undefine
  * @since 0.1.0
  */
 export interface Step<T> {
+  readonly changes: Array<StoreChange>
   readonly send: Array<Packet>
   readonly completed: Array<Completion<T>>
   deliver?: Publish
@@ -54,7 +91,7 @@ export interface SessionOptions {
   readonly maxQueued: number
 }
 
-const emptyStep = <T>(): Step<T> => ({ send: [], completed: [] })
+const emptyStep = <T>(): Step<T> => ({ changes: [], send: [], completed: [] })
 
 /**
  * One client's protocol state, kept across connections (and, with a persistent session, across
@@ -73,6 +110,20 @@ export class Session<T> {
 
   constructor(options: SessionOptions) {
     this.#options = options
+  }
+
+  /**
+   * Loads flows left by an earlier run (from a {@link StoredSession}); nobody waits for them, they are
+   * finished on the next `connected`. Call before the first `connected`.
+   */
+  restore(stored: StoredSession): void {
+    for (const flow of stored.outgoing) {
+      const request: Request = { _tag: "Publish", topic: flow.topic, payload: flow.payload, qos: flow.qos, retain: flow.retain }
+      this.#inflight.set(flow.packetId, { request, token: undefined, packetId: flow.packetId, stage: flow.stage })
+      this.#inflightPublishes++
+      this.#nextId = flow.packetId === 65535 ? 1 : flow.packetId + 1
+    }
+    for (const id of stored.incoming) this.#incomingQos2.add(id)
   }
 
   /** Whether a connection is up (between `connected` and `disconnected`). */
@@ -130,12 +181,18 @@ export class Session<T> {
     const unfinished = [...this.#inflight.values()]
     if (!sessionPresent) {
       // The broker lost the session: it forgot our subscriptions and its half of every flow.
+      if (this.#incomingQos2.size > 0) step.changes.push({ _tag: "ClearIncoming" })
       this.#incomingQos2.clear()
       if (resubscribe.length > 0) {
         this.#send({ request: { _tag: "Subscribe", subscriptions: resubscribe }, token: undefined, packetId: 0, stage: "queued" }, step)
       }
     }
-    for (const entry of unfinished) step.send.push(this.#resend(entry, sessionPresent))
+    for (const entry of unfinished) {
+      step.send.push(this.#resend(entry, sessionPresent))
+      // Stored again (idempotent) so a store that failed earlier is caught up before the re-send.
+      const flow = storedFlow(entry)
+      if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
+    }
     this.#drainQueue(step)
     return step
   }
@@ -164,7 +221,7 @@ export class Session<T> {
         return this.#incomingPublish(packet, step)
       case "Pubrel":
         // Forget the id whether or not we know it: PUBREL may be re-sent after a reconnect [MQTT-4.3.3-2].
-        this.#incomingQos2.delete(packet.packetId)
+        if (this.#incomingQos2.delete(packet.packetId)) step.changes.push({ _tag: "DeleteIncoming", packetId: packet.packetId })
         step.send.push({ _tag: "Pubcomp", packetId: packet.packetId })
         return step
       case "Puback":
@@ -174,7 +231,11 @@ export class Session<T> {
         if (entry === undefined || entry.request._tag !== "Publish" || entry.request.qos !== 2) {
           return violation(step, `PUBREC for packet id ${packet.packetId}, which is no QoS 2 publish in flight`)
         }
-        entry.stage = "released" // the broker owns the message now [MQTT-4.3.3-1]
+        if (entry.stage !== "released") {
+          entry.stage = "released" // the broker owns the message now [MQTT-4.3.3-1]
+          const flow = storedFlow(entry)
+          if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
+        }
         step.send.push({ _tag: "Pubrel", packetId: packet.packetId })
         return step
       }
@@ -202,6 +263,7 @@ export class Session<T> {
       // delivered twice [MQTT-4.3.3-2] (method B of figure 4.3).
       if (!this.#incomingQos2.has(packet.packetId)) {
         this.#incomingQos2.add(packet.packetId)
+        step.changes.push({ _tag: "AddIncoming", packetId: packet.packetId })
         step.deliver = packet
       }
       step.send.push({ _tag: "Pubrec", packetId: packet.packetId })
@@ -225,7 +287,10 @@ export class Session<T> {
       (qos !== 2 || entry.stage === "released")
     if (!matches) return violation(step, `${ack._tag.toUpperCase()} for packet id ${packetId}, which is not in flight`)
     this.#inflight.delete(packetId)
-    if (entry.request._tag === "Publish") this.#inflightPublishes--
+    if (entry.request._tag === "Publish") {
+      this.#inflightPublishes--
+      step.changes.push({ _tag: "DeleteOutgoing", packetId })
+    }
     if (entry.token !== undefined) step.completed.push({ token: entry.token, ack })
     this.#drainQueue(step) // a slot may have opened
     return step
@@ -266,6 +331,8 @@ export class Session<T> {
     entry.stage = "sent"
     this.#inflight.set(entry.packetId, entry)
     if (request._tag === "Publish") this.#inflightPublishes++
+    const flow = storedFlow(entry)
+    if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
     step.send.push(this.#packetOf(entry, false))
   }
 
@@ -298,6 +365,12 @@ export class Session<T> {
     this.#nextId = id === 65535 ? 1 : id + 1
     return id
   }
+}
+
+const storedFlow = <T>(entry: Entry<T>): StoredFlow | undefined => {
+  const request = entry.request
+  if (request._tag !== "Publish" || request.qos === 0 || entry.stage === "queued") return undefined
+  return { packetId: entry.packetId, stage: entry.stage, topic: request.topic, payload: request.payload, qos: request.qos, retain: request.retain }
 }
 
 const needsWindow = (request: Request): boolean => request._tag === "Publish" && request.qos > 0

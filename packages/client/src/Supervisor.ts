@@ -14,7 +14,7 @@ import { Dispatcher } from "./Dispatcher.ts"
 import {
   ClientClosed,
   ConnectError,
-  type ConnectionLost,
+  ConnectionLost,
   ConnectionRefused,
   OfflineQueueFull,
   ProtocolError,
@@ -23,6 +23,7 @@ import {
 import { Message } from "./Message.ts"
 import type { Endpoint, ResolvedOptions } from "./Options.ts"
 import { type Request, Session, type Step } from "./Session.ts"
+import { SessionStore } from "./SessionStore.ts"
 
 /**
  * The state of the connection, observable through `MqttClient.status`.
@@ -64,8 +65,31 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     let closed = false
     let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
 
+    // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
+    const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(
+      Effect.mapError((error) => new ConnectError({ message: error.message, cause: error }))
+    )
+    const loadError = options.connect.cleanSession ? store.clear() : undefined
+    if (loadError !== undefined) return yield* new ConnectError({ message: loadError.message, cause: loadError })
+    if (!options.connect.cleanSession) session.restore(store.load())
+
     // --- user requests -> session -> connection -------------------------------------------------
-    const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
+    /**
+     * Stores the step's changes before anything is sent. When the store fails, nothing of the step
+     * is sent and the connection is closed: the flows resume (and are stored again) after the reconnect.
+     */
+    const commit = (step: Step<Token>, connection: Connection.Connection | undefined): boolean => {
+      if (step.changes.length === 0) return true
+      const error = store.apply(step.changes)
+      if (error === undefined) return true
+      const lost = new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error })
+      connection?.abort(lost)
+      for (const { ack, token } of step.completed) Deferred.doneUnsafe(token, ack === undefined ? Exit.fail(lost) : Exit.succeed(ack))
+      return false
+    }
+
+    /** Completes what the step acknowledged and hands its packets to the connection. */
+    const transmit = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
       const afterWrite: Array<Token> = []
       for (const { ack, token } of step.completed) {
         if (ack === undefined) afterWrite.push(token)
@@ -82,6 +106,10 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           for (const token of afterWrite) Deferred.doneUnsafe(token, error === undefined ? Exit.succeed(undefined) : Exit.fail(error))
         }
       )
+    }
+
+    const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
+      if (commit(step, connection)) transmit(step, connection)
     }
 
     const enqueue = (request: Request, token: Token): MqttError | undefined => {
@@ -111,18 +139,20 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const onPacket = (connection: Connection.Connection) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
       const step = session.received(packet)
       if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
+      // Stored first: an incoming QoS 2 id must be durable before the message is delivered.
+      if (!commit(step, connection)) return Effect.void
       const p = step.deliver
       if (p === undefined) {
-        apply(step, connection)
+        transmit(step, connection)
         return Effect.void
       }
       const delivered = dispatcher.dispatch(new Message(p.topic, p.payload, p.qos, p.retain, p.dup))
       // The acknowledgement goes out once the message is in every matching stream's buffer.
       if (delivered === Effect.void) {
-        apply(step, connection)
+        transmit(step, connection)
         return Effect.void
       }
-      return Effect.andThen(delivered, Effect.sync(() => apply(step, connection)))
+      return Effect.andThen(delivered, Effect.sync(() => transmit(step, connection)))
     }
 
     // --- connections ----------------------------------------------------------------------------

@@ -44,6 +44,29 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
 }) {}
 
 /**
+ * Why a TLS handshake failed, as far as the client can tell.
+ *
+ * @since 0.1.0
+ */
+export type TlsFailure = "unknown-ca" | "hostname-mismatch" | "expired" | "not-yet-valid" | "other"
+
+/**
+ * The TLS handshake with the broker failed (`mqtts://`, `wss://`): its certificate is not signed by a
+ * trusted CA, does not name the host, has expired, or the handshake broke otherwise. Derived from
+ * Node's certificate error codes (`code`), see RFC 5280 §6 (path validation) and RFC 6125 (host
+ * names). It reaches users as the `cause` of a `ConnectError` whose message repeats this one.
+ * Browsers hide certificate details, so there a failed `wss://` handshake is a plain `ConnectError`.
+ *
+ * @since 0.1.0
+ */
+export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
+  reason: Schema.Literals(["unknown-ca", "hostname-mismatch", "expired", "not-yet-valid", "other"]),
+  message: Schema.String,
+  /** Node's error code, e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`. */
+  code: Schema.optionalKey(Schema.String)
+}) {}
+
+/**
  * An established connection ended: the socket closed or failed, or the broker stopped answering
  * keep-alive pings.
  *
@@ -151,6 +174,16 @@ export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()
 }) {}
 
 /**
+ * The session store failed to read or write (disk full, permissions, a corrupt file).
+ *
+ * @since 0.1.0
+ */
+export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("SessionStoreError", {
+  message: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {}
+
+/**
  * Any error of an MQTT operation.
  *
  * @since 0.1.0
@@ -165,3 +198,4 @@ export type MqttError =
   | ClientClosed
   | OfflineQueueFull
   | PayloadTooLarge
+  | SessionStoreError
