@@ -62,6 +62,11 @@ export class Decoder {
   /** Room for a fixed header split across chunks (at most 5 bytes). */
   readonly #header = new Uint8Array(5)
 
+  /**
+   * A new decoder; same as {@link Decoder.make}.
+   *
+   * @since 0.1.0
+   */
   constructor(options?: DecodeOptions) {
     this.maxPacketSize = maxPacketSizeOf(options)
   }

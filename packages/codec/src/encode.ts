@@ -12,6 +12,26 @@ import type { Connect, Packet, Publish, Subscribe, Unsubscribe } from "./Packet.
 
 const textEncoder = new TextEncoder()
 
+// Small outputs are carved from a shared slab, as Node's Buffer pool does: a fresh typed array above
+// 64 bytes gets its own off-heap backing store, which costs ~10x more than a view (measured on
+// Node 22: 730 ns vs 60 ns for 100 bytes). A slab is never reused, so no bytes leak between packets.
+const SLAB_SIZE = 16 * 1024
+const POOLED_MAX = SLAB_SIZE >>> 3
+let slab = new ArrayBuffer(SLAB_SIZE)
+let slabOffset = 0
+
+/** A zero-filled `Uint8Array` of `size` bytes: a view of the slab when small, else its own buffer. */
+const allocate = (size: number): Uint8Array => {
+  if (size > POOLED_MAX) return new Uint8Array(size)
+  if (slabOffset + size > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE)
+    slabOffset = 0
+  }
+  const out = new Uint8Array(slab, slabOffset, size)
+  slabOffset = (slabOffset + size + 7) & ~7 // keep views 8-byte aligned
+  return out
+}
+
 /**
  * UTF-8 length of `s`; a lone surrogate counts 3 bytes, as `encodeInto` writes U+FFFD for it.
  *
@@ -139,17 +159,25 @@ const writeU16 = (out: Uint8Array, pos: number, n: number): number => {
   return pos + 2
 }
 
+/**
+ * Below this many UTF-16 units a byte loop beats `encodeInto`, whose call costs ~180 ns (measured on
+ * Node 22: 26 ns vs 200 ns at 8 chars, even at ~32, `encodeInto` ahead from 64).
+ */
+const SHORT_STRING = 32
+
 /** Writes `s` after a 2-byte length, which is filled in once the string is written. */
 const writeString = (out: Uint8Array, pos: number, s: string): number => {
   const start = pos + 2
   let p = start
   const length = s.length
   let i = 0
-  // ASCII fast path; the first non-ASCII unit hands the rest to encodeInto.
-  for (; i < length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 0x80) break
-    out[p++] = c
+  if (length < SHORT_STRING) {
+    // ASCII fast path; the first non-ASCII unit hands the rest to encodeInto.
+    for (; i < length; i++) {
+      const c = s.charCodeAt(i)
+      if (c >= 0x80) break
+      out[p++] = c
+    }
   }
   if (i < length) p += textEncoder.encodeInto(i === 0 ? s : s.slice(i), out.subarray(p)).written
   writeU16(out, pos, p - start)
@@ -229,6 +257,10 @@ const writeBody = (out: Uint8Array, pos: number, p: Packet): void => {
 /**
  * Encodes `packet` to its MQTT 3.1.1 bytes, in one allocation.
  *
+ * Results of at most 2 KiB are views into a shared 16 KiB `ArrayBuffer` (like Node's `Buffer`
+ * pool): use `byteOffset`/`byteLength` rather than `.buffer` alone, and `slice()` a result to keep it
+ * without retaining the slab.
+ *
  * Assumes a valid packet (see the module notes); invalid input gives meaningless bytes, but no
  * exception. Validate first with `Schema.encodeEffect(PacketFromBytes)` when the packet comes from
  * outside.
@@ -237,7 +269,7 @@ const writeBody = (out: Uint8Array, pos: number, p: Packet): void => {
  */
 export const encode = (packet: Packet): Uint8Array => {
   const rl = remainingLength(packet)
-  const out = new Uint8Array(1 + varintLength(rl) + rl)
+  const out = allocate(1 + varintLength(rl) + rl)
   out[0] = firstByte(packet)
   // Remaining length varint, least significant 7 bits first [MQTT-2.2.3].
   let pos = 1

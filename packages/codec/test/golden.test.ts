@@ -115,6 +115,14 @@ describe("golden vectors", () => {
       expect(error.message).toBe("PINGREQ with remaining length 1, expected 0 [MQTT-2.2.3]")
     }))
 
+  it("gives each encoded packet its own bytes, even when small outputs share a slab", () => {
+    const outputs = Array.from({ length: 2000 }, (_, i) => encode({ _tag: "Puback", packetId: i + 1 }))
+    outputs.forEach((bytes, i) => expect(decodePacket(bytes)).toEqual({ _tag: "Puback", packetId: i + 1 }))
+    const big = encode({ _tag: "Publish", topic: "t", payload: new Uint8Array(5000), qos: 0, retain: false, dup: false })
+    expect(big.byteOffset).toBe(0)
+    expect(big.buffer.byteLength).toBe(big.length)
+  })
+
   it("keeps a leading BOM in strings [MQTT-1.5.3-3]", () => {
     const packet = decodePacket(hex("30 06 0004 efbbbf61"))
     expect(packet).toMatchObject({ _tag: "Publish", topic: "\uFEFFa" })

@@ -36,7 +36,7 @@ export const readSubscribe = (bytes: Uint8Array, start: number, end: number): Su
     if (typeof filter !== "string") return filter
     const qos = r.u8()
     if (qos < 0) return r.pastEnd("requested QoS", 1)
-    // Upper 6 bits are reserved and QoS 3 is not a QoS [MQTT-3.8.3-4].
+    // Upper 6 bits are reserved and QoS 3 is not a QoS [MQTT-3.8.3-4] (printed "MQTT-3-8.3-4" in the spec).
     if (qos > 2) return r.fail(`with invalid requested QoS byte 0x${qos.toString(16).padStart(2, "0")} [MQTT-3.8.3-4]`)
     subscriptions.push({ filter, qos: qos as QoS })
   }

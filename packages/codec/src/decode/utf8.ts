@@ -24,8 +24,8 @@ const NUL: Utf8Failure = { reason: "contains the null character U+0000 [MQTT-1.5
 // ignoreBOM keeps a leading U+FEFF in the string [MQTT-1.5.3-3].
 const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
-/** Short ASCII strings (most topics) are built directly: cheaper than a call into TextDecoder. */
-const SHORT_ASCII = 48
+/** Very short ASCII strings are built directly: cheaper than a call into TextDecoder (~250 ns). */
+const SHORT_ASCII = 12
 
 /**
  * Decodes `bytes[start, end)` as an MQTT UTF-8 string, or says why it is not one.
