@@ -21,12 +21,15 @@ import type { Message } from "./Message.ts"
 export interface Subscriber {
   readonly requests: ReadonlyArray<SubscriptionRequest>
   readonly inbox: Queue.Queue<Message, Cause.Done>
+  /** The stream acknowledges each message itself (`ack: "manual"`). */
+  readonly manual: boolean
 }
 
 /** @since 0.1.0 */
 export class Dispatcher {
   readonly #trie = new TopicTrie<Subscriber>()
   readonly #subscribers = new Set<Subscriber>()
+  #manualSubscribers = 0
   readonly #refs = new Map<string, { count: number; qos: QoS }>()
   readonly #unmatchedCapacity: number
   #unmatched: Array<Message> = []
@@ -42,6 +45,7 @@ export class Dispatcher {
   /** Adds a stream; returns the buffered messages it matches (removed from the buffer). */
   register(subscriber: Subscriber): Array<Message> {
     this.#subscribers.add(subscriber)
+    if (subscriber.manual) this.#manualSubscribers++
     for (const { filter, qos } of subscriber.requests) {
       this.#trie.add(filter, subscriber)
       const ref = this.#refs.get(filter)
@@ -63,7 +67,7 @@ export class Dispatcher {
 
   /** Removes a stream; returns the filters no stream uses any more. */
   unregister(subscriber: Subscriber): Array<string> {
-    this.#subscribers.delete(subscriber)
+    if (this.#subscribers.delete(subscriber) && subscriber.manual) this.#manualSubscribers--
     const released: Array<string> = []
     for (const { filter } of subscriber.requests) {
       if (!this.#trie.remove(filter, subscriber)) continue
@@ -75,6 +79,11 @@ export class Dispatcher {
       }
     }
     return released
+  }
+
+  /** Whether some open stream acknowledges manually. */
+  get hasManual(): boolean {
+    return this.#manualSubscribers > 0
   }
 
   /** Ends every stream (the client closed): their inboxes drain, then the streams complete. */
@@ -92,10 +101,13 @@ export class Dispatcher {
     return Array.from(this.#refs, ([filter, { qos }]) => ({ filter, qos }))
   }
 
-  /** Delivers one message to every matching stream, once per stream; waits while an inbox is full. */
-  dispatch(message: Message): Effect.Effect<void> {
+  /**
+   * Delivers one message to every matching stream, once per stream; waits while an inbox is full.
+   * Manual-ack streams get `forManual(subscriber)` instead (the message with its `ack`).
+   */
+  dispatch(message: Message, forManual?: (subscriber: Subscriber) => Message): Effect.Effect<void> {
     const targets = this.#trie.match(message.topic)
-    const pending: Array<Subscriber> = []
+    const pending: Array<[Subscriber, Message]> = []
     if (targets.length === 0) this.#keepUnmatched(message)
     else {
       const seen = targets.length > 1 ? new Set<Subscriber>() : undefined
@@ -104,7 +116,8 @@ export class Dispatcher {
           if (seen.has(target)) continue
           seen.add(target)
         }
-        if (!Queue.offerUnsafe(target.inbox, message)) pending.push(target) // full (or closed: then offer returns at once)
+        const delivered = target.manual && forManual !== undefined ? forManual(target) : message
+        if (!Queue.offerUnsafe(target.inbox, delivered)) pending.push([target, delivered]) // full (or closed: offer returns at once)
       }
     }
     const toAll = PubSub.publishUnsafe(this.all, message)
@@ -112,7 +125,7 @@ export class Dispatcher {
     const all = this.all
     return Effect.gen(function*() {
       // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
-      for (const target of pending) yield* Queue.offer(target.inbox, message)
+      for (const [target, delivered] of pending) yield* Queue.offer(target.inbox, delivered)
       if (!toAll) yield* PubSub.publish(all, message)
     })
   }

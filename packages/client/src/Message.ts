@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import type { QoS } from "@aimeqtt/codec"
+import type { Effect } from "effect"
 
 const utf8 = new TextDecoder()
 
@@ -37,6 +38,24 @@ export class Message {
   /** The payload decoded as UTF-8 text (invalid sequences become U+FFFD). */
   get text(): string {
     return utf8.decode(this.payload)
+  }
+}
+
+/**
+ * A message of a `subscribe(filter, { ack: "manual" })` stream. Its PUBACK (QoS 1) or PUBREC (QoS 2)
+ * goes out only once `ack` ran (in every manual stream that got it), in arrival order
+ * [MQTT-4.6.0-2]. Messages never acknowledged are re-delivered by the broker after a reconnect of a
+ * persistent session. `ack` is idempotent; at QoS 0 it does nothing.
+ *
+ * @since 0.1.0
+ */
+export class AckableMessage extends Message {
+  /** Acknowledges the message to the broker. */
+  readonly ack: Effect.Effect<void>
+
+  constructor(message: Message, ack: Effect.Effect<void>) {
+    super(message.topic, message.payload, message.qos, message.retain, message.dup)
+    this.ack = ack
   }
 }
 

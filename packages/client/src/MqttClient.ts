@@ -15,8 +15,9 @@ import {
   PayloadTooLarge,
   SubscriptionRejected
 } from "./errors.ts"
-import { Message, type TypedMessage } from "./Message.ts"
+import type { AckableMessage, Message, TypedMessage } from "./Message.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
+import type { Subscriber } from "./Dispatcher.ts"
 import * as Supervisor from "./Supervisor.ts"
 
 /** Options of `publish`. @since 0.1.0 */
@@ -36,6 +37,11 @@ export interface PublishSchemaOptions<A, I> extends PublishOptions {
 export interface SubscribeOptions {
   /** The maximum QoS to receive messages at. Default 0. */
   readonly qos?: QoS
+  /**
+   * "auto" (default): acknowledged once in the stream's buffer. "manual": messages are
+   * `AckableMessage`s and their PUBACK/PUBREC goes out only after `message.ack` ran.
+   */
+  readonly ack?: "auto" | "manual"
 }
 
 /** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 */
@@ -81,6 +87,7 @@ export class MqttClient extends Context.Service<MqttClient, {
    * `unsubscribeOnEnd`).
    */
   subscribe: {
+    (filters: string | ReadonlyArray<string>, options: SubscribeOptions & { readonly ack: "manual" }): Stream.Stream<AckableMessage, MqttError>
     (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, MqttError>
     <A, I>(
       filters: string | ReadonlyArray<string>,
@@ -180,7 +187,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const qos = subscribeOptions?.qos ?? 0
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
         const inbox = yield* Queue.bounded<Message, Cause.Done>(options.subscriberBufferSize)
-        const subscriber = { requests, inbox }
+        const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
         // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
         const buffered = yield* Effect.acquireRelease(
           Effect.sync(() => engine.dispatcher.register(subscriber)),
@@ -196,7 +203,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         }
       }).pipe(Effect.withSpan("mqtt.subscribe", { attributes: { "mqtt.filters": toList(filters).join(",") } }))
 
-    const release = (subscriber: { requests: ReadonlyArray<SubscriptionRequest>; inbox: Queue.Queue<Message, Cause.Done> }) =>
+    const release = (subscriber: Subscriber) =>
       Effect.suspend(() => {
         const released = engine.dispatcher.unregister(subscriber)
         Queue.endUnsafe(subscriber.inbox)

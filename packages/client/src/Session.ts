@@ -197,6 +197,14 @@ export class Session<T> {
     return step
   }
 
+  /**
+   * Forgets an incoming QoS 2 id whose message was never acknowledged by a manual-ack stream, so the
+   * broker's re-delivery after a reconnect is delivered again instead of being taken for a duplicate.
+   */
+  forgetIncoming(packetId: number): Array<StoreChange> {
+    return this.#incomingQos2.delete(packetId) ? [{ _tag: "DeleteIncoming", packetId }] : []
+  }
+
   /** The connection is gone. In-flight flows stay, to be resumed by the next `connected`. */
   disconnected(): void {
     this.#connected = false

@@ -9,6 +9,7 @@
  */
 import type { Packet } from "@aimeqtt/codec"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, PubSub, Result, Schedule, Scope, SubscriptionRef } from "effect"
+import { AckSequencer } from "./AckSequencer.ts"
 import * as Connection from "./Connection.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import {
@@ -20,7 +21,7 @@ import {
   ProtocolError,
   type MqttError
 } from "./errors.ts"
-import { Message } from "./Message.ts"
+import { AckableMessage, Message } from "./Message.ts"
 import type { Endpoint, ResolvedOptions } from "./Options.ts"
 import { type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
@@ -136,7 +137,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     }
 
     // --- incoming packets -----------------------------------------------------------------------
-    const onPacket = (connection: Connection.Connection) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
+    const onPacket = (connection: Connection.Connection, acks: AckSequencer) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
       const step = session.received(packet)
       if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
       // Stored first: an incoming QoS 2 id must be durable before the message is delivered.
@@ -146,13 +147,40 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         transmit(step, connection)
         return Effect.void
       }
-      const delivered = dispatcher.dispatch(new Message(p.topic, p.payload, p.qos, p.retain, p.dup))
-      // The acknowledgement goes out once the message is in every matching stream's buffer.
-      if (delivered === Effect.void) {
-        transmit(step, connection)
-        return Effect.void
+      const message = new Message(p.topic, p.payload, p.qos, p.retain, p.dup)
+      if (!dispatcher.hasManual && acks.isEmpty) {
+        // Fast path. The acknowledgement goes out once the message is in every matching stream's buffer.
+        const delivered = dispatcher.dispatch(message)
+        if (delivered === Effect.void) {
+          transmit(step, connection)
+          return Effect.void
+        }
+        return Effect.andThen(delivered, Effect.sync(() => transmit(step, connection)))
       }
-      return Effect.andThen(delivered, Effect.sync(() => transmit(step, connection)))
+      // Some stream acknowledges manually: every acknowledgement goes through the sequencer, in order.
+      const held = acks.hold(step.send, p.qos === 2 ? p.packetId : undefined)
+      const sendReady = (packets: ReadonlyArray<Packet>) => {
+        if (packets.length > 0) connection.send(packets)
+      }
+      const withAck = (): Message => {
+        acks.addHolder(held)
+        let done = false
+        return new AckableMessage(
+          message,
+          Effect.sync(() => {
+            if (done) return
+            done = true
+            sendReady(acks.release(held))
+          })
+        )
+      }
+      return Effect.andThen(dispatcher.dispatch(message, withAck), Effect.sync(() => sendReady(acks.seal(held))))
+    }
+
+    /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
+    const forgetUnacknowledged = (acks: AckSequencer): void => {
+      const changes = acks.clear().flatMap((held) => held.packetId === undefined ? [] : session.forgetIncoming(held.packetId))
+      if (changes.length > 0) store.apply(changes)
     }
 
     // --- connections ----------------------------------------------------------------------------
@@ -186,10 +214,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     /** Runs one connection until it ends; returns why. */
     const runConnection = (connection: Connection.Connection, scope: Scope.Closeable) =>
       Effect.gen(function*() {
-        const end = yield* Effect.flip(connection.run(onPacket(connection)))
+        const acks = new AckSequencer()
+        const end = yield* Effect.flip(connection.run(onPacket(connection, acks)))
         yield* Effect.sync(() => {
           current = undefined
           endpointIndex++
+          forgetUnacknowledged(acks)
           session.disconnected()
         })
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })

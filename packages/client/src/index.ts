@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 export * from "./errors.ts"
-export { Message, type TypedMessage } from "./Message.ts"
+export { AckableMessage, Message, type TypedMessage } from "./Message.ts"
 export {
   MqttClient,
   type ConnectionStatus,
@@ -15,4 +15,15 @@ export {
   type Subscription
 } from "./MqttClient.ts"
 export { defaultReconnect, type ClientOptions, type WillOptions } from "./Options.ts"
-export { Session, type Completion, type Request, type SessionOptions, type Step } from "./Session.ts"
+export {
+  Session,
+  type Completion,
+  type Request,
+  type SessionOptions,
+  type Step,
+  type StoreChange,
+  type StoredFlow,
+  type StoredSession
+} from "./Session.ts"
+export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
+export * as FileSessionStore from "./FileSessionStore.ts"
