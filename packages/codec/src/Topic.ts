@@ -72,10 +72,8 @@ export const topicNameError = (topic: string): string | undefined => {
   if (length === 0) return EMPTY_TOPIC
   for (let i = 0; i < length; i++) {
     const c = topic.charCodeAt(i)
-    if (c <= HASH) {
-      if (c === HASH) return WILDCARD_IN_TOPIC
-      if (c === NUL) return NUL_IN_TOPIC
-    } else if (c === PLUS) return WILDCARD_IN_TOPIC
+    // One comparison for the common characters: "+" (0x2B) is the largest one rejected.
+    if (c <= PLUS && (c === PLUS || c === HASH || c === NUL)) return c === NUL ? NUL_IN_TOPIC : WILDCARD_IN_TOPIC
   }
   return tooLong(topic) ? LONG_TOPIC : undefined
 }
@@ -95,6 +93,7 @@ export const topicFilterError = (filter: string): string | undefined => {
   if (length === 0) return EMPTY_FILTER
   for (let i = 0; i < length; i++) {
     const c = filter.charCodeAt(i)
+    if (c > PLUS) continue // the common case: no rule applies
     if (c === HASH) {
       if (i !== length - 1 || (i > 0 && filter.charCodeAt(i - 1) !== SLASH)) return MISPLACED_HASH
     } else if (c === PLUS) {
