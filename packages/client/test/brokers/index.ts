@@ -3,10 +3,12 @@
  *
  * - {@link Mosquitto}: real mosquitto processes (+ `mosquitto_sub` / `mosquitto_pub` peers).
  * - {@link AedesBroker}: embedded aedes broker with auth/subscribe hooks and observation.
+ * - {@link Certificates}: throw-away CA, server and client certificates (openssl) for TLS tests.
  * - {@link CutProxy}: TCP proxy that cuts, truncates or freezes connections.
  * - {@link FakeBroker}: scripted raw-bytes broker for protocol-violation tests.
  */
 export * from "./Aedes.ts"
+export * from "./Certificates.ts"
 export * from "./CutProxy.ts"
 export * from "./FakeBroker.ts"
 export { BrokerError, freePort } from "./internal.ts"
