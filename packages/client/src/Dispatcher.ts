@@ -47,7 +47,7 @@ export class Dispatcher {
     this.#subscribers.add(subscriber)
     if (subscriber.manual) this.#manualSubscribers++
     for (const { filter, qos } of subscriber.requests) {
-      this.#trie.add(filter, subscriber)
+      if (!this.#trie.add(filter, subscriber)) continue // a filter listed twice counts once
       const ref = this.#refs.get(filter)
       if (ref === undefined) this.#refs.set(filter, { count: 1, qos })
       else {

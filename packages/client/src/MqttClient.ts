@@ -142,7 +142,9 @@ const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 const MAX_REMAINING_LENGTH = 268_435_455 // [MQTT-2.2.3]
 
-const toList = (filters: string | ReadonlyArray<string>): ReadonlyArray<string> => typeof filters === "string" ? [filters] : filters
+/** The filters of a request, each once (a duplicate would be counted twice by the broker's reply). */
+const toList = (filters: string | ReadonlyArray<string>): ReadonlyArray<string> =>
+  typeof filters === "string" ? [filters] : [...new Set(filters)]
 
 const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, InvalidTopic> => {
   if (filters.length === 0) return Effect.fail(new InvalidTopic({ topic: "", reason: "no topic filter given [MQTT-3.8.3-3]" }))

@@ -174,9 +174,12 @@ export class Session<T> {
   connected(sessionPresent: boolean, resubscribe: ReadonlyArray<SubscriptionRequest>): Step<T> {
     this.#connected = true
     const step = emptyStep<T>()
-    for (const [id, entry] of this.#inflight) {
-      // A re-subscribe of an earlier connection: the new one below replaces it.
-      if (entry.token === undefined && entry.request._tag === "Subscribe") this.#inflight.delete(id)
+    if (!sessionPresent) {
+      for (const [id, entry] of this.#inflight) {
+        // A re-subscribe of an earlier connection: the new one below replaces it. (With a session
+        // present it is re-sent like any unacknowledged SUBSCRIBE: the broker may never have seen it.)
+        if (entry.token === undefined && entry.request._tag === "Subscribe") this.#inflight.delete(id)
+      }
     }
     const unfinished = [...this.#inflight.values()]
     if (!sessionPresent) {
