@@ -127,6 +127,64 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       assert.strictEqual(proxy.statsNow().cuts, before)
     }), 20_000)
 
+  // --- 1. every connection cut after a random 50-400 ms -----------------------------------------
+  /**
+   * Publisher and persistent subscriber, each behind its own proxy that cuts every connection 50-400 ms after
+   * it opens. `TOPICS` topics publish in parallel, each sequentially (so per-topic order is defined).
+   */
+  const TOTAL = 5000
+  const TOPICS = 10
+  const randomCuts = (qos: 1 | 2) =>
+    Effect.gen(function*() {
+      const perTopic = TOTAL / TOPICS
+      const broker = yield* Mosquitto.start({ extraConfig: "max_queued_messages 100000" })
+      const subProxy = yield* CutProxy.start({ target: broker.port })
+      const pubProxy = yield* CutProxy.start({ target: broker.port })
+      const sub = yield* client(subProxy.url, { ...fast, clientId: uniqueId(`rc${qos}-sub`), cleanSession: false })
+      const subscription = yield* sub.subscription("rc/#", { qos })
+      const got = yield* record(subscription.messages)
+      const pub = yield* client(pubProxy.url, { ...fast, clientId: uniqueId(`rc${qos}-pub`), cleanSession: false })
+      yield* subProxy.cutEachAfter(50, 400)
+      yield* pubProxy.cutEachAfter(50, 400)
+      const t0 = Date.now()
+      const outcomes = yield* Effect.forEach(range(TOPICS), (t) =>
+        Effect.forEach(range(perTopic), (i) =>
+          pub.publish(`rc/${t}`, `${i}`, { qos }).pipe(Effect.timeout("20 seconds"), Effect.exit), { discard: false }), {
+        concurrency: "unbounded"
+      })
+      const published = Date.now() - t0
+      const failures = outcomes.flat().filter(Exit.isFailure)
+      assert.strictEqual(failures.length, 0, `publishes failed: ${failures.slice(0, 3).map(String).join("; ")}`)
+      const unique = () => new Set(got.map((g) => `${g.topic}#${g.text}`)).size
+      yield* waitUntil(() => unique() >= TOTAL, 40_000, () => `${unique()}/${TOTAL} distinct messages arrived`)
+      const arrived = Date.now() - t0
+      // stop the cuts, let a late duplicate show up
+      yield* subProxy.clearCut
+      yield* pubProxy.clearCut
+      yield* Effect.sleep("500 millis")
+      const seqs = byTopic(got)
+      let duplicates = 0
+      for (const t of range(TOPICS)) {
+        const { missing, duplicates: dups } = audit(seqs.get(`rc/${t}`), perTopic)
+        assert.deepStrictEqual(missing, [], `rc/${t}: missing`)
+        duplicates += dups.length
+        if (qos === 2) {
+          assert.deepStrictEqual(dups, [], `rc/${t}: QoS 2 duplicates`)
+          assert.deepStrictEqual(seqs.get(`rc/${t}`), range(perTopic), `rc/${t}: QoS 2 order`)
+        }
+      }
+      const cuts = subProxy.statsNow().cuts + pubProxy.statsNow().cuts
+      console.log(
+        `random cuts, QoS ${qos}: ${TOTAL} messages on ${TOPICS} topics; published in ${published} ms, all arrived ` +
+          `in ${arrived} ms; ${got.length} deliveries (${duplicates} duplicated seq); connections cut: ${cuts} ` +
+          `(sub ${subProxy.statsNow().connections} connections, pub ${pubProxy.statsNow().connections})`
+      )
+      assert.isAtLeast(cuts, 10, "the proxies did cut connections")
+    })
+
+  it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 1 messages all arrive at least once`, () => randomCuts(1), 90_000)
+  it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 2 messages arrive exactly once, in order per topic`, () => randomCuts(2), 90_000)
+
   // --- 2. a cut at each step of the QoS 2 handshake ----------------------------------------------
   const publisherSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection]> = [
     ["PUBLISH", "up"],
