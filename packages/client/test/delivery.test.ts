@@ -8,7 +8,7 @@
  */
 import { type ClientOptions, type Message, MqttClient } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -184,6 +184,59 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
 
   it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 1 messages all arrive at least once`, () => randomCuts(1), 90_000)
   it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 2 messages arrive exactly once, in order per topic`, () => randomCuts(2), 90_000)
+
+  // --- 3. an offline persistent subscriber ---------------------------------------------------------
+  it.live("persistent subscriber offline (layer closed) while QoS 1/2 are published: all queued messages arrive, QoS 2 once", () =>
+    Effect.gen(function*() {
+      const N = 500
+      const CLI = 5
+      const broker = yield* Mosquitto.start({ extraConfig: "max_queued_messages 10000" })
+      const subId = uniqueId("offline-sub")
+      const subOptions = { ...fast, clientId: subId, cleanSession: false, unmatchedBufferSize: 5000 } as const
+      // first run: subscribe, then go away (the layer's scope closes: DISCONNECT, the broker keeps the session)
+      const first = yield* Scope.make()
+      const sub1 = yield* clientIn(first, { ...subOptions, url: broker.url })
+      const warm = yield* Effect.scoped(Effect.gen(function*() {
+        const subscription = yield* sub1.subscription("off/#", { qos: 2 })
+        const got = yield* record(subscription.messages)
+        yield* mosquittoPub({ port: broker.port, topic: "off/warm", message: "0", qos: 1 })
+        yield* waitUntil(() => got.length === 1, 5000, () => JSON.stringify(got))
+        return got.length
+      }))
+      assert.strictEqual(warm, 1)
+      yield* Scope.close(first, Exit.void)
+
+      // while it is away: our publisher (a QoS 1 and a QoS 2 topic in parallel) and mosquitto_pub
+      const pub = yield* client(broker.url, { clientId: uniqueId("offline-pub") })
+      yield* Effect.forEach([1, 2] as const, (qos) =>
+        Effect.forEach(range(N), (i) => pub.publish(`off/q${qos}`, `${i}`, { qos }).pipe(Effect.timeout("10 seconds")), {
+          discard: true
+        }), { concurrency: 2, discard: true })
+      for (const i of range(CLI)) yield* mosquittoPub({ port: broker.port, topic: "off/cli", message: `${i}`, qos: 2 })
+
+      // back with the same client id: the broker sends what it queued right after CONNACK, before we
+      // subscribe; those messages wait in the unmatched buffer for the first matching stream
+      const sub2 = yield* client(broker.url, subOptions)
+      assert.deepStrictEqual(yield* SubscriptionRef.get(sub2.status), { _tag: "Connected", sessionPresent: true })
+      const all = yield* record(sub2.messages) // may miss the first ones: they can arrive before this line
+      const subscription = yield* sub2.subscription("off/#", { qos: 2 })
+      const got = yield* record(subscription.messages)
+      const expected = 2 * N + CLI
+      const distinct = () => new Set(got.map((g) => `${g.topic}#${g.text}`)).size
+      yield* waitUntil(() => distinct() >= expected, 20_000, () => `${distinct()}/${expected} distinct messages arrived`)
+      yield* Effect.sleep("300 millis")
+      const seqs = byTopic(got)
+      assert.deepStrictEqual(audit(seqs.get("off/q1"), N).missing, [], "QoS 1 missing")
+      assert.deepStrictEqual(audit(seqs.get("off/q2"), N), { missing: [], duplicates: [] }, "QoS 2")
+      assert.deepStrictEqual(seqs.get("off/q2"), range(N), "QoS 2 in order")
+      assert.deepStrictEqual(seqs.get("off/cli"), range(CLI), "mosquitto_pub QoS 2")
+      assert.isUndefined(seqs.get("off/warm"), "the warm-up message was acknowledged before: not re-delivered")
+      assert.isAtMost(all.length, got.length)
+      console.log(
+        `offline subscriber: ${expected} queued messages, ${got.length} delivered to the stream, ` +
+          `${all.length} seen on mqtt.messages after it was opened`
+      )
+    }), 60_000)
 
   // --- 2. a cut at each step of the QoS 2 handshake ----------------------------------------------
   const publisherSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection]> = [
