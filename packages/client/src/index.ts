@@ -27,3 +27,4 @@ export {
 } from "./Session.ts"
 export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
 export * as FileSessionStore from "./FileSessionStore.ts"
+export type { Protocol, TlsOptions } from "./Options.ts"

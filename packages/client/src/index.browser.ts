@@ -1,0 +1,32 @@
+/**
+ * @aimeqtt/client for browsers (the `browser` export condition): everything of `index.ts` except
+ * the Node-only modules (`FileSessionStore`). The transport is swapped too, by the `#transport`
+ * import condition: WebSocket through the global `WebSocket`, no Node module on this path.
+ * `test/browser.test.ts` checks that both entries export the same names.
+ *
+ * @since 0.1.0
+ */
+export * from "./errors.ts"
+export { AckableMessage, Message, type TypedMessage } from "./Message.ts"
+export {
+  MqttClient,
+  type ConnectionStatus,
+  type PublishOptions,
+  type PublishSchemaOptions,
+  type SubscribeOptions,
+  type SubscribeSchemaOptions,
+  type Subscription
+} from "./MqttClient.ts"
+export { defaultReconnect, type ClientOptions, type WillOptions } from "./Options.ts"
+export {
+  Session,
+  type Completion,
+  type Request,
+  type SessionOptions,
+  type Step,
+  type StoreChange,
+  type StoredFlow,
+  type StoredSession
+} from "./Session.ts"
+export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
+export type { Protocol, TlsOptions } from "./Options.ts"
