@@ -1,0 +1,237 @@
+/**
+ * End-to-end benchmark: aimeqtt versus MQTT.js against one local mosquitto, with mosquitto_pub/sub as
+ * the reference for what the broker carries. Every (library, case) runs in a fresh child process
+ * (bench/worker.ts) that samples its own memory; the cases run one after another (2 cores).
+ *
+ *   npx -y pnpm@10 bench:e2e            full run (~2-4 min)
+ *   npx -y pnpm@10 bench:e2e --quick    10x fewer messages, results not written
+ *   ... --only "QoS 1"                  cases whose name contains the text
+ *   ... --profile                       ours only, with --cpu-prof; prints the hottest functions
+ *   ... --no-reference                  skip mosquitto_pub/sub
+ */
+import { fork } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Broker, mosquittoPub, reference, type ReferenceResult, startMosquitto, toolVersion } from "./broker.ts"
+import { type BenchCase, type Library, makeCases, type WorkerInput, type WorkerOutput } from "./common.ts"
+import { summarizeProfile } from "./profile.ts"
+import { geometricMean, markdownTable, ratioOf, type Row, svgChart, type TableRow } from "./report.ts"
+
+const here = Path.dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const flag = (name: string) => args.includes(name)
+const option = (name: string) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
+const quick = flag("--quick")
+const profile = flag("--profile")
+const withReference = !flag("--no-reference") && !profile
+const only = option("--only")
+const runId = Math.random().toString(16).slice(2, 8)
+const cases = makeCases(quick ? 10 : 1, runId).filter((c) => only === undefined || c.id.includes(only))
+const libraries: ReadonlyArray<Library> = profile ? ["ours"] : ["ours", "mqttjs"]
+const profileDir = Path.join(here, "profiles")
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const runWorker = (input: WorkerInput, cpuProfile: boolean): Promise<WorkerOutput> =>
+  new Promise((resolve) => {
+    const execArgv = ["--conditions=@aimeqtt/source", "--expose-gc"]
+    if (cpuProfile) {
+      Fs.mkdirSync(profileDir, { recursive: true })
+      execArgv.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${slug(input.bench.id)}.cpuprofile`)
+    }
+    const child = fork(Path.join(here, "worker.ts"), [JSON.stringify(input)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    let output: WorkerOutput | undefined
+    const killer = setTimeout(() => {
+      if (child.pid !== undefined) child.kill("SIGKILL")
+    }, input.timeoutMs + 30_000)
+    child.on("message", (message) => { output = message as WorkerOutput })
+    child.on("exit", (code, signal) => {
+      clearTimeout(killer)
+      resolve(
+        output ?? {
+          ok: false,
+          error: `worker exited (${code ?? signal}) without a result`,
+          metrics: {},
+          peakRssMB: 0,
+          peakHeapMB: 0,
+          baselineRssMB: 0,
+          durationMs: 0
+        }
+      )
+    })
+  })
+
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")
+
+interface CaseOutcome {
+  readonly bench: BenchCase
+  readonly results: Partial<Record<Library, WorkerOutput>>
+  readonly reference?: ReferenceResult
+  readonly drops: ReadonlyArray<string>
+}
+
+const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise<CaseOutcome> => {
+  const results: Partial<Record<Library, WorkerOutput>> = {}
+  const logStart = broker.logs.length
+  const timeoutMs = bench.kind === "throughput" ? Math.max(60_000, bench.count / 2) : 60_000
+  let ref: ReferenceResult | undefined
+  for (const library of libraries) {
+    if (bench.kind === "connect") mosquittoPub(broker.port, ["-t", bench.topic, "-m", "retained hello", "-r", "-q", "1"])
+    const input: WorkerInput = { library, bench, url: broker.url, runId: `${runId}-${index}-${library}`, timeoutMs }
+    const output = await runWorker(input, profile)
+    results[library] = output
+    if (bench.kind === "connect") mosquittoPub(broker.port, ["-t", bench.topic, "-n", "-r", "-q", "1"])
+    process.stdout.write(`  ${library.padEnd(6)} ${describe(bench, output)}\n`)
+    await sleep(300) // let the broker and the kernel settle between runs
+  }
+  if (withReference && bench.kind === "throughput") {
+    ref = await reference(broker, { qos: bench.qos, size: bench.size, count: bench.count, window: bench.window, id: `${runId}-${index}`, timeoutMs })
+    process.stdout.write(`  ref    ${Math.round(ref.msgPerSec).toLocaleString("en-US")} msg/s${ref.complete ? "" : " INCOMPLETE"}\n`)
+    await sleep(300)
+  }
+  const drops = broker.logs.slice(logStart).filter((l) => /dropped|dropping/i.test(l))
+  return { bench, results, ...(ref !== undefined ? { reference: ref } : {}), drops }
+}
+
+const describe = (bench: BenchCase, output: WorkerOutput): string => {
+  const memory = `peak RSS ${output.peakRssMB.toFixed(1)} MB, heap ${output.peakHeapMB.toFixed(1)} MB`
+  if (!output.ok) return `FAILED ${output.error ?? ""} ${JSON.stringify(output.verification ?? {})} (${memory})`
+  const m = output.metrics
+  if (bench.kind === "throughput") return `${Math.round(m.msgPerSec ?? 0).toLocaleString("en-US")} msg/s (${memory})`
+  if (bench.kind === "latency") return `p50 ${m.p50?.toFixed(3)} ms, p99 ${m.p99?.toFixed(3)} ms (${memory})`
+  return `all ${m.totalMs?.toFixed(1)} ms, p50 ${m.p50Ms?.toFixed(1)} ms (${memory})`
+}
+
+const metric = (outcome: CaseOutcome, library: Library, key: string): number => {
+  const output = outcome.results[library]
+  if (output === undefined || !output.ok) return 0
+  return output.metrics[key] ?? 0
+}
+
+const toRows = (outcomes: ReadonlyArray<CaseOutcome>): { main: Array<TableRow>; memory: Array<TableRow> } => {
+  const main: Array<TableRow> = []
+  const memory: Array<TableRow> = []
+  const row = (name: string, ours: number, mqttjs: number, unit: string, extra: Partial<TableRow> = {}): TableRow => ({
+    case: name,
+    ours,
+    mqttjs,
+    ratio: ratioOf(ours, mqttjs, unit),
+    unit,
+    ...extra
+  })
+  for (const outcome of outcomes) {
+    const b = outcome.bench
+    if (b.kind === "throughput") {
+      main.push(
+        row(b.id, metric(outcome, "ours", "msgPerSec"), metric(outcome, "mqttjs", "msgPerSec"), "msg/s", {
+          ...(outcome.reference !== undefined ? { reference: outcome.reference.msgPerSec } : {}),
+          ...(outcome.drops.length > 0 ? { note: "broker dropped messages" } : {})
+        })
+      )
+    } else if (b.kind === "latency") {
+      main.push(row(`${b.id} p50`, metric(outcome, "ours", "p50"), metric(outcome, "mqttjs", "p50"), "ms"))
+      main.push(row(`${b.id} p99`, metric(outcome, "ours", "p99"), metric(outcome, "mqttjs", "p99"), "ms"))
+    } else {
+      main.push(row(b.id, metric(outcome, "ours", "totalMs"), metric(outcome, "mqttjs", "totalMs"), "ms"))
+    }
+    const mem = (library: Library, key: "peakRssMB" | "peakHeapMB") => outcome.results[library]?.[key] ?? 0
+    memory.push(row(`peak RSS: ${b.id}`, mem("ours", "peakRssMB"), mem("mqttjs", "peakRssMB"), "MB"))
+    memory.push(row(`peak heap: ${b.id}`, mem("ours", "peakHeapMB"), mem("mqttjs", "peakHeapMB"), "MB"))
+  }
+  return { main, memory }
+}
+
+const main = async () => {
+  const started = performance.now()
+  const broker = await startMosquitto()
+  console.log(
+    `mosquitto ${broker.version} on ${broker.url} (pid ${broker.pid}); node ${process.version}; ${Os.cpus().length} cores; run ${runId}${
+      quick ? " (--quick: 10x fewer messages)" : ""
+    }`
+  )
+  const outcomes: Array<CaseOutcome> = []
+  try {
+    for (const [index, bench] of cases.entries()) {
+      console.log(`${bench.id}${bench.kind === "throughput" ? ` — ${bench.count.toLocaleString("en-US")} messages, window ${bench.window}` : ""}`)
+      outcomes.push(await runCase(broker, bench, index))
+    }
+  } finally {
+    await broker.stop()
+  }
+
+  if (profile) {
+    console.log("")
+    for (const file of Fs.readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile")).sort()) {
+      console.log(`== ${file}`)
+      console.log(summarizeProfile(Path.join(profileDir, file), 20))
+    }
+    return
+  }
+
+  const { main: mainRows, memory } = toRows(outcomes)
+  const all = [...mainRows, ...memory]
+  const throughputRatios = mainRows.filter((r) => r.unit === "msg/s").map((r) => r.ratio)
+  const summary = [
+    `throughput geometric mean ratio: ${geometricMean(throughputRatios).toFixed(2)} (target >= 1.3; every ratio >= 1.0: ${
+      throughputRatios.every((r) => r >= 1) ? "yes" : "no"
+    })`,
+    `latency p99 ratio: ${mainRows.find((r) => r.case.endsWith("p99"))?.ratio.toFixed(2) ?? "–"} (target >= 1.0)`,
+    `peak memory ratios (RSS, heap): min ${Math.min(...memory.map((r) => r.ratio)).toFixed(2)}, geometric mean ${
+      geometricMean(memory.map((r) => r.ratio)).toFixed(2)
+    } (target >= 1.0)`
+  ]
+  const drops = outcomes.filter((o) => o.drops.length > 0)
+  for (const o of drops) summary.push(`broker dropped messages during "${o.bench.id}": ${o.drops[0]}`)
+  const failed = outcomes.flatMap((o) =>
+    Object.entries(o.results).filter(([, r]) => !r.ok).map(([lib, r]) => `${o.bench.id} [${lib}]: ${r.error ?? JSON.stringify(r.verification)}`)
+  )
+  for (const f of failed) summary.push(`FAILED ${f}`)
+  console.log("")
+  console.log(markdownTable(all))
+  console.log("")
+  for (const line of summary) console.log(line)
+  console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`)
+
+  if (quick || only !== undefined) {
+    console.log("(--quick / --only: results not written)")
+    return
+  }
+  const rows: Array<Row> = all.map(({ case: name, ours, mqttjs, ratio, unit }) => ({
+    case: name,
+    ours: round(ours),
+    mqttjs: round(mqttjs),
+    ratio: Math.round(ratio * 1000) / 1000,
+    unit
+  }))
+  Fs.writeFileSync(Path.join(here, "e2e-results.json"), JSON.stringify(rows, null, 2) + "\n")
+  const environment = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: `${Os.cpus().length} x ${Os.cpus()[0]?.model ?? "?"}`,
+    mosquitto: broker.version,
+    mosquittoClients: toolVersion(),
+    mqttjs: JSON.parse(Fs.readFileSync(Path.join(here, "..", "node_modules", "mqtt", "package.json"), "utf8")).version as string
+  }
+  Fs.writeFileSync(
+    Path.join(here, "e2e-run.json"),
+    JSON.stringify({ environment, summary, table: all, outcomes }, null, 2) + "\n"
+  )
+  const subtitle = `mosquitto ${environment.mosquitto}, node ${environment.node}, MQTT.js ${environment.mqttjs}, ${environment.cpus}; ${
+    environment.date.slice(0, 10)
+  }`
+  Fs.writeFileSync(Path.join(here, "e2e-results.svg"), svgChart(rows, "aimeqtt vs MQTT.js — end to end against mosquitto", subtitle))
+  Fs.writeFileSync(Path.join(here, "e2e-results.md"), markdownTable(all) + "\n\n" + summary.map((l) => `- ${l}`).join("\n") + "\n")
+  console.log("wrote bench/e2e-results.json, bench/e2e-results.svg, bench/e2e-results.md, bench/e2e-run.json")
+}
+
+const round = (value: number) => Math.round(value * 1000) / 1000
+
+main().catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})
