@@ -293,22 +293,6 @@ export class TopicTrie<A> {
     collect(this.#root, topic.split("/"), 0, out, topic.charCodeAt(0) === DOLLAR)
     return out
   }
-
-  /**
-   * Whether any stored filter matches `topic`, stopping at the first match.
-   *
-   * @since 0.1.0
-   */
-  hasMatch(topic: string): boolean {
-    if (this.#size === 0) return false
-    return hasAny(this.#root, topic.split("/"), 0, topic.charCodeAt(0) === DOLLAR)
-  }
-
-  /** Removes every filter. @since 0.1.0 */
-  clear(): void {
-    this.#root = new TrieNode<A>()
-    this.#size = 0
-  }
 }
 
 /** The child of `node` for a filter level, created when missing. */
@@ -341,13 +325,4 @@ const collect = <A>(node: TrieNode<A>, levels: Array<string>, i: number, out: Ar
   const child = node.children?.get(levels[i] as string)
   if (child !== undefined) collect(child, levels, i + 1, out, false)
   if (node.plus !== undefined && !rootOfDollarTopic) collect(node.plus, levels, i + 1, out, false)
-}
-
-/** Like {@link collect}, but only says whether anything matches. */
-const hasAny = <A>(node: TrieNode<A>, levels: Array<string>, i: number, rootOfDollarTopic: boolean): boolean => {
-  if (node.hash !== undefined && !rootOfDollarTopic) return true
-  if (i === levels.length) return node.exact !== undefined
-  const child = node.children?.get(levels[i] as string)
-  if (child !== undefined && hasAny(child, levels, i + 1, false)) return true
-  return node.plus !== undefined && !rootOfDollarTopic && hasAny(node.plus, levels, i + 1, false)
 }
