@@ -4,7 +4,9 @@
  */
 import { ConnectError, MqttClient, TlsError } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Logger, Redacted, Schedule, Stream } from "effect"
+import { WebSocketServer } from "@effect/platform-node/NodeWS"
+import { Context, Effect, Fiber, Layer, Logger, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
+import { Socket } from "effect/socket"
 import { parseUrl } from "../src/Options.ts"
 import {
   AedesBroker,
@@ -207,7 +209,8 @@ describeMosquitto("WebSocket against mosquitto", () => {
       const broker = yield* Mosquitto.start({ extraConfig: `listener ${wsPort} lo\nprotocol websockets` })
       const ws = yield* client({ url: `ws://127.0.0.1:${wsPort}` })
       const tcp = yield* client({ url: broker.url })
-      const big = new Uint8Array(300_000).map((_, i) => i % 251)
+      // mosquitto 2.0.11 sends large messages over WebSocket slowly (300 kB take ~7 s, with mqtt.js too)
+      const big = new Uint8Array(64_000).map((_, i) => i % 251)
       const messages = yield* roundTrip(ws, tcp, "ws/t", ["small", big])
       assert.strictEqual(messages[0]?.text, "small")
       assert.deepStrictEqual(messages[1]?.payload, big)
@@ -231,6 +234,106 @@ describeMosquitto("WebSocket against mosquitto", () => {
       const error = yield* Effect.flip(client({ url: `wss://localhost:${wssPort}`, connectTimeout: "1 second", tls: { ca: certs.otherCa.cert } }))
       assert.strictEqual(findTlsError(error)?.reason, "unknown-ca", error.message)
       assert.include(error.message, "unknown CA")
+    }))
+})
+
+/** A scripted WebSocket "broker": accepts the `mqtt` subprotocol, answers CONNECT, then sends what the test says. */
+const fakeWsBroker = Effect.acquireRelease(
+  Effect.callback<{
+    readonly server: WebSocketServer
+    readonly port: number
+    readonly paths: Array<string>
+    readonly offered: Array<string>
+    readonly closes: Array<number>
+    readonly send: (frames: ReadonlyArray<Uint8Array | string>) => Effect.Effect<void>
+  }>((resume) => {
+    const paths: Array<string> = []
+    const offered: Array<string> = []
+    const closes: Array<number> = []
+    const sockets: Array<{ send: (data: Uint8Array | string) => void }> = []
+    const server = new WebSocketServer({
+      host: "127.0.0.1",
+      port: 0,
+      handleProtocols: (protocols) => {
+        offered.push(...protocols)
+        return protocols.has("mqtt") ? "mqtt" : false
+      }
+    })
+    server.on("connection", (socket, request) => {
+      paths.push(request.url ?? "")
+      socket.on("close", (code) => closes.push(code))
+      socket.once("message", () => {
+        sockets.push(socket)
+        // CONNACK (accepted) split over two messages [MQTT-6.0.0-2]
+        socket.send(Uint8Array.of(0x20))
+        socket.send(Uint8Array.of(0x02, 0x00, 0x00))
+      })
+    })
+    server.on("listening", () => {
+      const address = server.address()
+      resume(Effect.succeed({
+        server,
+        port: typeof address === "object" && address !== null ? address.port : 0,
+        paths,
+        offered,
+        closes,
+        send: (frames) =>
+          Effect.sync(() => {
+            const socket = sockets[sockets.length - 1]
+            for (const frame of frames) socket?.send(frame)
+          })
+      }))
+    })
+  }),
+  ({ server }) =>
+    Effect.callback<void>((resume) => {
+      for (const client of server.clients) client.terminate()
+      server.close(() => resume(Effect.void))
+    })
+)
+
+const text = (s: string) => new TextEncoder().encode(s)
+
+describe("WebSocket framing (scripted broker)", () => {
+  it.live("offers the mqtt subprotocol on the path, reassembles packets across frames, several packets per frame", () =>
+    Effect.gen(function*() {
+      const broker = yield* fakeWsBroker
+      const mqtt = yield* client({ url: `ws://127.0.0.1:${broker.port}`, wsPath: "/custom/path" })
+      assert.deepStrictEqual(broker.offered, ["mqtt"]) // [MQTT-6.0.0-3]
+      assert.deepStrictEqual(broker.paths, ["/custom/path"])
+      const received = yield* mqtt.messages.pipe(Stream.take(2), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
+      yield* Effect.sleep("50 millis")
+      // PUBLISH a/b "hello" (remaining length 10) over four frames; the last also holds all of PUBLISH a/c "x"
+      yield* broker.send([
+        Uint8Array.of(0x30),
+        Uint8Array.of(0x0a, 0x00),
+        Uint8Array.of(0x03, ...text("a/bh")),
+        Uint8Array.of(...text("ello"), 0x30, 0x06, 0x00, 0x03, ...text("a/cx"))
+      ])
+      const messages = yield* Fiber.join(received).pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(messages.map((m) => [m.topic, m.text]), [["a/b", "hello"], ["a/c", "x"]])
+    }))
+
+  it.live("a text frame closes the connection [MQTT-6.0.0-1]", () =>
+    Effect.gen(function*() {
+      const broker = yield* fakeWsBroker
+      const mqtt = yield* client({ url: `ws://127.0.0.1:${broker.port}/mqtt`, reconnect: Schedule.spaced("1 minute") })
+      const disconnected = yield* SubscriptionRef.changes(mqtt.status).pipe(
+        Stream.filter((status) => status._tag === "Disconnected"),
+        Stream.take(1),
+        Stream.runHead,
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* Effect.sleep("50 millis")
+      yield* broker.send(["not binary"])
+      const status = yield* Fiber.join(disconnected).pipe(Effect.timeout("5 seconds"))
+      const cause = status._tag === "Some" && status.value._tag === "Disconnected" ? status.value.cause : undefined
+      assert.strictEqual(cause?._tag, "ConnectionLost")
+      const socketError = cause !== undefined && "cause" in cause ? cause.cause : undefined
+      assert.instanceOf(socketError, Socket.SocketError)
+      assert.include(String(socketError?.reason.cause), "text frame")
+      for (let i = 0; i < 40 && broker.closes.length === 0; i++) yield* Effect.sleep("50 millis")
+      assert.strictEqual(broker.closes.length, 1)
     }))
 })
 
