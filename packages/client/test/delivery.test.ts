@@ -238,6 +238,82 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       )
     }), 60_000)
 
+  // --- 4. the broker stopped (SIGTERM, persistence) or killed (SIGKILL) mid-stream ---------------------
+  const restarts = (signal: "SIGTERM" | "SIGKILL") =>
+    Effect.gen(function*() {
+      const N = 1000 // per QoS
+      const broker = yield* Mosquitto.start({ persistence: true, extraConfig: "max_queued_messages 100000" })
+      const sub = yield* client(broker.url, { ...fast, clientId: uniqueId(`${signal}-sub`), cleanSession: false })
+      const subscription = yield* sub.subscription("pr/#", { qos: 2 })
+      const got = yield* record(subscription.messages)
+      const pub = yield* client(broker.url, { ...fast, clientId: uniqueId(`${signal}-pub`), cleanSession: false })
+      const t0 = Date.now()
+      const timeline: Array<string> = []
+      for (const [name, c] of [["pub", pub], ["sub", sub]] as const) {
+        yield* SubscriptionRef.changes(c.status).pipe(
+          Stream.runForEach((st) => Effect.sync(() => timeline.push(`${Date.now() - t0} ${name} ${st._tag} ${st._tag === "Disconnected" ? st.cause?.message : st._tag === "Connected" ? st.sessionPresent : ""} got=${got.length}`))),
+          Effect.forkScoped({ startImmediately: true })
+        )
+      }
+      const publisher = yield* Effect.forEach([1, 2] as const, (qos) =>
+        Effect.forEach(range(N), (i) =>
+          pub.publish(`pr/q${qos}`, `${i}`, { qos }).pipe(Effect.timeout("20 seconds"), Effect.exit)), {
+        concurrency: 2
+      }).pipe(Effect.forkChild({ startImmediately: true }))
+      const downtimes: Array<number> = []
+      for (const k of [1, 2]) {
+        yield* waitUntil(() => got.length >= (2 * N * k) / 3, 20_000, () => `${got.length} received before stop ${k}`)
+        const down = Date.now()
+        timeline.push(`${down - t0} kill`)
+        yield* broker.kill(signal)
+        timeline.push(`${Date.now() - t0} killed`)
+        yield* Effect.sleep("200 millis")
+        yield* broker.restart
+        timeline.push(`${Date.now() - t0} restarted`)
+        yield* awaitStatus(pub, (s) => s._tag === "Connected", "10 seconds")
+        yield* awaitStatus(sub, (s) => s._tag === "Connected", "10 seconds")
+        downtimes.push(Date.now() - down)
+      }
+      // no publish hangs: each one settles (its own 20 s timeout bounds it)
+      const outcomes = (yield* Fiber.join(publisher).pipe(Effect.timeout("45 seconds"))).flat()
+      const published = Date.now() - t0
+      if (published > 20_000) console.log(timeline.join("\n"))
+      const failed = outcomes.filter(Exit.isFailure)
+      const distinct = () => new Set(got.map((g) => `${g.topic}#${g.text}`)).size
+      // wait for everything (SIGTERM), or until nothing more comes (SIGKILL may lose messages)
+      let last = -1
+      const deadline = Date.now() + 20_000
+      while (distinct() < 2 * N && Date.now() < deadline && (signal === "SIGTERM" || got.length !== last)) {
+        last = got.length
+        yield* Effect.sleep("1 second")
+      }
+      yield* Effect.sleep("300 millis")
+      const seqs = byTopic(got)
+      const q1 = audit(seqs.get("pr/q1"), N)
+      const q2 = audit(seqs.get("pr/q2"), N)
+      console.log(
+        `broker ${signal} + restart twice mid-stream (persistence on): ${2 * N} publishes settled in ${published} ms ` +
+          `(${failed.length} failed), downtimes ${downtimes.join(", ")} ms; QoS 1: ${q1.missing.length} missing, ` +
+          `${q1.duplicates.length} duplicated; QoS 2: ${q2.missing.length} missing, ${q2.duplicates.length} duplicated`
+      )
+      if (signal === "SIGKILL" && q1.missing.length + q2.missing.length + q2.duplicates.length > 0) {
+        // a SIGKILLed broker can lose its last change even with autosave (see BROKERS.md): reported, not asserted
+        const dupFlags = got.filter((g) => g.topic === "pr/q2" && q2.duplicates.includes(Number(g.text))).map((g) => `${g.text}:dup=${g.dup}`)
+        console.log(`SIGKILL losses: QoS 1 missing ${JSON.stringify(q1.missing)}; QoS 2 missing ${JSON.stringify(q2.missing)}, duplicated ${JSON.stringify(dupFlags)}`)
+      }
+      assert.strictEqual(outcomes.length, 2 * N)
+      if (signal === "SIGTERM") {
+        assert.deepStrictEqual(failed.map(String), [], "every publish succeeded")
+        assert.deepStrictEqual(q1.missing, [], "QoS 1 missing")
+        assert.deepStrictEqual(q2, { missing: [], duplicates: [] }, "QoS 2")
+      }
+    })
+
+  it.live("mosquitto (persistence) stopped with SIGTERM and restarted twice mid-stream: every QoS 1/2 message arrives, QoS 2 once", () =>
+    restarts("SIGTERM"), 60_000)
+  it.live("mosquitto (persistence) killed with SIGKILL and restarted twice mid-stream: reconnects, every publish settles", () =>
+    restarts("SIGKILL"), 60_000)
+
   // --- 2. a cut at each step of the QoS 2 handshake ----------------------------------------------
   const publisherSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection]> = [
     ["PUBLISH", "up"],
