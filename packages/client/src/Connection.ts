@@ -114,20 +114,24 @@ const makeConnection = (
       if (!Queue.offerUnsafe(outbox, { packets, onWritten })) onWritten?.(lost("the connection is closed"))
     }
 
+    let writing: ReadonlyArray<WriteItem> = [] // taken from the outbox, not yet on the socket
     const writer = Effect.gen(function*() {
       while (true) {
         const items = yield* Queue.takeAll(outbox)
+        writing = items
         const chunks: Array<Uint8Array> = []
         for (const item of items) for (const packet of item.packets) chunks.push(encode(packet))
         if (chunks.length > 0) {
           const written = yield* Effect.exit(channel.write(chunks as [Uint8Array, ...Array<Uint8Array>]))
           if (Exit.isFailure(written)) {
             const error = lost("writing to the socket failed", written.cause)
+            writing = []
             for (const item of items) item.onWritten?.(error)
             return yield* error
           }
           liveness.lastSent = yield* Clock.currentTimeMillis
         }
+        writing = []
         for (const item of items) item.onWritten?.(undefined)
       }
     })
@@ -165,10 +169,12 @@ const makeConnection = (
       sendPing: () => send([{ _tag: "Pingreq" }])
     })
 
+    /** Every write still pending settles with `ConnectionLost`: the writer's batch, then the queue. */
     const failPending = Effect.gen(function*() {
       const error = lost("the connection closed before the packet was written")
-      yield* Queue.shutdown(outbox)
-      const rest = yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))
+      const rest = [...writing, ...yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))]
+      writing = []
+      yield* Queue.shutdown(outbox) // later `send`s fail at once (offer is refused)
       for (const item of rest) item.onWritten?.(error)
     })
 

@@ -164,8 +164,11 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const qos = publishOptions?.qos ?? 0
       const reason = topicNameError(topic)
       if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
-      const size = 2 + utf8.encode(topic).length + (qos > 0 ? 2 : 0) + payload.length
-      if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
+      // A UTF-8 topic is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
+      if (payload.length + 3 * topic.length + 4 > MAX_REMAINING_LENGTH) {
+        const size = 2 + utf8.encode(topic).length + (qos > 0 ? 2 : 0) + payload.length
+        if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
+      }
       return engine.request({ _tag: "Publish", topic, payload, qos, retain: publishOptions?.retain ?? false }).pipe(
         Effect.asVoid,
         Effect.withSpan("mqtt.publish", { attributes: { "mqtt.topic": topic, "mqtt.qos": qos } })
@@ -210,11 +213,12 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const released = engine.dispatcher.unregister(subscriber)
         Queue.endUnsafe(subscriber.inbox)
         if (released.length === 0 || !options.unsubscribeOnEnd || engine.isClosed()) return Effect.void
-        if (!engine.isConnected()) {
-          engine.fire({ _tag: "Unsubscribe", filters: released }) // goes out after the reconnect
-          return Effect.void
-        }
-        return engine.request({ _tag: "Unsubscribe", filters: released }).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+        // Sent after a yield, not awaited: when the client's own scope is closing right behind this
+        // stream, it is closed by then and no UNSUBSCRIBE goes out (DISCONNECT only). Otherwise it goes
+        // out in order with later requests (a re-subscribe to the same filter follows it on the wire).
+        return Effect.forkDetach(
+          Effect.andThen(Effect.yieldNow, Effect.sync(() => { if (!engine.isClosed()) engine.fire({ _tag: "Unsubscribe", filters: released }) }))
+        ).pipe(Effect.asVoid)
       })
 
     const subscribe = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions | SubscribeSchemaOptions<unknown, unknown>) => {

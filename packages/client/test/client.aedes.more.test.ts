@@ -263,11 +263,11 @@ describe("MqttClient against aedes: closing", () => {
       assert.deepStrictEqual(broker.published.filter((m) => m.topic === "will/close"), [])
     }))
 
-  // BUG: closing a scope that holds the client AND a subscription acquired after it sends UNSUBSCRIBE
+  // Regression (fixed): closing a scope that holds the client AND a subscription acquired after it sends UNSUBSCRIBE
   // (and waits up to 10 s for UNSUBACK) before DISCONNECT. The subscription's finalizer runs first (LIFO),
   // when the engine is not closed yet: MqttClient.ts:203-208 (`release`) then requests an Unsubscribe.
   // Expected: closing the client never unsubscribes (Supervisor.ts:243 comment, MqttClient.layer docs).
-  it.skip("closing the scope that holds both the client and a subscription sends no UNSUBSCRIBE", () =>
+  it.live("closing the scope that holds both the client and a subscription sends no UNSUBSCRIBE", () =>
     Effect.gen(function*() {
       const broker = yield* AedesBroker.start()
       const tap = yield* Tap.start(broker.port)
@@ -280,9 +280,9 @@ describe("MqttClient against aedes: closing", () => {
       assert.deepStrictEqual(tap.summary().filter((p) => p !== "Pingreq"), ["Connect", "Subscribe:c/#", "Disconnect"])
     }))
 
-  // BUG: same cause as above: with the network frozen, closing waits the full 10 s UNSUBACK timeout
+  // Regression (fixed): same cause as above: with the network frozen, closing waits the full 10 s UNSUBACK timeout
   // of MqttClient.ts:208 before it even writes DISCONNECT.
-  it.skip("closes promptly with a subscription in the same scope while the network is frozen", () =>
+  it.live("closes promptly with a subscription in the same scope while the network is frozen", () =>
     Effect.gen(function*() {
       const broker = yield* AedesBroker.start()
       const proxy = yield* CutProxy.start({ target: broker.port })
