@@ -64,7 +64,20 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
   message: Schema.String,
   /** Node's error code, e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`. */
   code: Schema.optionalKey(Schema.String)
-}) {}
+}) {
+  /**
+   * The `TlsError` behind a connection failure: `error` itself or the nearest one in its `cause`
+   * chain (a `ConnectError` from the layer wraps the last attempt's `ConnectError`, which wraps it).
+   */
+  static find(error: unknown): TlsError | undefined {
+    let current = error
+    for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+      if (current instanceof TlsError) return current
+      current = "cause" in current ? current.cause : undefined
+    }
+    return undefined
+  }
+}
 
 /**
  * An established connection ended: the socket closed or failed, or the broker stopped answering

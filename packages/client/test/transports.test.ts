@@ -24,15 +24,7 @@ const client = (options: Parameters<typeof MqttClient.layer>[0]) =>
     Effect.map((context) => Context.get(context, MqttClient))
   )
 
-/** The TlsError somewhere in the `cause` chain of a connection failure. */
-const findTlsError = (error: unknown): TlsError | undefined => {
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && current !== undefined; depth++) {
-    if (current instanceof TlsError) return current
-    current = typeof current === "object" && current !== null && "cause" in current ? current.cause : undefined
-  }
-  return undefined
-}
+const findTlsError = TlsError.find
 
 /** Subscribes, publishes `count` messages from a second connection, returns what arrived. */
 const roundTrip = (
