@@ -42,6 +42,8 @@ export interface SubscribeOptions {
    * `AckableMessage`s and their PUBACK/PUBREC goes out only after `message.ack` ran.
    */
   readonly ack?: "auto" | "manual"
+  /** Messages this stream buffers before delivery waits (backpressure). Default: the client's `subscriberBufferSize`. */
+  readonly bufferSize?: number
 }
 
 /** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 */
@@ -191,7 +193,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         yield* validateFilters(list)
         const qos = subscribeOptions?.qos ?? 0
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
-        const inbox = yield* Queue.bounded<Message, Cause.Done>(options.subscriberBufferSize)
+        const inbox = yield* Queue.bounded<Message, Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
         const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
         // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
         const buffered = yield* Effect.acquireRelease(
