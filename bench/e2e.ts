@@ -8,6 +8,8 @@
  *   ... --only "QoS 1"                  cases whose name contains the text
  *   ... --profile                       ours only, with --cpu-prof; prints the hottest functions
  *   ... --no-reference                  skip mosquitto_pub/sub
+ *   ... --lib ours|mqttjs               one library only
+ *   ... --window N                      publish window for every throughput case (experiments)
  */
 import { fork } from "node:child_process"
 import * as Fs from "node:fs"
@@ -31,8 +33,11 @@ const profile = flag("--profile")
 const withReference = !flag("--no-reference") && !profile
 const only = option("--only")
 const runId = Math.random().toString(16).slice(2, 8)
-const cases = makeCases(quick ? 10 : 1, runId).filter((c) => only === undefined || c.id.includes(only))
-const libraries: ReadonlyArray<Library> = profile ? ["ours"] : ["ours", "mqttjs"]
+const windowOverride = option("--window")
+const cases = makeCases(quick ? 10 : 1, runId)
+  .filter((c) => only === undefined || c.id.includes(only))
+  .map((c) => (c.kind === "throughput" && windowOverride !== undefined ? { ...c, window: Number(windowOverride) } : c))
+const libraries: ReadonlyArray<Library> = profile ? ["ours"] : option("--lib") !== undefined ? [option("--lib") as Library] : ["ours", "mqttjs"]
 const profileDir = Path.join(here, "profiles")
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
