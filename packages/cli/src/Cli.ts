@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import { type ClientOptions, type Message, MqttClient, type MqttError } from "@aimeqtt/client"
+import { type ClientOptions, type Message, MqttClient, type MqttError, type TlsOptions } from "@aimeqtt/client"
 import { topicFilterError, topicNameError } from "@aimeqtt/codec"
-import { Config, Console, Data, Duration, Effect, FileSystem, Option, type PlatformError, Redacted, Runtime, Stdio, Stream } from "effect"
+import { Config, Console, Data, Duration, Effect, FileSystem, Logger, Option, type PlatformError, Redacted, Runtime, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 
 /** The version printed by `aimeqtt --version` (kept equal to package.json's). @since 0.1.0 */
@@ -122,29 +122,9 @@ export const connectionFlags = {
 /** The parsed {@link connectionFlags}. @since 0.1.0 */
 export type ConnectionFlags = Command.Command.Config.Infer<typeof connectionFlags>
 
-/**
- * TLS settings handed to the client as `ClientOptions["tls"]`.
- *
- * NOTE: `tls` is being added to `ClientOptions` in parallel with this CLI. Until it lands there,
- * the client ignores this field (plain `mqtts://` URLs still use TLS with the system CAs); once it
- * lands, this shape is checked against it where {@link clientOptions} builds the options.
- *
- * @since 0.1.0
- */
-export interface TlsOptions {
-  readonly ca?: string
-  readonly cert?: string
-  readonly key?: Redacted.Redacted<string>
-  readonly servername?: string
-  readonly rejectUnauthorized?: boolean
-}
-
-/** Options for `MqttClient.layer`, with the TLS field (see {@link TlsOptions}). @since 0.1.0 */
-export type CliClientOptions = ClientOptions & { readonly tls?: TlsOptions }
-
 /** What {@link clientOptions} resolves: the client options and the broker address to show in messages. @since 0.1.0 */
 export interface ResolvedConnection {
-  readonly options: CliClientOptions
+  readonly options: ClientOptions
   /** `scheme://host:port`, without credentials (safe to print). */
   readonly address: string
 }
@@ -219,7 +199,7 @@ export const clientOptions = (
       }
     }
 
-    const options: CliClientOptions = {
+    const options: ClientOptions = {
       url,
       ...some("username", flags.username),
       ...some("password", password),
@@ -436,7 +416,8 @@ export const app = Command.make("aimeqtt").pipe(
 /**
  * Runs {@link app} on `argv` (default: the process arguments, from the `Stdio` service).
  * Parse errors (already printed with the help) become a usage {@link CliFailure} (exit 2); a bare
- * `aimeqtt` prints the help and succeeds.
+ * `aimeqtt` prints the help and succeeds. Logs (e.g. the client's `--insecure` warning) go to stderr,
+ * keeping stdout for the messages of `sub`.
  *
  * @since 0.1.0
  */
@@ -448,5 +429,6 @@ export const main = (
       if (error._tag === "CliFailure") return Effect.fail(error)
       if (error._tag === "ShowHelp" && error.errors.length === 0) return Effect.void
       return Effect.fail(new CliFailure({ message: error.message, exitCode: ExitCode.usage }))
-    })
+    }),
+    Effect.provideService(Logger.LogToStderr, true)
   )

@@ -10,6 +10,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import {
+  Certificates,
+  type CertificateSet,
   describeMosquitto,
   freePort,
   Mosquitto,
@@ -297,6 +299,65 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       yield* awaitLog(broker, (l) => l.includes("Received DISCONNECT from sub-sigint"))
       yield* awaitLog(broker, (l) => l.includes("Client sub-sigint disconnected."))
       assert.notInclude(broker.logText(), "Client sub-sigint closed its connection")
+    }))
+})
+
+const tlsListener = (certs: CertificateSet) =>
+  `cafile ${certs.ca.certFile}\ncertfile ${certs.server.certFile}\nkeyfile ${certs.server.keyFile}`
+
+describeMosquitto("aimeqtt CLI with TLS", () => {
+  it.live("--cafile: sub and pub over mqtts:// (port from -p, TLS implied by the flag)", () =>
+    Effect.gen(function*() {
+      const certs = yield* Certificates.make()
+      const broker = yield* Mosquitto.start({ extraConfig: tlsListener(certs) })
+      const tls = ["-H", "localhost", "-p", String(broker.port), "--cafile", certs.ca.certFile]
+      const sub = yield* spawnCli(["sub", ...tls, "-i", "tls-sub", "-t", "tls/t", "-C", "1", "-V"])
+      yield* awaitLog(broker, (l) => l.includes("Sending SUBACK to tls-sub"))
+      const pub = yield* runCli(["pub", ...tls, "-t", "tls/t", "-m", "secure", "-q", "1"])
+      assert.strictEqual(pub.code, 0, pub.stderr)
+      const exit = yield* sub.exit()
+      assert.strictEqual(exit.code, 0, sub.stderr())
+      assert.strictEqual(sub.stdout(), "tls/t secure\n")
+    }))
+
+  it.live("--cert/--key: mutual TLS, the certificate is the identity; the key never printed", () =>
+    Effect.gen(function*() {
+      const certs = yield* Certificates.make()
+      const broker = yield* Mosquitto.start({
+        extraConfig: `${tlsListener(certs)}\nrequire_certificate true\nuse_identity_as_username true`
+      })
+      const url = `mqtts://localhost:${broker.port}`
+      const ok = yield* runCli([
+        "pub", "--url", url, "--cafile", certs.ca.certFile, "--cert", certs.client.certFile, "--key", certs.client.keyFile,
+        "-i", "mtls-pub", "-t", "mtls/t", "-m", "hi"
+      ])
+      assert.strictEqual(ok.code, 0, ok.stderr)
+      yield* awaitLog(broker, (l) => l.includes("mtls-pub") && l.includes("u'alice'"))
+      const refused = yield* runCli([
+        "pub", "--url", url, "--cafile", certs.ca.certFile, "--cert", certs.otherClient.certFile, "--key", certs.otherClient.keyFile,
+        "--connect-timeout", "1", "-t", "mtls/t", "-m", "hi"
+      ])
+      assert.strictEqual(refused.code, 1, refused.stderr)
+      assert.include(refused.stderr, "could not connect")
+      assert.notInclude(refused.stderr + refused.stdout, certs.otherClient.key.slice(40, 80))
+    }))
+
+  it.live("untrusted CA: exit 1 with the TLS reason; --insecure connects anyway (warning on stderr only)", () =>
+    Effect.gen(function*() {
+      const certs = yield* Certificates.make()
+      const broker = yield* Mosquitto.start({ extraConfig: tlsListener(certs) })
+      const target = ["-H", "localhost", "-p", String(broker.port), "--connect-timeout", "1", "-t", "tls/t"]
+      const untrusted = yield* runCli(["pub", ...target, "--cafile", certs.otherCa.certFile, "-m", "x"])
+      assert.strictEqual(untrusted.code, 1, untrusted.stderr)
+      assert.include(untrusted.stderr, "unknown CA")
+      const sub = yield* spawnCli(["sub", ...target, "--insecure", "-i", "insecure-sub", "-C", "1"])
+      yield* awaitLog(broker, (l) => l.includes("Sending SUBACK to insecure-sub"))
+      const pub = yield* runCli(["pub", ...target, "--insecure", "-m", "anyway"])
+      assert.strictEqual(pub.code, 0, pub.stderr)
+      const exit = yield* sub.exit()
+      assert.strictEqual(exit.code, 0, sub.stderr())
+      assert.strictEqual(sub.stdout(), "anyway\n")
+      assert.include(sub.stderr(), "verification is disabled")
     }))
 })
 
