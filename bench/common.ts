@@ -41,6 +41,8 @@ export interface WorkerInput {
   readonly url: string
   readonly runId: string
   readonly timeoutMs: number
+  /** Write a .cpuprofile of the case (only the measured part) here. */
+  readonly profilePath?: string
 }
 
 export interface Verification {

@@ -6,7 +6,8 @@
  *   npx -y pnpm@10 bench:e2e            full run (~2-4 min)
  *   npx -y pnpm@10 bench:e2e --quick    10x fewer messages, results not written
  *   ... --only "QoS 1"                  cases whose name contains the text
- *   ... --profile                       ours only, with --cpu-prof; prints the hottest functions
+ *   ... --profile                       ours only, V8 CPU profile of each case (the measured part only,
+ *                                       via node:inspector) in bench/profiles/; prints the hottest functions
  *   ... --no-reference                  skip mosquitto_pub/sub
  *   ... --lib ours|mqttjs               one library only
  *   ... --window N                      publish window for every throughput case (experiments)
@@ -37,18 +38,14 @@ const windowOverride = option("--window")
 const cases = makeCases(quick ? 10 : 1, runId)
   .filter((c) => only === undefined || c.id.includes(only))
   .map((c) => (c.kind === "throughput" && windowOverride !== undefined ? { ...c, window: Number(windowOverride) } : c))
-const libraries: ReadonlyArray<Library> = profile ? ["ours"] : option("--lib") !== undefined ? [option("--lib") as Library] : ["ours", "mqttjs"]
+const libraries: ReadonlyArray<Library> = option("--lib") !== undefined ? [option("--lib") as Library] : profile ? ["ours"] : ["ours", "mqttjs"]
 const profileDir = Path.join(here, "profiles")
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-const runWorker = (input: WorkerInput, cpuProfile: boolean): Promise<WorkerOutput> =>
+const runWorker = (input: WorkerInput): Promise<WorkerOutput> =>
   new Promise((resolve) => {
     const execArgv = ["--conditions=@aimeqtt/source", "--expose-gc"]
-    if (cpuProfile) {
-      Fs.mkdirSync(profileDir, { recursive: true })
-      execArgv.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${slug(input.bench.id)}.cpuprofile`)
-    }
     const child = fork(Path.join(here, "worker.ts"), [JSON.stringify(input)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let output: WorkerOutput | undefined
     const killer = setTimeout(() => {
@@ -87,8 +84,17 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
   let ref: ReferenceResult | undefined
   for (const library of libraries) {
     if (bench.kind === "connect") mosquittoPub(broker.port, ["-t", bench.topic, "-m", "retained hello", "-r", "-q", "1"])
-    const input: WorkerInput = { library, bench, url: broker.url, runId: `${runId}-${index}-${library}`, timeoutMs }
-    const output = await runWorker(input, profile)
+    const profilePath = profile ? Path.join(profileDir, `${library}-${slug(bench.id)}.cpuprofile`) : undefined
+    if (profilePath !== undefined) Fs.mkdirSync(profileDir, { recursive: true })
+    const input: WorkerInput = {
+      library,
+      bench,
+      url: broker.url,
+      runId: `${runId}-${index}-${library}`,
+      timeoutMs,
+      ...(profilePath !== undefined ? { profilePath } : {})
+    }
+    const output = await runWorker(input)
     results[library] = output
     if (bench.kind === "connect") mosquittoPub(broker.port, ["-t", bench.topic, "-n", "-r", "-q", "1"])
     process.stdout.write(`  ${library.padEnd(6)} ${describe(bench, output)}\n`)

@@ -49,6 +49,21 @@ export const summarizeProfile = (file: string, top = 20): string => {
   const pct = (t: number) => `${((100 * t) / total).toFixed(1).padStart(5)}%`
   lines.push("self time by function:")
   for (const [key, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${key}`)
+  // inclusive ("total") time of our own functions: how much of the run is spent under each
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+  const inclusive = new Map<string, number>()
+  for (const [id, time] of selfTime) {
+    const keys = new Set<string>()
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { functionName, url, lineNumber } = byId.get(at)!.callFrame
+      if (!/packages\/(client|codec)\/src/.test(url)) continue
+      keys.add(`${functionName || "(anonymous)"}  ${shortUrl(url)}:${lineNumber + 1}`)
+    }
+    for (const key of keys) inclusive.set(key, (inclusive.get(key) ?? 0) + time)
+  }
+  lines.push("total (inclusive) time of packages/client|codec functions:")
+  for (const [key, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${key}`)
   lines.push("self time by file:")
   for (const [key, t] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${key}`)
   return lines.join("\n")

@@ -2,6 +2,7 @@
  * Runs one (library, case) in a fresh process so that peak memory is not polluted by the other
  * library. Forked by bench/e2e.ts; input is argv[2] (JSON WorkerInput), output goes back over IPC.
  */
+import { writeFileSync } from "node:fs"
 import { MB, startMemorySampler, type WorkerInput, type WorkerOutput } from "./common.ts"
 import type { CaseResult } from "./ours.ts"
 
@@ -20,6 +21,14 @@ const main = async () => {
   const lib = input.library === "ours" ? await import("./ours.ts") : await import("./mqttjs.ts")
   globalThis.gc?.()
   const baselineRssMB = process.memoryUsage().rss / MB
+  // --profile: V8's sampling profiler around the case only (module loading and setup excluded)
+  const inspector = input.profilePath === undefined ? undefined : new (await import("node:inspector/promises")).Session()
+  if (inspector !== undefined) {
+    inspector.connect()
+    await inspector.post("Profiler.enable")
+    await inspector.post("Profiler.setSamplingInterval", { interval: 250 })
+    await inspector.post("Profiler.start")
+  }
   const sampler = startMemorySampler()
   const started = performance.now()
   let result: CaseResult | undefined
@@ -35,6 +44,11 @@ const main = async () => {
     error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
   }
   const memory = sampler.stop()
+  if (inspector !== undefined) {
+    const { profile } = await inspector.post("Profiler.stop")
+    writeFileSync(input.profilePath!, JSON.stringify(profile))
+    inspector.disconnect()
+  }
   const output: WorkerOutput = {
     ok: error === undefined && (result?.verification?.complete ?? true),
     ...(error !== undefined ? { error } : {}),
