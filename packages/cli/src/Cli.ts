@@ -70,7 +70,7 @@ const qos = Flag.ChoiceWithValue("qos", [["0", 0], ["1", 1], ["2", 2]] as const)
 export const connectionFlags = {
   url: Flag.String("url").pipe(
     Flag.withAlias("L"),
-    Flag.withDescription("Broker URL, mqtt://host:port or mqtts://host:port (instead of --host/--port)"),
+    Flag.withDescription("Broker URL: mqtt://, mqtts://, ws:// or wss://host:port (instead of --host/--port)"),
     Flag.optional
   ),
   host: Flag.String("host").pipe(
@@ -166,9 +166,11 @@ export const clientOptions = (
     }
     if (!URL.canParse(url)) return yield* usage(`invalid broker URL ${JSON.stringify(url)}`)
     const parsed = new URL(url)
-    if (!["mqtt:", "tcp:", "mqtts:", "ssl:", "tls:"].includes(parsed.protocol)) {
-      return yield* usage(`unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt:// or mqtts://)`)
+    const secure = ["mqtts:", "ssl:", "tls:", "wss:"].includes(parsed.protocol)
+    if (!secure && !["mqtt:", "tcp:", "ws:"].includes(parsed.protocol)) {
+      return yield* usage(`unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)`)
     }
+    if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${parsed.protocol}//`)
     const address = `${parsed.protocol}//${parsed.host}`
     if (flags.keepAlive < 0 || flags.keepAlive > 65535) {
       return yield* usage(`invalid keep-alive ${flags.keepAlive}: expected 0..65535 seconds`)

@@ -144,7 +144,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       assert.strictEqual(run.code, 0, run.stderr)
       assert.deepStrictEqual(yield* sub.lines, ["cli/pub hello world"])
       yield* awaitLog(broker, (l) => l.includes("Client pub-1 disconnected."))
-    }))
+    }), 60_000)
 
   it.live("pub -q 2 -r: exactly-once flow, retained for a later sub --json", () =>
     Effect.gen(function*() {
@@ -158,7 +158,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       const later = yield* runCli(["sub", ...hostPort(broker), "-t", "cli/q2", "-C", "1", "--json", "-q", "2"])
       assert.strictEqual(later.code, 0, later.stderr)
       assert.deepStrictEqual(JSON.parse(later.stdout.trim()), { topic: "cli/q2", payload: "two", qos: 2, retain: true })
-    }))
+    }), 60_000)
 
   it.live("pub -l: one message per stdin line (3 lines -> 3 messages)", () =>
     Effect.gen(function*() {
@@ -169,7 +169,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       })
       assert.strictEqual(run.code, 0, run.stderr)
       assert.deepStrictEqual(yield* sub.lines, ["cli/lines first line", "cli/lines second", "cli/lines third"])
-    }))
+    }), 60_000)
 
   it.live("pub -f FILE and -n (null message)", () =>
     Effect.gen(function*() {
@@ -189,7 +189,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
         { topic: "cli/file", payload: "from a file", qos: 0, retain: false },
         { topic: "cli/null", payload: "", qos: 0, retain: false }
       ])
-    }))
+    }), 60_000)
 
   it.live("sub -C 1: prints the payload of a mosquitto_pub message and exits 0", () =>
     Effect.gen(function*() {
@@ -200,7 +200,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       assert.strictEqual(exit.code, 0, sub.stderr())
       assert.strictEqual(sub.stdout(), "plain payload\n")
       yield* awaitLog(broker, (l) => l.includes("Client sub-plain disconnected."))
-    }))
+    }), 60_000)
 
   it.live("sub --verbose (-V): prints \"topic payload\"", () =>
     Effect.gen(function*() {
@@ -211,7 +211,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       const exit = yield* sub.exit()
       assert.strictEqual(exit.code, 0, sub.stderr())
       assert.strictEqual(sub.stdout(), "cli/v/1 one\ncli/v/2 two words\n")
-    }))
+    }), 60_000)
 
   it.live("sub --json -q 2: one JSON object per line with topic, payload, qos, retain", () =>
     Effect.gen(function*() {
@@ -225,7 +225,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
         { topic: "cli/j", payload: "{\"a\":1}", qos: 1, retain: false },
         { topic: "cli/k", payload: "x y", qos: 2, retain: false }
       ])
-    }))
+    }), 60_000)
 
   it.live("wrong password: exit 5, \"Connection refused: not authorized\" on stderr, password never printed", () =>
     Effect.gen(function*() {
@@ -242,7 +242,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       })
       assert.strictEqual(fromEnv.code, 5, fromEnv.stderr)
       assert.notInclude(fromEnv.stderr + fromEnv.stdout, "wrong-pw-Zq9")
-    }))
+    }), 60_000)
 
   it.live("right password from -P and from MQTT_PASSWORD: published", () =>
     Effect.gen(function*() {
@@ -255,7 +255,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       })
       assert.strictEqual(env.code, 0, env.stderr)
       assert.deepStrictEqual(yield* sub.lines, ["auth/flag 1", "auth/env 2"])
-    }))
+    }), 60_000)
 
   it.live("unreachable broker: exit 1 with \"could not connect\" within the connect timeout", () =>
     Effect.gen(function*() {
@@ -266,7 +266,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       assert.include(run.stderr, "could not connect")
       assert.include(run.stderr, `127.0.0.1:${port}`)
       assert.isBelow(Date.now() - started, 6000)
-    }))
+    }), 60_000)
 
   it.live("invalid topic: pub a/+ and sub a/#/b exit 2 with the reason, without connecting", () =>
     Effect.gen(function*() {
@@ -281,7 +281,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       const log = broker.logText()
       assert.notInclude(log, "bad-pub")
       assert.notInclude(log, "bad-sub")
-    }))
+    }), 60_000)
 
   it.live("SIGINT stops a running sub promptly with a clean DISCONNECT (exit 130)", () =>
     Effect.gen(function*() {
@@ -299,7 +299,7 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       yield* awaitLog(broker, (l) => l.includes("Received DISCONNECT from sub-sigint"))
       yield* awaitLog(broker, (l) => l.includes("Client sub-sigint disconnected."))
       assert.notInclude(broker.logText(), "Client sub-sigint closed its connection")
-    }))
+    }), 60_000)
 })
 
 const tlsListener = (certs: CertificateSet) =>
@@ -318,7 +318,7 @@ describeMosquitto("aimeqtt CLI with TLS", () => {
       const exit = yield* sub.exit()
       assert.strictEqual(exit.code, 0, sub.stderr())
       assert.strictEqual(sub.stdout(), "tls/t secure\n")
-    }))
+    }), 60_000)
 
   it.live("--cert/--key: mutual TLS, the certificate is the identity; the key never printed", () =>
     Effect.gen(function*() {
@@ -340,7 +340,7 @@ describeMosquitto("aimeqtt CLI with TLS", () => {
       assert.strictEqual(refused.code, 1, refused.stderr)
       assert.include(refused.stderr, "could not connect")
       assert.notInclude(refused.stderr + refused.stdout, certs.otherClient.key.slice(40, 80))
-    }))
+    }), 60_000)
 
   it.live("untrusted CA: exit 1 with the TLS reason; --insecure connects anyway (warning on stderr only)", () =>
     Effect.gen(function*() {
@@ -358,7 +358,7 @@ describeMosquitto("aimeqtt CLI with TLS", () => {
       assert.strictEqual(exit.code, 0, sub.stderr())
       assert.strictEqual(sub.stdout(), "anyway\n")
       assert.include(sub.stderr(), "verification is disabled")
-    }))
+    }), 60_000)
 })
 
 describeMosquitto("aimeqtt CLI usage", () => {
@@ -396,7 +396,7 @@ describeMosquitto("aimeqtt CLI usage", () => {
       ) assert.include(pub.stdout, flag)
       assert.strictEqual(sub.code, 0, sub.stderr)
       for (const flag of ["--topic, -t", "--count, -C", "--verbose, -V", "--json", "--qos, -q"]) assert.include(sub.stdout, flag)
-    }))
+    }), 60_000)
 
   it.live("--version prints the package version", () =>
     Effect.gen(function*() {
@@ -405,7 +405,7 @@ describeMosquitto("aimeqtt CLI usage", () => {
       const version = (JSON.parse(Fs.readFileSync(packageJson, "utf8")) as { version: string }).version
       assert.strictEqual(VERSION, version)
       assert.include(run.stdout, version)
-    }))
+    }), 60_000)
 
   it.live("usage errors exit 2: unknown flag, missing topic, no or two message sources, password without user", () =>
     Effect.gen(function*() {
@@ -416,14 +416,16 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["pub", "-t", "a", "-m", "x", "-n"], "exactly one message source"],
         [["pub", "-t", "a", "-m", "x", "-P", "pw"], "needs a username"],
         [["sub", "-t", "a", "-C", "0"], "invalid count"],
-        [["pub", "--url", "http://x", "-t", "a", "-m", "x"], "unsupported URL scheme"]
+        [["pub", "--url", "http://x", "-t", "a", "-m", "x"], "unsupported URL scheme"],
+        [["pub", "--url", "mqtt://x", "--insecure", "-t", "a", "-m", "x"], "TLS flags need a TLS URL"],
+        [["pub", "--url", "mqtt://x", "-p", "1", "-t", "a", "-m", "x"], "cannot be combined"]
       ]
-      const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: "unbounded" })
+      const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: 2 })
       cases.forEach(([args, expected], i) => {
         const run = runs[i]
         if (run === undefined) return assert.fail("missing run")
         assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
         assert.include(run.stderr, expected, args.join(" "))
       })
-    }))
+    }), 60_000)
 })
