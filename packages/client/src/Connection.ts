@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Decoder, DecodeError, encode, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
 import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type MqttError } from "./errors.ts"
 import * as KeepAlive from "./KeepAlive.ts"
 import type { Endpoint } from "./Options.ts"
@@ -209,5 +209,16 @@ const makeConnection = (
     return { sessionPresent: connack.sessionPresent, send, run, abort, disconnect }
   })
 
-const lost = (message: string, cause?: unknown): ConnectionLost =>
-  new ConnectionLost(cause === undefined ? { message } : { message, cause })
+/** A `ConnectionLost` whose message also names the underlying cause, so `status` and logs show it. */
+const lost = (message: string, cause?: unknown): ConnectionLost => {
+  if (cause === undefined) return new ConnectionLost({ message })
+  const detail = causeMessage(cause)
+  return new ConnectionLost({ message: detail === undefined ? message : `${message}: ${detail}`, cause })
+}
+
+const causeMessage = (cause: unknown): string | undefined => {
+  if (Cause.isCause(cause)) return causeMessage(Cause.squash(cause))
+  const inner = typeof cause === "object" && cause !== null && "reason" in cause ? (cause as { reason: unknown }).reason : cause
+  const root = typeof inner === "object" && inner !== null && "cause" in inner && inner.cause instanceof Error ? inner.cause : inner
+  return root instanceof Error && root.message !== "" ? root.message : undefined
+}

@@ -19,6 +19,7 @@ import {
   ConnectionRefused,
   OfflineQueueFull,
   ProtocolError,
+  TlsError,
   type MqttError
 } from "./errors.ts"
 import { AckableMessage, Message } from "./Message.ts"
@@ -253,8 +254,11 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
       Effect.retry({
         schedule: options.reconnect,
-        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3].
-        while: (error) => !(error._tag === "ConnectionRefused" && error.returnCode !== 3)
+        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3]; so is a certificate
+        // problem when there is no other broker to try: retrying cannot fix it.
+        while: (error) =>
+          !(error._tag === "ConnectionRefused" && error.returnCode !== 3) &&
+          !(options.endpoints.length === 1 && TlsError.find(error) !== undefined)
       }),
       Effect.timeoutOrElse({
         duration: options.connectTimeout,

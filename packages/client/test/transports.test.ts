@@ -153,6 +153,16 @@ describeMosquitto("TLS against mosquitto", () => {
       assert.strictEqual(findTlsError(noCa)?.reason, "unknown-ca")
     }))
 
+  it.live("a certificate problem with a single broker fails the layer at once instead of retrying", () =>
+    Effect.gen(function*() {
+      const certs = yield* Certificates.make()
+      const broker = yield* Mosquitto.start({ extraConfig: tlsListener(certs) })
+      const started = Date.now()
+      const error = yield* Effect.flip(client({ url: `mqtts://localhost:${broker.port}`, connectTimeout: "20 seconds", tls: { ca: certs.otherCa.cert } }))
+      assert.strictEqual(findTlsError(error)?.reason, "unknown-ca")
+      assert.isBelow(Date.now() - started, 10_000, "retrying cannot fix a certificate: no waiting for connectTimeout")
+    }))
+
   it.live("a certificate for another host fails with TlsError hostname-mismatch", () =>
     Effect.gen(function*() {
       const certs = yield* Certificates.make()
