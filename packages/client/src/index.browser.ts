@@ -1,6 +1,6 @@
 /**
- * @aimeqtt/client for browsers (the `browser` export condition): everything of `index.ts` except
- * the Node-only modules (`FileSessionStore`). The transport is swapped too, by the `#transport`
+ * @aimeqtt/client's portable API, the entry browsers get (the `browser` export condition); `index.ts`
+ * re-exports it and adds the Node-only modules (`FileSessionStore`). The transport is swapped too, by the `#transport`
  * import condition: WebSocket through the global `WebSocket`, no Node module on this path.
  * `test/browser.test.ts` checks that both entries export the same names.
  *
