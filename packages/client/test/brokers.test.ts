@@ -3,6 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { appendLines, MAX_LOG_LINES } from "./brokers/internal.ts"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import {
@@ -416,5 +417,17 @@ describe("AedesBroker as a shared layer", () => {
         const aedes = yield* AedesBroker
         assert.deepStrictEqual(yield* rawConnect(aedes.port, { clientId: "layered" }), [0x20, 0x02, 0x00, 0x00])
       }))
+  })
+})
+
+// Regression: mosquitto logging every packet of a 100k-message test made `logs.push(...lines)` overflow
+// the call stack and filled the test's heap.
+describe("log capture", () => {
+  it("appends any number of lines and keeps only the newest", () => {
+    const logs: Array<string> = []
+    const lines = Array.from({ length: 300_000 }, (_, i) => `line ${i}`)
+    appendLines(logs, lines)
+    assert.isAtMost(logs.length, 2 * MAX_LOG_LINES)
+    assert.strictEqual(logs[logs.length - 1], "line 299999")
   })
 })

@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import {
   BrokerError,
+  appendLines,
   findExecutable,
   freePort,
   HOST,
@@ -215,7 +216,7 @@ const launch = (
       if (!ready) yield* Effect.sleep("25 millis")
     }
     // keep the stderr lines (the array is shared, new lines keep coming)
-    const flushLogs = () => logs.push(...proc.stderrLines)
+    const flushLogs = () => appendLines(logs, proc.stderrLines)
     if (!ready || proc.exited) {
       yield* stopProcess(proc, 500)
       flushLogs()
@@ -288,7 +289,7 @@ export const Mosquitto = {
       }
       let proc: RunningProcess = current
       yield* Effect.addFinalizer(() =>
-        Effect.suspend(() => stopProcess(proc)).pipe(Effect.tap(() => Effect.sync(() => logs.push(...proc.stderrLines))))
+        Effect.suspend(() => stopProcess(proc)).pipe(Effect.tap(() => Effect.sync(() => appendLines(logs, proc.stderrLines))))
       )
       const allLogs = () => [...logs, ...proc.stderrLines]
       const finalPort = port
@@ -316,7 +317,7 @@ export const Mosquitto = {
           }),
         restart: Effect.gen(function*() {
           yield* stopProcess(proc)
-          logs.push(...proc.stderrLines)
+          appendLines(logs, proc.stderrLines)
           proc = yield* launch(binary, configFile, finalPort, timeoutMs, logs, watchLog)
         }),
         alive: Effect.sync(() => !proc.exited && pidAlive(proc.pid)),

@@ -104,6 +104,15 @@ export interface RunningProcess {
   exitSignal: NodeJS.Signals | null
 }
 
+/** Lines kept per log: a broker logging every packet of a 100k-message test must not fill the test's heap. */
+export const MAX_LOG_LINES = 20_000
+
+/** Appends lines, keeping only the newest {@link MAX_LOG_LINES} (no spread: arrays may be huge). */
+export const appendLines = (into: Array<string>, lines: ReadonlyArray<string>): void => {
+  for (const line of lines) into.push(line)
+  if (into.length > 2 * MAX_LOG_LINES) into.splice(0, into.length - MAX_LOG_LINES)
+}
+
 const lineSplitter = (into: Array<string>, notify: () => void) => {
   let pending = ""
   return {
@@ -111,7 +120,7 @@ const lineSplitter = (into: Array<string>, notify: () => void) => {
       pending += chunk.toString("utf8")
       const parts = pending.split("\n")
       pending = parts.pop() ?? ""
-      for (const line of parts) into.push(line.replace(/\r$/, ""))
+      appendLines(into, parts.map((line) => line.replace(/\r$/, "")))
       if (parts.length > 0) notify()
     },
     flush: () => {
