@@ -75,6 +75,8 @@ const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").re
 interface CaseOutcome {
   readonly bench: BenchCase
   readonly results: Partial<Record<Library, WorkerOutput>>
+  /** Every repeat, in run order. */
+  readonly runs: Record<Library, ReadonlyArray<WorkerOutput>>
   readonly reference?: ReferenceResult
   readonly drops: ReadonlyArray<string>
 }
@@ -114,7 +116,7 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
     await sleep(300)
   }
   const drops = broker.logs.slice(logStart).filter((l) => /dropped|dropping/i.test(l))
-  return { bench, results, ...(ref !== undefined ? { reference: ref } : {}), drops }
+  return { bench, results, runs, ...(ref !== undefined ? { reference: ref } : {}), drops }
 }
 
 /** Best of the repeats, per metric (msg/s: highest; times and memory: lowest); failed if any run failed. */
