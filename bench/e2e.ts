@@ -271,7 +271,7 @@ const main = async () => {
   const subtitle = `mosquitto ${environment.mosquitto}, node ${environment.node}, MQTT.js ${environment.mqttjs}, ${environment.cpus}; best of ${repeat}; ${
     environment.date.slice(0, 10)
   }`
-  Fs.writeFileSync(Path.join(here, "e2e-results.svg"), svgChart(rows, "aimeqtt vs MQTT.js — end to end against mosquitto", subtitle))
+  Fs.writeFileSync(Path.join(here, "e2e-results.svg"), svgChart(all, "aimeqtt vs MQTT.js — end to end against mosquitto", subtitle))
   Fs.writeFileSync(Path.join(here, "e2e-results.md"), markdownTable(all) + "\n\n" + summary.map((l) => `- ${l}`).join("\n") + "\n")
   console.log("wrote bench/e2e-results.json, bench/e2e-results.svg, bench/e2e-results.md, bench/e2e-run.json")
 }
