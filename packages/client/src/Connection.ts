@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Decoder, DecodeError, encode, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
+import { Decoder, DecodeError, encode, encodeAll, encodedLength, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
 import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type MqttError } from "./errors.ts"
 import * as KeepAlive from "./KeepAlive.ts"
@@ -19,9 +19,11 @@ import * as Transport from "./Transport.ts"
 /** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
 export type WriteCallback = (error: MqttError | undefined) => void
 
-interface WriteItem {
+/** Packets queued for the writer. `cancelled` (set by an interrupted caller) skips them if not yet written. @since 0.1.0 */
+export interface WriteItem {
   readonly packets: ReadonlyArray<Packet>
   readonly onWritten: WriteCallback | undefined
+  cancelled: boolean
 }
 
 /** How to open a connection. @since 0.1.0 */
@@ -42,7 +44,7 @@ export type ConnectionEnd = ConnectionLost | ProtocolError
 export interface Connection {
   readonly sessionPresent: boolean
   /** Queues packets for the writer (synchronously, so callers keep their order). */
-  readonly send: (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback) => void
+  readonly send: (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback) => WriteItem
   /**
    * Runs the reader, writer and keep-alive fibers, handing each received packet to `onPacket`.
    * Fails with the cause once the connection ends; never succeeds.
@@ -110,8 +112,10 @@ const makeConnection = (
     const now = yield* Clock.currentTimeMillis
     const liveness: KeepAlive.Liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined }
 
-    const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): void => {
-      if (!Queue.offerUnsafe(outbox, { packets, onWritten })) onWritten?.(lost("the connection is closed"))
+    const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): WriteItem => {
+      const item: WriteItem = { packets, onWritten, cancelled: false }
+      if (!Queue.offerUnsafe(outbox, item)) onWritten?.(lost("the connection is closed"))
+      return item
     }
 
     let writing: ReadonlyArray<WriteItem> = [] // taken from the outbox, not yet on the socket
@@ -119,8 +123,7 @@ const makeConnection = (
       while (true) {
         const items = yield* Queue.takeAll(outbox)
         writing = items
-        const chunks: Array<Uint8Array> = []
-        for (const item of items) for (const packet of item.packets) chunks.push(encode(packet))
+        const chunks = coalesce(items)
         if (chunks.length > 0) {
           const written = yield* Effect.exit(channel.write(chunks as [Uint8Array, ...Array<Uint8Array>]))
           if (Exit.isFailure(written)) {
@@ -208,6 +211,31 @@ const makeConnection = (
 
     return { sessionPresent: connack.sessionPresent, send, run, abort, disconnect }
   })
+
+/** Up to this many bytes of small packets are encoded into one buffer: one copy, one socket write. */
+const COALESCE_BYTES = 64 * 1024
+
+/** Encodes a batch of write items into few chunks: runs of small packets share one buffer. */
+const coalesce = (items: ReadonlyArray<WriteItem>): Array<Uint8Array> => {
+  const chunks: Array<Uint8Array> = []
+  let run: Array<Packet> = []
+  let runBytes = 0
+  for (const item of items) {
+    if (item.cancelled) continue
+    for (const packet of item.packets) {
+      const size = encodedLength(packet)
+      if (runBytes + size > COALESCE_BYTES && run.length > 0) {
+        chunks.push(encodeAll(run))
+        run = []
+        runBytes = 0
+      }
+      run.push(packet)
+      runBytes += size
+    }
+  }
+  if (run.length > 0) chunks.push(encodeAll(run))
+  return chunks
+}
 
 /** A `ConnectionLost` whose message also names the underlying cause, so `status` and logs show it. */
 const lost = (message: string, cause?: unknown): ConnectionLost => {

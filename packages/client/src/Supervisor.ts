@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { Packet } from "@aimeqtt/codec"
+import type { Packet, Publish } from "@aimeqtt/codec"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, PubSub, Result, Schedule, Scope, SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import * as Connection from "./Connection.ts"
@@ -49,6 +49,8 @@ export interface Supervisor {
   readonly isConnected: () => boolean
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
   readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
+  /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
+  readonly publishNow: (packet: Publish) => Effect.Effect<void, MqttError> | undefined
   /** Like `request`, but does not wait; the result is dropped. */
   readonly fire: (request: Request) => void
 }
@@ -132,6 +134,21 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           Effect.onInterrupt(() => Effect.sync(() => session.cancel(token)))
         )
       })
+
+    /**
+     * QoS 0 publish while connected: no session state is involved, so it goes straight to the
+     * connection (the hot path). Completes once written; interrupted before that, it is skipped.
+     */
+    const publishNow = (packet: Publish): Effect.Effect<void, MqttError> | undefined => {
+      const connection = current
+      if (closed || connection === undefined) return undefined
+      return Effect.callback<void, MqttError>((resume) => {
+        const item = connection.send([packet], (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+        return Effect.sync(() => {
+          item.cancelled = true
+        })
+      })
+    }
 
     const fire = (request: Request): void => {
       enqueue(request, Deferred.makeUnsafe())
@@ -318,6 +335,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       isClosed: () => closed,
       isConnected: () => session.isConnected,
       request,
+      publishNow,
       fire
     }
   })

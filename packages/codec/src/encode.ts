@@ -262,10 +262,25 @@ const writeBody = (out: Uint8Array, pos: number, p: Packet): void => {
   }
 }
 
+/** Writes the fixed header and body of `packet` (remaining length `rl`) at `pos`; returns the end. */
+const writePacket = (out: Uint8Array, start: number, packet: Packet, rl: number): number => {
+  out[start] = firstByte(packet)
+  // Remaining length varint, least significant 7 bits first [MQTT-2.2.3].
+  let pos = start + 1
+  let n = rl
+  do {
+    const digit = n % 128
+    n = Math.floor(n / 128)
+    out[pos++] = n > 0 ? digit | 0x80 : digit
+  } while (n > 0)
+  writeBody(out, pos, packet)
+  return pos + rl
+}
+
 /**
  * Encodes `packet` to its MQTT 3.1.1 bytes, in one allocation.
  *
- * Results of at most 2 KiB are views into a shared 16 KiB `ArrayBuffer` (like Node's `Buffer`
+ * Results of at most 4 KiB are views into a shared 64 KiB `ArrayBuffer` (like Node's `Buffer`
  * pool): use `byteOffset`/`byteLength` rather than `.buffer` alone, and `slice()` a result to keep it
  * without retaining the slab.
  *
@@ -278,15 +293,27 @@ const writeBody = (out: Uint8Array, pos: number, p: Packet): void => {
 export const encode = (packet: Packet): Uint8Array => {
   const rl = remainingLength(packet)
   const out = allocate(1 + varintLength(rl) + rl)
-  out[0] = firstByte(packet)
-  // Remaining length varint, least significant 7 bits first [MQTT-2.2.3].
-  let pos = 1
-  let n = rl
-  do {
-    const digit = n % 128
-    n = Math.floor(n / 128)
-    out[pos++] = n > 0 ? digit | 0x80 : digit
-  } while (n > 0)
-  writeBody(out, pos, packet)
+  writePacket(out, 0, packet, rl)
+  return out
+}
+
+/**
+ * Encodes several packets back to back into one buffer (one allocation, one socket write): how the
+ * client coalesces a batch of small packets. Same assumptions as {@link encode}.
+ *
+ * @since 0.1.0
+ */
+export const encodeAll = (packets: ReadonlyArray<Packet>): Uint8Array => {
+  if (packets.length === 1) return encode(packets[0] as Packet)
+  const lengths = new Array<number>(packets.length)
+  let total = 0
+  for (let i = 0; i < packets.length; i++) {
+    const rl = remainingLength(packets[i] as Packet)
+    lengths[i] = rl
+    total += 1 + varintLength(rl) + rl
+  }
+  const out = allocate(total)
+  let pos = 0
+  for (let i = 0; i < packets.length; i++) pos = writePacket(out, pos, packets[i] as Packet, lengths[i] as number)
   return out
 }

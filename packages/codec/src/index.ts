@@ -6,7 +6,7 @@
 export * from "./Packet.ts"
 export * from "./DecodeError.ts"
 export * from "./Topic.ts"
-export { encode, encodedLength } from "./encode.ts"
+export { encode, encodeAll, encodedLength } from "./encode.ts"
 export { decode, decodePacket } from "./decode.ts"
 export type { DecodeOptions } from "./decode.ts"
 export { decodeStream, Decoder } from "./Decoder.ts"
