@@ -34,13 +34,26 @@ export class Dispatcher {
   readonly #unmatchedCapacity: number
   #unmatched: Array<Message> = []
   #droppedUnmatched = 0
-  /** Every incoming message, for `MqttClient.messages`. */
-  readonly all: PubSub.PubSub<Message>
+  /** Every incoming message, for `MqttClient.messages`: made when first asked for (it preallocates its buffer). */
+  #all: PubSub.PubSub<Message> | undefined
+  readonly #allCapacity: number
 
-  constructor(all: PubSub.PubSub<Message>, unmatchedCapacity: number) {
-    this.all = all
+  constructor(allCapacity: number, unmatchedCapacity: number) {
+    this.#allCapacity = allCapacity
     this.#unmatchedCapacity = unmatchedCapacity
   }
+
+  /** The PubSub behind `MqttClient.messages`. */
+  readonly all: Effect.Effect<PubSub.PubSub<Message>> = Effect.suspend(() => {
+    if (this.#all !== undefined) return Effect.succeed(this.#all)
+    return Effect.map(PubSub.bounded<Message>(this.#allCapacity), (pubsub) => {
+      this.#all ??= pubsub
+      return this.#all
+    })
+  })
+
+  /** Ends `MqttClient.messages` streams. */
+  readonly shutdownAll: Effect.Effect<void> = Effect.suspend(() => this.#all === undefined ? Effect.void : PubSub.shutdown(this.#all))
 
   /** Adds a stream; returns the buffered messages it matches (removed from the buffer). */
   register(subscriber: Subscriber): Array<Message> {
@@ -120,13 +133,13 @@ export class Dispatcher {
         if (!Queue.offerUnsafe(target.inbox, delivered)) pending.push([target, delivered]) // full (or closed: offer returns at once)
       }
     }
-    const toAll = PubSub.publishUnsafe(this.all, message)
+    const all = this.#all
+    const toAll = all === undefined || PubSub.publishUnsafe(all, message)
     if (pending.length === 0 && toAll) return Effect.void
-    const all = this.all
     return Effect.gen(function*() {
       // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
       for (const [target, delivered] of pending) yield* Queue.offer(target.inbox, delivered)
-      if (!toAll) yield* PubSub.publish(all, message)
+      if (!toAll && all !== undefined) yield* PubSub.publish(all, message)
     })
   }
 

@@ -254,7 +254,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       subscribe: subscribe as MqttClient["Service"]["subscribe"],
       subscription,
       unsubscribe,
-      messages: Stream.fromPubSub(engine.dispatcher.all),
+      messages: Stream.unwrap(Effect.map(engine.dispatcher.all, Stream.fromPubSub)),
       status: engine.status
     })
   })

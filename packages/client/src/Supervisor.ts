@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type { Packet, Publish } from "@aimeqtt/codec"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, PubSub, Result, Schedule, Scope, SubscriptionRef } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Schedule, Scope, SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import * as Connection from "./Connection.ts"
 import { Dispatcher } from "./Dispatcher.ts"
@@ -64,7 +64,7 @@ export interface Supervisor {
 export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, ConnectionRefused | ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
     const session = new Session<Token>({ maxInflight: options.maxInflight, maxQueued: options.offlineQueueSize })
-    const dispatcher = new Dispatcher(yield* PubSub.bounded<Message>(options.subscriberBufferSize), options.unmatchedBufferSize)
+    const dispatcher = new Dispatcher(options.subscriberBufferSize, options.unmatchedBufferSize)
     let current: Connection.Connection | undefined
     let closed = false
     let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
@@ -300,7 +300,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         current = undefined
         for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
-        yield* PubSub.shutdown(dispatcher.all)
+        yield* dispatcher.shutdownAll
         dispatcher.endAll()
       })
 

@@ -10,8 +10,7 @@ import { Message } from "../src/Message.ts"
 const utf8 = new TextEncoder()
 const message = (topic: string, qos: QoS = 0) => new Message(topic, utf8.encode(topic), qos, false, false)
 
-const makeDispatcher = (unmatchedCapacity = 10, allCapacity = 64) =>
-  Effect.map(PubSub.bounded<Message>(allCapacity), (all) => new Dispatcher(all, unmatchedCapacity))
+const makeDispatcher = (unmatchedCapacity = 10, allCapacity = 64) => Effect.sync(() => new Dispatcher(allCapacity, unmatchedCapacity))
 
 const subscriber = (filters: ReadonlyArray<string | [string, QoS]>, capacity = 16) =>
   Effect.map(Queue.bounded<Message, Cause.Done>(capacity), (inbox) => {
@@ -63,7 +62,7 @@ describe("fan-out", () => {
   it.effect("every message, matched or not, is published to `all`", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher()
-      const sub = yield* PubSub.subscribe(d.all)
+      const sub = yield* PubSub.subscribe(yield* d.all)
       const s = yield* subscriber(["a"])
       d.register(s)
       yield* d.dispatch(message("a"))
@@ -249,7 +248,7 @@ describe("backpressure", () => {
   it.effect("a full `all` PubSub also holds dispatch back", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher(10, 1)
-      const sub = yield* PubSub.subscribe(d.all)
+      const sub = yield* PubSub.subscribe(yield* d.all)
       yield* d.dispatch(message("x/1"))
       const fiber = yield* d.dispatch(message("x/2")).pipe(Effect.forkChild({ startImmediately: true }))
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow
