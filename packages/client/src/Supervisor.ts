@@ -156,6 +156,10 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
 
     // --- incoming packets -----------------------------------------------------------------------
     const onPacket = (connection: Connection.Connection, acks: AckSequencer) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
+      if (packet._tag === "Publish" && packet.qos === 0 && !dispatcher.hasManual) {
+        // QoS 0 has no session state and no acknowledgement: straight to the streams (the hot path).
+        return dispatcher.dispatch(new Message(packet.topic, packet.payload, 0, packet.retain, packet.dup))
+      }
       const step = session.received(packet)
       if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
       // Stored first: an incoming QoS 2 id must be durable before the message is delivered.

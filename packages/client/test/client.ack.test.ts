@@ -35,6 +35,25 @@ describe("manual acknowledgement", () => {
     }))
 })
 
+describe("manual acknowledgement at QoS 0", () => {
+  it.live("QoS 0 messages on a manual stream still carry an ack (a no-op)", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url)
+      const inbox = yield* Queue.unbounded<{ topic: string; qos: number; ack: Effect.Effect<void> }>()
+      yield* mqtt.subscribe("q0/#", { qos: 0, ack: "manual" }).pipe(
+        Stream.runForEach((message) => Queue.offer(inbox, message)),
+        Effect.forkScoped({ startImmediately: true })
+      )
+      yield* broker.awaitEvent((e) => e.startsWith("subscribe:") && e.includes("q0/#"))
+      yield* broker.publish("q0/a", "x", { qos: 0 })
+      const message = yield* Queue.take(inbox)
+      assert.strictEqual(message.qos, 0)
+      assert.isTrue(Effect.isEffect(message.ack))
+      yield* message.ack
+    }))
+})
+
 describe("file session store", () => {
   it.live("stores in-flight QoS 1 publishes until acknowledged", () =>
     Effect.gen(function*() {
