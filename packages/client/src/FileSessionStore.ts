@@ -7,9 +7,8 @@
 import { Effect, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { StoreChange } from "./Session.ts"
 import { SessionStoreError } from "./errors.ts"
-import { type ClientSessionStore, SessionState, SessionStore, type SessionStoreShape } from "./SessionStore.ts"
+import { type ClientSessionStore, SessionState, SessionStore, type SessionStoreShape, type StoreChange } from "./SessionStore.ts"
 
 
 type LogLine =

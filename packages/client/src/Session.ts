@@ -11,6 +11,9 @@
  * @since 0.1.0
  */
 import type { Packet, Publish, QoS, SubscriptionRequest, Suback } from "@aimeqtt/codec"
+import type { StoreChange, StoredFlow, StoredSession } from "./SessionStore.ts"
+
+export type { StoreChange, StoredFlow, StoredSession } from "./SessionStore.ts"
 
 /** A request from the user: a publish (without packet id), a subscribe or an unsubscribe. @since 0.1.0 */
 export type Request =
@@ -20,41 +23,6 @@ export type Request =
 
 /** The packet that completed a request: PUBACK, PUBCOMP, SUBACK or UNSUBACK; `undefined` for QoS 0. @since 0.1.0 */
 export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined }
-
-/**
- * A QoS 1/2 publish in flight, as a {@link SessionStore} keeps it.
- *
- * @since 0.1.0
- */
-export interface StoredFlow {
-  readonly packetId: number
-  /** "sent": waiting for PUBACK/PUBREC; "released": PUBREL sent, waiting for PUBCOMP. */
-  readonly stage: "sent" | "released"
-  readonly topic: string
-  readonly payload: Uint8Array
-  readonly qos: 1 | 2
-  readonly retain: boolean
-}
-
-/** The part of a session that must survive a process restart. @since 0.1.0 */
-export interface StoredSession {
-  /** Outgoing flows in the order they were first sent. */
-  readonly outgoing: ReadonlyArray<StoredFlow>
-  /** Incoming QoS 2 packet ids waiting for PUBREL. */
-  readonly incoming: ReadonlyArray<number>
-}
-
-/**
- * A change to the durable session state. The caller must store it before sending the step's packets.
- *
- * @since 0.1.0
- */
-export type StoreChange =
-  | { readonly _tag: "PutOutgoing"; readonly flow: StoredFlow }
-  | { readonly _tag: "DeleteOutgoing"; readonly packetId: number }
-  | { readonly _tag: "AddIncoming"; readonly packetId: number }
-  | { readonly _tag: "DeleteIncoming"; readonly packetId: number }
-  | { readonly _tag: "ClearIncoming" }
 
 /**
  * What the caller must do after an input.

@@ -13,7 +13,41 @@
  */
 import { Context, Effect, type Scope } from "effect"
 import type { SessionStoreError } from "./errors.ts"
-import type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"
+
+/**
+ * A QoS 1/2 publish in flight, as a session store keeps it.
+ *
+ * @since 0.1.0
+ */
+export interface StoredFlow {
+  readonly packetId: number
+  /** "sent": waiting for PUBACK/PUBREC; "released": PUBREL sent, waiting for PUBCOMP. */
+  readonly stage: "sent" | "released"
+  readonly topic: string
+  readonly payload: Uint8Array
+  readonly qos: 1 | 2
+  readonly retain: boolean
+}
+
+/** The part of a session that must survive a process restart. @since 0.1.0 */
+export interface StoredSession {
+  /** Outgoing flows in the order they were first sent. */
+  readonly outgoing: ReadonlyArray<StoredFlow>
+  /** Incoming QoS 2 packet ids waiting for PUBREL. */
+  readonly incoming: ReadonlyArray<number>
+}
+
+/**
+ * A change to the durable session state. The caller must store it before sending the step's packets.
+ *
+ * @since 0.1.0
+ */
+export type StoreChange =
+  | { readonly _tag: "PutOutgoing"; readonly flow: StoredFlow }
+  | { readonly _tag: "DeleteOutgoing"; readonly packetId: number }
+  | { readonly _tag: "AddIncoming"; readonly packetId: number }
+  | { readonly _tag: "DeleteIncoming"; readonly packetId: number }
+  | { readonly _tag: "ClearIncoming" }
 
 /** One client's stored session. @since 0.1.0 */
 export interface ClientSessionStore {
