@@ -1,16 +1,17 @@
 /**
- * The client's engine: owns the {@link Session} and the {@link Dispatcher}, keeps one
- * {@link Connection} alive (reconnecting with the `reconnect` Schedule), and turns user requests into
- * packets. `MqttClient` is the typed API on top of it.
+ * The client's engine: owns the {@link Session}, the session store and the {@link Dispatcher}, keeps
+ * one {@link Connection} alive (opened and re-opened by the {@link Dialer}), and turns user requests
+ * into packets. `MqttClient` is the typed API on top of it.
  *
  * All mutable state is touched only in synchronous sections, so fibers never see it half-updated.
  *
  * @since 0.1.0
  */
 import type { Packet, Publish } from "@aimeqtt/codec"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Schedule, Scope, SubscriptionRef } from "effect"
+import { Deferred, type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
-import * as Connection from "./Connection.ts"
+import type * as Connection from "./Connection.ts"
+import * as Dialer from "./Dialer.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import {
   ClientClosed,
@@ -19,11 +20,10 @@ import {
   ConnectionRefused,
   OfflineQueueFull,
   ProtocolError,
-  TlsError,
   type MqttError
 } from "./errors.ts"
 import { AckableMessage, Message } from "./Message.ts"
-import type { Endpoint, ResolvedOptions } from "./Options.ts"
+import type { ResolvedOptions } from "./Options.ts"
 import { type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
 
@@ -38,7 +38,6 @@ export type ConnectionStatus =
   | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration }
 
 type Token = Deferred.Deferred<Packet | undefined, MqttError>
-type AttemptError = ConnectError | ConnectionRefused | ProtocolError
 
 /** What `MqttClient` needs from the engine. @since 0.1.0 */
 export interface Supervisor {
@@ -67,7 +66,6 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const dispatcher = new Dispatcher(options.subscriberBufferSize, options.unmatchedBufferSize)
     let current: Connection.Connection | undefined
     let closed = false
-    let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
 
     // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
     const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(
@@ -206,24 +204,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     }
 
     // --- connections ----------------------------------------------------------------------------
-    const attempt: Effect.Effect<{ connection: Connection.Connection; scope: Scope.Closeable }, AttemptError> = Effect.suspend(() => {
-      const endpoint = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
-      return Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const password = yield* options.password
-        return yield* Connection.open({ ...options, endpoint, password }).pipe(
-          Scope.provide(scope),
-          Effect.map((connection) => ({ connection, scope })),
-          Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
-        )
-      }).pipe(
-        Effect.tapError(() => Effect.sync(() => { endpointIndex++ })),
-        Effect.withSpan("mqtt.connect", {
-          attributes: { "mqtt.client_id": options.connect.clientId, "server.address": endpoint.host, "server.port": endpoint.port }
-        })
-      )
-    })
-
+    const dialer = Dialer.make(options)
     const establish = (connection: Connection.Connection): Effect.Effect<void> =>
       Effect.gen(function*() {
         yield* Effect.sync(() => {
@@ -240,7 +221,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         const end = yield* Effect.flip(connection.run(onPacket(connection, acks)))
         yield* Effect.sync(() => {
           current = undefined
-          endpointIndex++
+          dialer.next()
           forgetUnacknowledged(acks)
           session.disconnected()
         })
@@ -249,51 +230,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         return end
       }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
 
-    /** Retries with the schedule until a connection is accepted; gives up when the schedule ends. */
-    const reconnect = (lastEnd: ConnectionLost | ProtocolError) =>
-      Effect.gen(function*() {
-        const step = yield* Schedule.toStep(options.reconnect)
-        let cause: MqttError = lastEnd
-        for (let n = 1; ; n++) {
-          const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
-          if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
-          const delay = decision.value[1]
-          yield* SubscriptionRef.set(status, { _tag: "Reconnecting", attempt: n, delay })
-          yield* Effect.sleep(delay)
-          const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
-          if (Result.isSuccess(result)) return result.success
-          cause = result.failure._tag === "TimeoutError"
-            ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
-            : result.failure
-          yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
-        }
-      })
-
-    // --- first connection -----------------------------------------------------------------------
-    let lastFailure: AttemptError | undefined
-    const first = yield* attempt.pipe(
-      Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
-      Effect.retry({
-        schedule: options.reconnect,
-        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3]; so is a certificate
-        // problem when there is no other broker to try: retrying cannot fix it.
-        while: (error) =>
-          !(error._tag === "ConnectionRefused" && error.returnCode !== 3) &&
-          !(options.endpoints.length === 1 && TlsError.find(error) !== undefined)
-      }),
-      Effect.timeoutOrElse({
-        duration: options.connectTimeout,
-        orElse: () =>
-          Effect.fail(
-            new ConnectError({
-              message: `could not connect within ${Duration.format(options.connectTimeout)}` +
-                (lastFailure === undefined ? "" : `: ${lastFailure.message}`),
-              ...(lastFailure === undefined ? {} : { cause: lastFailure })
-            })
-          )
-      }),
-      Effect.mapError((error) => error._tag === "ProtocolError" ? new ConnectError({ message: error.message, cause: error }) : error)
-    )
+    const first = yield* dialer.first
     const status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "Connected", sessionPresent: first.connection.sessionPresent })
     yield* establish(first.connection)
 
@@ -313,7 +250,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         let next = first
         while (true) {
           const end = yield* runConnection(next.connection, next.scope)
-          next = yield* reconnect(end)
+          next = yield* dialer.reconnect(end, (update) => SubscriptionRef.set(status, update))
           yield* establish(next.connection)
         }
       }).pipe(

@@ -1,0 +1,111 @@
+/**
+ * Opening connections: which broker to try (round-robin over `urls`), the first connection (retried
+ * within `connectTimeout`, final refusals fail at once) and reconnecting after a loss with a fresh
+ * `reconnect` schedule per outage.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
+import * as Connection from "./Connection.ts"
+import { ConnectError, type ConnectionRefused, type MqttError, type ProtocolError, TlsError } from "./errors.ts"
+import type { Endpoint, ResolvedOptions } from "./Options.ts"
+import type { ConnectionStatus } from "./Supervisor.ts"
+
+/** An accepted connection and the scope that closes its socket. @since 0.1.0 */
+export interface Opened {
+  readonly connection: Connection.Connection
+  readonly scope: Scope.Closeable
+}
+
+type AttemptError = ConnectError | ConnectionRefused | ProtocolError
+
+/** @since 0.1.0 */
+export interface Dialer {
+  /** The first connection of the client; fails with the layer's errors. */
+  readonly first: Effect.Effect<Opened, ConnectionRefused | ConnectError>
+  /**
+   * After a lost connection: waits and retries as the schedule says, reporting each step through
+   * `report`; fails with the last cause when the schedule ends.
+   */
+  readonly reconnect: (
+    lastEnd: Connection.ConnectionEnd,
+    report: (status: ConnectionStatus) => Effect.Effect<void>
+  ) => Effect.Effect<Opened, MqttError>
+  /** Moves on to the next broker (after a lost connection). */
+  readonly next: () => void
+}
+
+/** @since 0.1.0 */
+export const make = (options: ResolvedOptions): Dialer => {
+  let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
+  const next = () => {
+    endpointIndex++
+  }
+
+  /** One attempt on the current broker; a failure moves on to the next one. */
+  const attempt: Effect.Effect<Opened, AttemptError> = Effect.suspend(() => {
+    const endpoint = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
+    return Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const password = yield* options.password
+      return yield* Connection.open({ ...options, endpoint, password }).pipe(
+        Scope.provide(scope),
+        Effect.map((connection) => ({ connection, scope })),
+        Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+      )
+    }).pipe(
+      Effect.tapError(() => Effect.sync(next)),
+      Effect.withSpan("mqtt.connect", {
+        attributes: { "mqtt.client_id": options.connect.clientId, "server.address": endpoint.host, "server.port": endpoint.port }
+      })
+    )
+  })
+
+  const first = Effect.suspend(() => {
+    let lastFailure: AttemptError | undefined
+    return attempt.pipe(
+      Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
+      Effect.retry({
+        schedule: options.reconnect,
+        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3]; so is a certificate
+        // problem when there is no other broker to try: retrying cannot fix it.
+        while: (error) =>
+          !(error._tag === "ConnectionRefused" && error.returnCode !== 3) &&
+          !(options.endpoints.length === 1 && TlsError.find(error) !== undefined)
+      }),
+      Effect.timeoutOrElse({
+        duration: options.connectTimeout,
+        orElse: () =>
+          Effect.fail(
+            new ConnectError({
+              message: `could not connect within ${Duration.format(options.connectTimeout)}` +
+                (lastFailure === undefined ? "" : `: ${lastFailure.message}`),
+              ...(lastFailure === undefined ? {} : { cause: lastFailure })
+            })
+          )
+      }),
+      Effect.mapError((error) => error._tag === "ProtocolError" ? new ConnectError({ message: error.message, cause: error }) : error)
+    )
+  })
+
+  const reconnect = (lastEnd: Connection.ConnectionEnd, report: (status: ConnectionStatus) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      const step = yield* Schedule.toStep(options.reconnect)
+      let cause: MqttError = lastEnd
+      for (let n = 1; ; n++) {
+        const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
+        if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
+        const delay = decision.value[1]
+        yield* report({ _tag: "Reconnecting", attempt: n, delay })
+        yield* Effect.sleep(delay)
+        const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
+        if (Result.isSuccess(result)) return result.success
+        cause = result.failure._tag === "TimeoutError"
+          ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
+          : result.failure
+        yield* report({ _tag: "Disconnected", cause })
+      }
+    })
+
+  return { first, reconnect, next }
+}
