@@ -34,6 +34,7 @@ export class Dispatcher {
   readonly #unmatchedCapacity: number
   #unmatched: Array<Message> = []
   #droppedUnmatched = 0
+  #droppedTotal = 0
   /** Every incoming message, for `MqttClient.messages`: made when first asked for (it preallocates its buffer). */
   #all: PubSub.PubSub<Message> | undefined
   readonly #allCapacity: number
@@ -121,7 +122,8 @@ export class Dispatcher {
   dispatch(message: Message, forManual?: (subscriber: Subscriber) => Message): Effect.Effect<void> {
     const targets = this.#trie.match(message.topic)
     const pending: Array<[Subscriber, Message]> = []
-    if (targets.length === 0) this.#keepUnmatched(message)
+    let warning: Effect.Effect<void> | undefined
+    if (targets.length === 0) warning = this.#keepUnmatched(message)
     else {
       const seen = targets.length > 1 ? new Set<Subscriber>() : undefined
       for (const target of targets) {
@@ -135,7 +137,7 @@ export class Dispatcher {
     }
     const all = this.#all
     const toAll = all === undefined || PubSub.publishUnsafe(all, message)
-    if (pending.length === 0 && toAll) return Effect.void
+    if (pending.length === 0 && toAll) return warning ?? Effect.void
     return Effect.gen(function*() {
       // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
       for (const [target, delivered] of pending) yield* Queue.offer(target.inbox, delivered)
@@ -143,16 +145,26 @@ export class Dispatcher {
     })
   }
 
-  #keepUnmatched(message: Message): void {
-    if (this.#unmatchedCapacity <= 0) return
+  /** Keeps a message no stream wants; when the buffer is full the oldest goes, with a warning (the 1st, then every 1000th). */
+  #keepUnmatched(message: Message): Effect.Effect<void> | undefined {
+    if (this.#unmatchedCapacity <= 0) return undefined
+    let warning: Effect.Effect<void> | undefined
     if (this.#unmatched.length >= this.#unmatchedCapacity) {
-      this.#unmatched.shift()
+      const dropped = this.#unmatched.shift()
       this.#droppedUnmatched++
+      this.#droppedTotal++
+      if (this.#droppedTotal === 1 || this.#droppedTotal % 1000 === 0) {
+        warning = Effect.logWarning(
+          `MQTT: no stream subscribed to ${dropped?.topic ?? "?"}; the buffer of ${this.#unmatchedCapacity} unmatched messages is full, ` +
+            `the oldest was dropped (${this.#droppedTotal} so far; see unmatchedBufferSize)`
+        )
+      }
     }
     this.#unmatched.push(message)
+    return warning
   }
 
-  /** Messages dropped from the unmatched buffer because it was full (reported by the client as a warning). */
+  /** Messages dropped from the unmatched buffer because it was full since the last call (each drop is also logged, rate-limited). */
   takeDroppedCount(): number {
     const n = this.#droppedUnmatched
     this.#droppedUnmatched = 0

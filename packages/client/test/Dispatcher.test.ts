@@ -3,7 +3,7 @@
  */
 import type { QoS } from "@aimeqtt/codec"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Fiber, PubSub, Queue, Stream } from "effect"
+import { Cause, Effect, Fiber, Logger, PubSub, Queue, Stream } from "effect"
 import { Dispatcher, type Subscriber } from "../src/Dispatcher.ts"
 import { Message } from "../src/Message.ts"
 
@@ -119,6 +119,19 @@ describe("unmatched buffer", () => {
       assert.deepStrictEqual(d.register(s).map((m) => m.topic), ["m/3", "m/4"])
       yield* d.dispatch(message("z"))
       assert.strictEqual(d.takeDroppedCount(), 0)
+    }))
+
+  it.effect("dropping an unmatched message logs a warning (the first, then every 1000th)", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const logger = Logger.make((options) => {
+        logged.push(`${options.logLevel} ${String(options.message)}`)
+      })
+      const d = yield* makeDispatcher(1)
+      const run = Effect.forEach(Array.from({ length: 1002 }, (_, i) => `u/${i}`), (t) => d.dispatch(message(t)), { discard: true })
+      yield* run.pipe(Effect.provide(Logger.layer([logger])))
+      assert.strictEqual(logged.length, 2, logged.join("\n"))
+      assert.match(logged[0] as string, /^Warn.*unmatchedBufferSize/)
     }))
 
   it.effect("capacity 0 keeps nothing", () =>
