@@ -130,3 +130,14 @@ export const packet: fc.Arbitrary<Packet> = fc.oneof(
   { weight: 2, arbitrary: ack },
   { weight: 1, arbitrary: empty }
 )
+
+/** The bytes of `parts`, back to back. */
+export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let pos = 0
+  for (const p of parts) {
+    out.set(p, pos)
+    pos += p.length
+  }
+  return out
+}

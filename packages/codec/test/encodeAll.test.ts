@@ -1,17 +1,7 @@
 import { Decoder, encode, encodeAll, type Packet } from "@aimeqtt/codec"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { packet } from "./arbitraries.ts"
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
+import { concat, packet } from "./arbitraries.ts"
 
 describe("encodeAll", () => {
   it("is the concatenation of encode for every packet, and decodes back to the packets", () => {

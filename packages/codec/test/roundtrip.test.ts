@@ -8,16 +8,6 @@ import { DecodeError, Decoder, decodePacket, encode, encodedLength } from "../sr
 import type { Packet } from "../src/index.ts"
 import * as Arb from "./arbitraries.ts"
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let pos = 0
-  for (const p of parts) {
-    out.set(p, pos)
-    pos += p.length
-  }
-  return out
-}
-
 /** Splits `bytes` at the given cut points (taken modulo its length). */
 const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
@@ -75,7 +65,7 @@ describe("chunked decoding", () => {
         fc.array(Arb.packet, { minLength: 1, maxLength: 20 }),
         fc.array(fc.nat(), { maxLength: 40 }),
         (packets, cuts) => {
-          const stream = concat(packets.map(encode))
+          const stream = Arb.concat(packets.map(encode))
           expect(decodeChunks(split(stream, cuts))).toEqual(packets)
         }
       ),
@@ -86,7 +76,7 @@ describe("chunked decoding", () => {
   it("1-byte chunks decode to the same packets", () => {
     fc.assert(
       fc.property(fc.array(Arb.packet, { minLength: 1, maxLength: 5 }), (packets) => {
-        const stream = concat(packets.map(encode))
+        const stream = Arb.concat(packets.map(encode))
         const chunks = Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1))
         expect(decodeChunks(chunks)).toEqual(packets)
       }),
@@ -97,7 +87,7 @@ describe("chunked decoding", () => {
   it("a whole stream in one chunk decodes in place", () => {
     fc.assert(
       fc.property(fc.array(Arb.publish, { minLength: 1, maxLength: 10 }), (packets) => {
-        const stream = concat(packets.map(encode))
+        const stream = Arb.concat(packets.map(encode))
         const decoder = Decoder.make()
         const result = decoder.push(stream)
         expect(result).toEqual(packets)
