@@ -47,7 +47,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const runWorker = (input: WorkerInput): Promise<WorkerOutput> =>
   new Promise((resolve) => {
-    const execArgv = ["--conditions=@aimeqtt/source", "--expose-gc"]
+    const execArgv = ["--expose-gc"]
     const child = fork(Path.join(here, "worker.ts"), [JSON.stringify(input)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let output: WorkerOutput | undefined
     const killer = setTimeout(() => {

@@ -180,8 +180,11 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
       }
       const retain = publishOptions?.retain ?? false
-      const sent = (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
-        Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
+      // Suspended: the publish happens each time the effect runs, never when it is built.
+      const sent = Effect.suspend(() =>
+        (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
+          Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
+      )
       return traced(sent, "mqtt.publish", { "mqtt.topic": topic, "mqtt.qos": qos })
     }
 

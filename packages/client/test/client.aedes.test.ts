@@ -25,3 +25,21 @@ describe("MqttClient against aedes", () => {
       assert.deepStrictEqual(messages.map((m) => [m.topic, m.text]), [["sensors/a", "one"], ["sensors/b", "two"], ["sensors/c", "three"]])
     }))
 })
+
+describe("publish is lazy", () => {
+  // Regression guard for the direct-write fast path: the write must happen when the effect runs.
+  it.live("building a publish sends nothing; running it twice sends twice", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url)
+      const once = mqtt.publish("lazy/t", "x")
+      yield* mqtt.publish("lazy/marker", "m")
+      yield* broker.awaitPublish("lazy/marker")
+      assert.strictEqual(broker.published.filter((p) => p.topic === "lazy/t").length, 0)
+      yield* once
+      yield* once
+      yield* mqtt.publish("lazy/marker", "m2")
+      yield* broker.awaitPublish((p) => p.topic === "lazy/marker" && new TextDecoder().decode(p.payload) === "m2")
+      assert.strictEqual(broker.published.filter((p) => p.topic === "lazy/t").length, 2)
+    }))
+})
