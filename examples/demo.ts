@@ -7,7 +7,7 @@
  */
 import { MqttClient } from "@aimeqtt/client"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Console, Effect, Fiber, Schema, Stream } from "effect"
 import { brokerUrl } from "./broker.ts"
 
 const Reading = Schema.Struct({ sensor: Schema.String, celsius: Schema.Number })

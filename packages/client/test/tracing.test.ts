@@ -1,6 +1,6 @@
 import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Option, Redacted, Stream, Tracer } from "effect"
+import { Context, Effect, Layer, Logger, Option, Redacted, Tracer } from "effect"
 import { AedesBroker } from "./brokers/index.ts"
 import { collect, joinWithin } from "./util.ts"
 

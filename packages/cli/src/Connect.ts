@@ -1,0 +1,190 @@
+/**
+ * The connection flags shared by `pub` and `sub`, and running a command with a connected client.
+ *
+ * @since 0.1.0
+ */
+import { type ClientOptions, MqttClient, type MqttError, type TlsOptions } from "@aimeqtt/client"
+import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted } from "effect"
+import { Command, Flag } from "effect/cli"
+import { CliFailure, toFailure, usage } from "./Failure.ts"
+
+// --- flags shared by pub and sub ------------------------------------------------------------------
+
+/** The `-q/--qos` flag. @since 0.1.0 */
+export const qos = Flag.ChoiceWithValue("qos", [["0", 0], ["1", 1], ["2", 2]] as const).pipe(
+  Flag.withAlias("q"),
+  Flag.withDescription("Quality of service: 0, 1 or 2 (default 0)"),
+  Flag.withDefault(0 as const)
+)
+
+/** Connection flags accepted by every subcommand. @since 0.1.0 */
+export const connectionFlags = {
+  url: Flag.String("url").pipe(
+    Flag.withAlias("L"),
+    Flag.withDescription("Broker URL: mqtt://, mqtts://, ws:// or wss://host:port (instead of --host/--port)"),
+    Flag.optional
+  ),
+  host: Flag.String("host").pipe(
+    Flag.withAlias("H"),
+    Flag.withDescription("Broker host (default localhost; -h is --help)"),
+    Flag.optional
+  ),
+  port: Flag.Int("port").pipe(
+    Flag.withAlias("p"),
+    Flag.withDescription("Broker port (default 1883, or 8883 with TLS flags)"),
+    Flag.optional
+  ),
+  username: Flag.String("username").pipe(Flag.withAlias("u"), Flag.withDescription("User name"), Flag.optional),
+  password: Flag.Redacted("password").pipe(
+    Flag.withAlias("P"),
+    Flag.withDescription("Password (default: env MQTT_PASSWORD, used only with --username); never printed"),
+    Flag.optional
+  ),
+  clientId: Flag.String("id").pipe(
+    Flag.withAlias("i"),
+    Flag.withDescription("Client id (default: aimeqtt_ + random)"),
+    Flag.optional
+  ),
+  keepAlive: Flag.Int("keepalive").pipe(
+    Flag.withAlias("k"),
+    Flag.withDescription("Keep-alive in seconds, 0..65535 (default 60)"),
+    Flag.withDefault(60)
+  ),
+  connectTimeout: Flag.Finite("connect-timeout").pipe(
+    Flag.withDescription("Give up connecting after this many seconds, retries included (default 10)"),
+    Flag.withDefault(10)
+  ),
+  cafile: Flag.String("cafile").pipe(
+    Flag.withDescription("TLS: PEM file of the CA certificate(s) to trust (enables TLS)"),
+    Flag.optional
+  ),
+  cert: Flag.String("cert").pipe(Flag.withDescription("TLS: PEM client certificate file (enables TLS)"), Flag.optional),
+  key: Flag.String("key").pipe(Flag.withDescription("TLS: PEM client private key file (enables TLS)"), Flag.optional),
+  servername: Flag.String("servername").pipe(
+    Flag.withDescription("TLS: server name for SNI and certificate checks (default: the host)"),
+    Flag.optional
+  ),
+  insecure: Flag.Boolean("insecure").pipe(
+    Flag.withDescription("TLS: do not verify the server certificate (enables TLS)"),
+    Flag.withDefault(false)
+  )
+} as const
+
+/** The parsed {@link connectionFlags}. @since 0.1.0 */
+export type ConnectionFlags = Command.Command.Config.Infer<typeof connectionFlags>
+
+/** What {@link clientOptions} resolves: the client options and the broker address to show in messages. @since 0.1.0 */
+export interface ResolvedConnection {
+  readonly options: ClientOptions
+  /** `scheme://host:port`, without credentials (safe to print). */
+  readonly address: string
+}
+
+const some = <K extends string, A>(key: K, value: Option.Option<A>): { [P in K]?: A } =>
+  Option.match(value, { onNone: () => ({}), onSome: (a) => ({ [key]: a }) as { [P in K]?: A } })
+
+const readText = (path: string, what: string): Effect.Effect<string, CliFailure, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    return yield* fs.readFileString(path)
+  }).pipe(Effect.mapError((error) => usage(`cannot read ${what} ${path}: ${error.message}`)))
+
+/**
+ * Turns the connection flags into client options: builds the URL from `--host`/`--port` unless
+ * `--url` is given (TLS flags switch to `mqtts://`, port 8883), reads the TLS files, takes the
+ * password from `-P` or `MQTT_PASSWORD`, and checks everything the client would otherwise reject
+ * as a connection error. Fails with a usage {@link CliFailure}.
+ *
+ * @since 0.1.0
+ */
+export const clientOptions = (
+  flags: ConnectionFlags
+): Effect.Effect<ResolvedConnection, CliFailure, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const wantsTls = Option.isSome(flags.cafile) || Option.isSome(flags.cert) || Option.isSome(flags.key) ||
+      Option.isSome(flags.servername) || flags.insecure
+    let url: string
+    if (Option.isSome(flags.url)) {
+      if (Option.isSome(flags.host) || Option.isSome(flags.port)) {
+        return yield* usage("--url cannot be combined with --host/--port")
+      }
+      url = flags.url.value
+    } else {
+      const host = Option.getOrElse(flags.host, () => "localhost")
+      const port = Option.getOrElse(flags.port, () => (wantsTls ? 8883 : 1883))
+      if (!Number.isInteger(port) || port < 1 || port > 65535) return yield* usage(`invalid port ${port}: expected 1..65535`)
+      url = `${wantsTls ? "mqtts" : "mqtt"}://${host.includes(":") ? `[${host}]` : host}:${port}`
+    }
+    if (!URL.canParse(url)) return yield* usage(`invalid broker URL ${JSON.stringify(url)}`)
+    const parsed = new URL(url)
+    const secure = ["mqtts:", "ssl:", "tls:", "wss:"].includes(parsed.protocol)
+    if (!secure && !["mqtt:", "tcp:", "ws:"].includes(parsed.protocol)) {
+      return yield* usage(`unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)`)
+    }
+    if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${parsed.protocol}//`)
+    const address = `${parsed.protocol}//${parsed.host}`
+    if (flags.keepAlive < 0 || flags.keepAlive > 65535) {
+      return yield* usage(`invalid keep-alive ${flags.keepAlive}: expected 0..65535 seconds`)
+    }
+    if (!(flags.connectTimeout > 0)) return yield* usage(`invalid connect timeout ${flags.connectTimeout}: expected > 0 seconds`)
+
+    const username = Option.orElse(flags.username, () =>
+      parsed.username === "" ? Option.none() : Option.some(decodeURIComponent(parsed.username)))
+    let password = flags.password
+    if (Option.isSome(password) && Option.isNone(username)) {
+      return yield* usage("a password needs a username (-u) [MQTT-3.1.2-22]")
+    }
+    if (Option.isNone(password) && Option.isSome(flags.username)) {
+      const fromEnv = yield* Config.option(Config.Redacted("MQTT_PASSWORD")).pipe(
+        Effect.mapError((error) => usage(`invalid MQTT_PASSWORD: ${error.message}`))
+      )
+      password = fromEnv
+    }
+
+    let tls: TlsOptions | undefined
+    if (wantsTls) {
+      tls = {
+        ...(Option.isSome(flags.cafile) ? { ca: yield* readText(flags.cafile.value, "CA file") } : {}),
+        ...(Option.isSome(flags.cert) ? { cert: yield* readText(flags.cert.value, "certificate file") } : {}),
+        ...(Option.isSome(flags.key) ? { key: Redacted.make(yield* readText(flags.key.value, "key file")) } : {}),
+        ...some("servername", flags.servername),
+        ...(flags.insecure ? { rejectUnauthorized: false } : {})
+      }
+    }
+
+    const options: ClientOptions = {
+      url,
+      ...some("username", flags.username),
+      ...some("password", password),
+      ...some("clientId", flags.clientId),
+      keepAlive: flags.keepAlive,
+      connectTimeout: Duration.seconds(flags.connectTimeout),
+      ...(tls !== undefined ? { tls } : {})
+    }
+    return { options, address }
+  })
+
+/** Fails with a usage {@link CliFailure} (exit 2) when a topic name or filter is invalid, before connecting. */
+export const checkTopics = (topics: ReadonlyArray<string>, check: (topic: string) => string | undefined): Effect.Effect<void, CliFailure> => {
+  for (const topic of topics) {
+    const reason = check(topic)
+    if (reason !== undefined) return Effect.fail(usage(`invalid topic ${JSON.stringify(topic)}: ${reason}`))
+  }
+  return Effect.void
+}
+
+/** Runs `use` with a connected client; the client disconnects (DISCONNECT) when `use` ends or is interrupted. */
+export const withClient = <R>(
+  flags: ConnectionFlags,
+  use: (client: MqttClient["Service"]) => Effect.Effect<void, MqttError | PlatformError.PlatformError | CliFailure, R>
+): Effect.Effect<void, CliFailure, R | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const { options, address } = yield* clientOptions(flags)
+    yield* Effect.gen(function*() {
+      return yield* use(yield* MqttClient)
+    }).pipe(
+      Effect.provide(MqttClient.layer(options)),
+      Effect.mapError((error) => toFailure(error, address))
+    )
+  })
+

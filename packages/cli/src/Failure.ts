@@ -1,0 +1,91 @@
+/**
+ * How `aimeqtt` fails: exit codes, the {@link CliFailure} error, and the explanation of client errors.
+ *
+ * @since 0.1.0
+ */
+import { type MqttError } from "@aimeqtt/client"
+import { Console, Data, Effect, type PlatformError, Runtime } from "effect"
+
+/**
+ * Process exit codes of `aimeqtt`.
+ *
+ * A refused connection exits with the CONNACK return code, like `mosquitto_pub`/`mosquitto_sub`
+ * (1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or
+ * password, 5 not authorized), so 1 and 2 are shared with the general codes below; the message on
+ * stderr tells them apart.
+ *
+ * @since 0.1.0
+ */
+export const ExitCode = {
+  /** Done: published, or received the `-C` messages. */
+  ok: 0,
+  /** The broker could not be reached in time (`--connect-timeout`), or the connection failed later. */
+  connectFailed: 1,
+  /** Bad usage: unknown or missing flags, invalid topic, invalid URL, unreadable file. */
+  usage: 2,
+  /** Stopped by SIGINT / SIGTERM (after a clean DISCONNECT). */
+  interrupted: 130
+} as const
+
+/**
+ * A failure already explained to the user: carries the message (printed once on stderr by
+ * {@link main}) and the process exit code (read by `NodeRuntime.runMain` through
+ * `Runtime.errorExitCode`; `Runtime.errorReported` is false so the runtime does not log it again).
+ *
+ * @since 0.1.0
+ */
+export class CliFailure extends Data.TaggedError("CliFailure")<{
+  readonly message: string
+  readonly exitCode: number
+}> {
+  /** Exit code used by `NodeRuntime.runMain`'s default teardown. */
+  override get [Runtime.errorExitCode](): number {
+    return this.exitCode
+  }
+  /** Already printed: the runtime must not log it. */
+  override get [Runtime.errorReported](): boolean {
+    return false
+  }
+}
+
+/** A usage failure (exit 2). @since 0.1.0 */
+export const usage = (message: string) => new CliFailure({ message, exitCode: ExitCode.usage })
+
+/**
+ * Explains an error of the client (or of stdin/file I/O) as a {@link CliFailure} with its exit code.
+ *
+ * @since 0.1.0
+ */
+export const toFailure = (error: MqttError | PlatformError.PlatformError | CliFailure, address: string): CliFailure => {
+  switch (error._tag) {
+    case "CliFailure":
+      return error
+    case "ConnectionRefused":
+      return new CliFailure({
+        message: `Connection refused: ${error.reason} (CONNACK return code ${error.returnCode})`,
+        exitCode: error.returnCode
+      })
+    case "ConnectError":
+      return new CliFailure({
+        // the client's message usually reads "could not connect within Ns: could not connect to URL: cause"
+        message: error.message.includes("could not connect") ? error.message : `could not connect to ${address}: ${error.message}`,
+        exitCode: ExitCode.connectFailed
+      })
+    case "ConnectionLost":
+      return new CliFailure({ message: `connection to ${address} lost: ${error.message}`, exitCode: ExitCode.connectFailed })
+    case "InvalidTopic":
+      return new CliFailure({
+        message: `invalid topic ${JSON.stringify(error.topic)}: ${error.reason}`,
+        exitCode: ExitCode.usage
+      })
+    case "PlatformError":
+      return new CliFailure({ message: `I/O error: ${error.message}`, exitCode: ExitCode.connectFailed })
+    default:
+      return new CliFailure({ message: error.message, exitCode: ExitCode.connectFailed })
+  }
+}
+
+/** Prints a failure on stderr, then fails with it (so the exit code reaches the runtime). */
+export const report = <A, R>(effect: Effect.Effect<A, CliFailure, R>): Effect.Effect<A, CliFailure, R> =>
+  Effect.tapError(effect, (failure) => Console.error(`aimeqtt: ${failure.message}`))
+

@@ -1,0 +1,93 @@
+/**
+ * `aimeqtt pub`.
+ *
+ * @since 0.1.0
+ */
+import { topicNameError } from "@aimeqtt/codec"
+import { Effect, FileSystem, Option, Stdio, Stream } from "effect"
+import { Command, Flag } from "effect/cli"
+import { checkTopics, connectionFlags, qos, withClient } from "./Connect.ts"
+import { report, usage } from "./Failure.ts"
+
+const utf8 = new TextEncoder()
+
+/** `aimeqtt pub`: connect, publish (waiting for the QoS 1/2 flow), disconnect. @since 0.1.0 */
+export const pub = Command.make("pub", {
+  ...connectionFlags,
+  topic: Flag.String("topic").pipe(Flag.withAlias("t"), Flag.withDescription("Topic to publish to (no wildcards)")),
+  qos,
+  retain: Flag.Boolean("retain").pipe(
+    Flag.withAlias("r"),
+    Flag.withDescription("Ask the broker to retain the message"),
+    Flag.withDefault(false)
+  ),
+  message: Flag.String("message").pipe(Flag.withAlias("m"), Flag.withDescription("The message payload"), Flag.optional),
+  file: Flag.String("file").pipe(
+    Flag.withAlias("f"),
+    Flag.withDescription("Send the contents of a file as the message"),
+    Flag.optional
+  ),
+  lines: Flag.Boolean("stdin-line").pipe(
+    Flag.withAlias("l"),
+    Flag.withDescription("Read stdin until EOF and send each non-empty line as a message"),
+    Flag.withDefault(false)
+  ),
+  stdinFile: Flag.Boolean("stdin-file").pipe(
+    Flag.withAlias("s"),
+    Flag.withDescription("Read stdin until EOF and send it all as one message"),
+    Flag.withDefault(false)
+  ),
+  nullMessage: Flag.Boolean("null-message").pipe(
+    Flag.withAlias("n"),
+    Flag.withDescription("Send a null (zero-length) message"),
+    Flag.withDefault(false)
+  )
+}, (c) =>
+  Effect.gen(function*() {
+    const sources = [Option.isSome(c.message), Option.isSome(c.file), c.lines, c.stdinFile, c.nullMessage].filter(Boolean).length
+    if (sources !== 1) {
+      return yield* usage("give exactly one message source: -m MESSAGE, -f FILE, -l, -s or -n")
+    }
+    yield* checkTopics([c.topic], topicNameError)
+    const options = { qos: c.qos, retain: c.retain }
+    let fileBytes: Uint8Array = new Uint8Array(0)
+    if (Option.isSome(c.file)) {
+      const fs = yield* FileSystem.FileSystem
+      const path = c.file.value
+      fileBytes = yield* fs.readFile(path).pipe(Effect.mapError((error) => usage(`cannot read file ${path}: ${error.message}`)))
+    }
+    const stdio = yield* Stdio.Stdio
+    yield* withClient(c, (client) => {
+      if (c.lines) {
+        return stdio.stdin.pipe(
+          Stream.decodeText,
+          Stream.splitLines,
+          Stream.filter((line) => line.length > 0),
+          Stream.runForEach((line) => client.publish(c.topic, line, options))
+        )
+      }
+      if (c.stdinFile) {
+        return Stream.runCollect(stdio.stdin).pipe(
+          Effect.flatMap((chunks) => client.publish(c.topic, concat(chunks), options))
+        )
+      }
+      const payload = Option.isSome(c.message) ? utf8.encode(c.message.value) : fileBytes
+      return client.publish(c.topic, payload, options)
+    })
+  }).pipe(report)).pipe(
+    Command.withDescription(
+      "Publish a message (like mosquitto_pub). Exactly one of -m, -f, -l, -s, -n. " +
+        "Exit codes: 0 ok, 1 unreachable broker, 2 usage/invalid topic, 1-5 CONNACK refusal code (5 not authorized), 130 interrupted."
+    )
+  )
+
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
