@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { type MqttError } from "@aimeqtt/client"
+import type { MqttError } from "@aimeqtt/client"
 import { Console, Data, Effect, type PlatformError, Runtime } from "effect"
 
 /**
