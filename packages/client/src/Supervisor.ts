@@ -41,11 +41,9 @@ type Token = Deferred.Deferred<Packet | undefined, MqttError>
 
 /** What `MqttClient` needs from the engine. @since 0.1.0 */
 export interface Supervisor {
-  readonly options: ResolvedOptions
   readonly dispatcher: Dispatcher
   readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
   readonly isClosed: () => boolean
-  readonly isConnected: () => boolean
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
   readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
   /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
@@ -270,11 +268,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     )
 
     return {
-      options,
       dispatcher,
       status,
       isClosed: () => closed,
-      isConnected: () => session.isConnected,
       request,
       publishNow,
       fire
