@@ -70,6 +70,10 @@ export const connectionFlags = {
   )
 } as const
 
+/** An on/off switch (`--name`, `-alias`), off unless given. @since 0.1.0 */
+export const switchFlag = (name: string, alias: string, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withAlias(alias), Flag.withDescription(description), Flag.withDefault(false))
+
 /** The parsed {@link connectionFlags}. @since 0.1.0 */
 export type ConnectionFlags = Command.Command.Config.Infer<typeof connectionFlags>
 

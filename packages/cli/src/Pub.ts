@@ -6,7 +6,7 @@
 import { topicNameError } from "@aimeqtt/codec"
 import { Effect, FileSystem, Option, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checkTopics, connectionFlags, qos, withClient } from "./Connect.ts"
+import { checkTopics, connectionFlags, qos, switchFlag, withClient } from "./Connect.ts"
 import { report, usage } from "./Failure.ts"
 
 const utf8 = new TextEncoder()
@@ -16,32 +16,16 @@ export const pub = Command.make("pub", {
   ...connectionFlags,
   topic: Flag.String("topic").pipe(Flag.withAlias("t"), Flag.withDescription("Topic to publish to (no wildcards)")),
   qos,
-  retain: Flag.Boolean("retain").pipe(
-    Flag.withAlias("r"),
-    Flag.withDescription("Ask the broker to retain the message"),
-    Flag.withDefault(false)
-  ),
+  retain: switchFlag("retain", "r", "Ask the broker to retain the message"),
   message: Flag.String("message").pipe(Flag.withAlias("m"), Flag.withDescription("The message payload"), Flag.optional),
   file: Flag.String("file").pipe(
     Flag.withAlias("f"),
     Flag.withDescription("Send the contents of a file as the message"),
     Flag.optional
   ),
-  lines: Flag.Boolean("stdin-line").pipe(
-    Flag.withAlias("l"),
-    Flag.withDescription("Read stdin until EOF and send each non-empty line as a message"),
-    Flag.withDefault(false)
-  ),
-  stdinFile: Flag.Boolean("stdin-file").pipe(
-    Flag.withAlias("s"),
-    Flag.withDescription("Read stdin until EOF and send it all as one message"),
-    Flag.withDefault(false)
-  ),
-  nullMessage: Flag.Boolean("null-message").pipe(
-    Flag.withAlias("n"),
-    Flag.withDescription("Send a null (zero-length) message"),
-    Flag.withDefault(false)
-  )
+  lines: switchFlag("stdin-line", "l", "Read stdin until EOF and send each non-empty line as a message"),
+  stdinFile: switchFlag("stdin-file", "s", "Read stdin until EOF and send it all as one message"),
+  nullMessage: switchFlag("null-message", "n", "Send a null (zero-length) message")
 }, (c) =>
   Effect.gen(function*() {
     const sources = [Option.isSome(c.message), Option.isSome(c.file), c.lines, c.stdinFile, c.nullMessage].filter(Boolean).length

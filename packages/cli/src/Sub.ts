@@ -7,7 +7,7 @@ import type { Message } from "@aimeqtt/client"
 import { topicFilterError } from "@aimeqtt/codec"
 import { Console, Effect, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
-import { checkTopics, connectionFlags, qos, withClient } from "./Connect.ts"
+import { checkTopics, connectionFlags, qos, switchFlag, withClient } from "./Connect.ts"
 import { report, usage } from "./Failure.ts"
 
 /** The line `aimeqtt sub` prints for a message. @since 0.1.0 */
@@ -32,16 +32,8 @@ export const sub = Command.make("sub", {
     Flag.withDescription("Exit after this many messages (default: run until interrupted)"),
     Flag.optional
   ),
-  verbose: Flag.Boolean("verbose").pipe(
-    Flag.withAlias("V"),
-    Flag.withDescription("Print \"topic payload\" (mosquitto_sub -v; -v is --version here)"),
-    Flag.withDefault(false)
-  ),
-  json: Flag.Boolean("json").pipe(
-    Flag.withAlias("j"),
-    Flag.withDescription("Print one JSON object per message: {topic, payload, qos, retain}"),
-    Flag.withDefault(false)
-  )
+  verbose: switchFlag("verbose", "V", "Print \"topic payload\" (mosquitto_sub -v; -v is --version here)"),
+  json: switchFlag("json", "j", "Print one JSON object per message: {topic, payload, qos, retain}")
 }, (c) =>
   Effect.gen(function*() {
     if (Option.isSome(c.count) && c.count.value < 1) return yield* usage(`invalid count ${c.count.value}: expected >= 1`)
