@@ -15,6 +15,7 @@ import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type Mq
 import * as KeepAlive from "./KeepAlive.ts"
 import type { Endpoint } from "./Options.ts"
 import * as Transport from "./Transport.ts"
+import * as Wake from "./Wake.ts"
 
 /** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
 export type WriteCallback = (error: MqttError | undefined) => void
@@ -114,7 +115,8 @@ const makeConnection = (
 
     const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): WriteItem => {
       const item: WriteItem = { packets, onWritten, cancelled: false }
-      if (!Queue.offerUnsafe(outbox, item)) onWritten?.(lost("the connection is closed"))
+      if (Queue.offerUnsafe(outbox, item)) Wake.soon(outbox)
+      else onWritten?.(lost("the connection is closed"))
       return item
     }
 
