@@ -16,12 +16,36 @@ export interface ThroughputCase {
   readonly window: number
 }
 
+/**
+ * Round trips run one after another: `warmup` discarded, then `samples` right after connecting
+ * ("first": JIT compilation of the library still competes for the CPU), then `samples` more
+ * ("steady": the library's code is compiled; the main p50/p99).
+ */
 export interface LatencyCase {
   readonly kind: "latency"
   readonly id: string
   readonly qos: QoS
   readonly samples: number
   readonly warmup: number
+}
+
+/** Total round trips of a latency case. */
+export const latencyRounds = (c: LatencyCase): number => c.warmup + 2 * c.samples
+
+/** p50/p99 of the steady window (and p90/p95/p99.9/max), `firstP50`/`firstP99` of the first window. */
+export const latencyMetrics = (c: LatencyCase, rounds: ReadonlyArray<number>): Record<string, number> => {
+  const first = rounds.slice(c.warmup, c.warmup + c.samples).sort((a, b) => a - b)
+  const steady = rounds.slice(c.warmup + c.samples).sort((a, b) => a - b)
+  return {
+    p50: percentile(steady, 50),
+    p90: percentile(steady, 90),
+    p95: percentile(steady, 95),
+    p99: percentile(steady, 99),
+    p999: percentile(steady, 99.9),
+    max: steady[steady.length - 1] ?? Number.NaN,
+    firstP50: percentile(first, 50),
+    firstP99: percentile(first, 99)
+  }
 }
 
 export interface ConnectCase {
@@ -65,6 +89,8 @@ export interface WorkerOutput {
   readonly peakRssMB: number
   readonly peakHeapMB: number
   readonly baselineRssMB: number
+  /** heapUsed after loading the library and a full gc, before the case starts. */
+  readonly baselineHeapMB: number
   readonly durationMs: number
 }
 

@@ -7,6 +7,8 @@ import type { MqttClient } from "mqtt"
 import {
   type ConnectCase,
   type LatencyCase,
+  latencyMetrics,
+  latencyRounds,
   makePayloadFactory,
   percentile,
   SequenceChecker,
@@ -92,9 +94,9 @@ export const latency = async (c: LatencyCase, url: string, runId: string): Promi
   })
   await subscribe(client, topic, c.qos)
   const payload = makePayloadFactory(64)
-  const samples: Array<number> = []
+  const rounds: Array<number> = []
   const options = { qos: c.qos }
-  for (let i = 0; i < c.warmup + c.samples; i++) {
+  for (let i = 0; i < latencyRounds(c); i++) {
     const received = new Promise<number>((resolve) => { waiting = resolve })
     const start = performance.now()
     const published = new Promise<void>((resolve, reject) =>
@@ -102,11 +104,10 @@ export const latency = async (c: LatencyCase, url: string, runId: string): Promi
     )
     await published
     const at = await received
-    if (i >= c.warmup) samples.push(at - start)
+    rounds.push(at - start)
   }
   await end(client)
-  samples.sort((a, b) => a - b)
-  return { metrics: { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1]! } }
+  return { metrics: latencyMetrics(c, rounds) }
 }
 
 export const connect = async (c: ConnectCase, url: string, runId: string): Promise<CaseResult> => {

@@ -10,6 +10,8 @@ import { MqttClient } from "../packages/client/dist/index.js"
 import {
   type ConnectCase,
   type LatencyCase,
+  latencyMetrics,
+  latencyRounds,
   makePayloadFactory,
   percentile,
   SequenceChecker,
@@ -82,18 +84,17 @@ export const latency = (c: LatencyCase, url: string, runId: string): Promise<Cas
           Effect.forkChild({ startImmediately: true })
         )
         const payload = makePayloadFactory(64)
-        const samples: Array<number> = []
+        const rounds: Array<number> = []
         const options = { qos: c.qos }
-        for (let i = 0; i < c.warmup + c.samples; i++) {
+        for (let i = 0; i < latencyRounds(c); i++) {
           const received = Deferred.makeUnsafe<number>()
           waiting = received
           const start = performance.now()
           yield* mqtt.publish(topic, payload(i), options)
           const at = yield* Deferred.await(received)
-          if (i >= c.warmup) samples.push(at - start)
+          rounds.push(at - start)
         }
-        samples.sort((a, b) => a - b)
-        return { metrics: { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1]! } }
+        return { metrics: latencyMetrics(c, rounds) }
       })
     )
   )

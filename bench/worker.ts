@@ -20,7 +20,9 @@ const main = async () => {
   // Load the library before the baseline sample, so the baseline includes its code.
   const lib = input.library === "ours" ? await import("./ours.ts") : await import("./mqttjs.ts")
   globalThis.gc?.()
-  const baselineRssMB = process.memoryUsage().rss / MB
+  const baseline = process.memoryUsage()
+  const baselineRssMB = baseline.rss / MB
+  const baselineHeapMB = baseline.heapUsed / MB
   // --profile: V8's sampling profiler around the case only (module loading and setup excluded)
   const inspector = input.profilePath === undefined ? undefined : new (await import("node:inspector/promises")).Session()
   if (inspector !== undefined) {
@@ -56,6 +58,7 @@ const main = async () => {
     ...(result?.verification !== undefined ? { verification: result.verification } : {}),
     ...memory,
     baselineRssMB,
+    baselineHeapMB,
     durationMs: performance.now() - started
   }
   await send(output)

@@ -6,12 +6,11 @@
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import { WebSocket } from "@effect/platform-node/NodeWS"
 import { type Duration, Effect, Redacted } from "effect"
 import { Socket } from "effect/socket"
 import * as Net from "node:net"
 import type * as Tls from "node:tls"
-import type { ConnectError } from "./errors.ts"
+import { ConnectError } from "./errors.ts"
 import type { Endpoint, TlsOptions } from "./Options.ts"
 
 /**
@@ -35,17 +34,24 @@ export const makeSocket = (endpoint: Endpoint, timeout: Duration.Duration): Effe
       const tls = endpoint.protocol === "wss" ? tlsOptions(endpoint) : {}
       const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
       const url = `${endpoint.protocol}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
-      return Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
-        Effect.provideService(Socket.WebSocketConstructor, (url, options) =>
-          new WebSocket(url, typeof options === "object" && !Array.isArray(options) ? options.protocols : options, {
-            ...tls,
-            // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
-            perMessageDeflate: false
-          }))
-      )
+      // Loaded on first use: TCP-only programs do not pay for the `ws` package (~4 MB of RSS).
+      return Effect.flatMap(loadWebSocket, ({ WebSocket }) =>
+        Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
+          Effect.provideService(Socket.WebSocketConstructor, (url, options) =>
+            new WebSocket(url, typeof options === "object" && !Array.isArray(options) ? options.protocols : options, {
+              ...tls,
+              // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
+              perMessageDeflate: false
+            }))
+        ))
     }
   }
 }
+
+const loadWebSocket = Effect.tryPromise({
+  try: () => import("@effect/platform-node/NodeWS"),
+  catch: (cause) => new ConnectError({ message: "could not load the WebSocket transport (@effect/platform-node/NodeWS)", cause })
+})
 
 type Pem = string | Uint8Array | ReadonlyArray<string | Uint8Array>
 

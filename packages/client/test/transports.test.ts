@@ -7,6 +7,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { WebSocketServer } from "@effect/platform-node/NodeWS"
 import { Context, Effect, Fiber, Layer, Logger, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
 import { Socket } from "effect/socket"
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { parseUrl } from "../src/Options.ts"
 import {
   AedesBroker,
@@ -295,6 +297,27 @@ const fakeWsBroker = Effect.acquireRelease(
 )
 
 const text = (s: string) => new TextEncoder().encode(s)
+
+describe("WebSocket support is loaded on first use", () => {
+  it("importing the client does not load the `ws` package (a ws:// or wss:// URL loads it when it connects)", () => {
+    // A fresh Node process: this test process has loaded `ws` already (WebSocketServer above).
+    const script = [
+      "const { createRequire } = await import('node:module')",
+      "const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /[\\\\/]ws[\\\\/]/.test(k)).length",
+      "await import('@aimeqtt/client')",
+      "const before = loaded()",
+      "await import('@effect/platform-node/NodeWS')",
+      "console.log(JSON.stringify({ before, after: loaded() }))"
+    ].join(";")
+    const out = execFileSync(process.execPath, ["--conditions=@aimeqtt/source", "--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      encoding: "utf8"
+    })
+    const { before, after } = JSON.parse(out.trim().split("\n").pop()!) as { before: number; after: number }
+    assert.strictEqual(before, 0, "no module of `ws` after importing @aimeqtt/client")
+    assert.isAbove(after, 0, "the probe sees `ws` once NodeWS is imported")
+  })
+})
 
 describe("WebSocket framing (scripted broker)", () => {
   it.live("offers the mqtt subprotocol on the path, reassembles packets across frames, several packets per frame", () =>
