@@ -176,10 +176,11 @@ const makeConnection = (
 
     /** Every write still pending settles with `ConnectionLost`: the writer's batch, then the queue. */
     const failPending = Effect.gen(function*() {
-      const error = lost("the connection closed before the packet was written")
       const rest = [...writing, ...yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))]
       writing = []
       yield* Queue.shutdown(outbox) // later `send`s fail at once (offer is refused)
+      if (rest.length === 0) return // the usual clean close: no error object (and its stack trace) to build
+      const error = lost("the connection closed before the packet was written")
       for (const item of rest) item.onWritten?.(error)
     })
 
