@@ -16,7 +16,6 @@
 import { matches, TopicTrie, type QoS, type SubscriptionRequest } from "@aimeqtt/codec"
 import { Cause, Effect, PubSub, Queue } from "effect"
 import type { Message } from "./Message.ts"
-import * as Wake from "./Wake.ts"
 
 /** One subscription stream's inbox. @since 0.1.0 */
 export interface Subscriber {
@@ -133,8 +132,7 @@ export class Dispatcher {
           seen.add(target)
         }
         const delivered = target.manual && forManual !== undefined ? forManual(target) : message
-        if (Queue.offerUnsafe(target.inbox, delivered)) Wake.soon(target.inbox)
-        else pending.push([target, delivered]) // full (or closed: offer returns at once)
+        if (!Queue.offerUnsafe(target.inbox, delivered)) pending.push([target, delivered]) // full (or closed: offer returns at once)
       }
     }
     const all = this.#all
