@@ -17,6 +17,9 @@ import { matches, TopicTrie, type QoS, type SubscriptionRequest } from "@aimeqtt
 import { Cause, Effect, PubSub, Queue } from "effect"
 import type { Message } from "./Message.ts"
 
+/** How many topics {@link Dispatcher} remembers the matching streams of. */
+const TARGET_CACHE_SIZE = 1024
+
 /** One subscription stream's inbox. @since 0.1.0 */
 export interface Subscriber {
   readonly requests: ReadonlyArray<SubscriptionRequest>
@@ -28,6 +31,12 @@ export interface Subscriber {
 /** @since 0.1.0 */
 export class Dispatcher {
   readonly #trie = new TopicTrie<Subscriber>()
+  /**
+   * The streams each recently seen topic goes to, each once: most traffic repeats a few topics, and
+   * a hit skips splitting the topic and walking the trie. Emptied whenever a stream is added or
+   * removed, and when it holds {@link TARGET_CACHE_SIZE} topics.
+   */
+  readonly #targets = new Map<string, ReadonlyArray<Subscriber>>()
   readonly #subscribers = new Set<Subscriber>()
   #manualSubscribers = 0
   readonly #refs = new Map<string, { count: number; qos: QoS }>()
@@ -58,6 +67,7 @@ export class Dispatcher {
 
   /** Adds a stream; returns the buffered messages it matches (removed from the buffer). */
   register(subscriber: Subscriber): Array<Message> {
+    this.#targets.clear()
     this.#subscribers.add(subscriber)
     if (subscriber.manual) this.#manualSubscribers++
     for (const { filter, qos } of subscriber.requests) {
@@ -81,6 +91,7 @@ export class Dispatcher {
 
   /** Removes a stream; returns the filters no stream uses any more. */
   unregister(subscriber: Subscriber): Array<string> {
+    this.#targets.clear()
     if (this.#subscribers.delete(subscriber) && subscriber.manual) this.#manualSubscribers--
     const released: Array<string> = []
     for (const { filter } of subscriber.requests) {
@@ -120,29 +131,34 @@ export class Dispatcher {
    * Manual-ack streams get `forManual(subscriber)` instead (the message with its `ack`).
    */
   dispatch(message: Message, forManual?: (subscriber: Subscriber) => Message): Effect.Effect<void> {
-    const targets = this.#trie.match(message.topic)
-    const pending: Array<[Subscriber, Message]> = []
+    const targets = this.#targetsOf(message.topic)
+    let pending: Array<[Subscriber, Message]> | undefined
     let warning: Effect.Effect<void> | undefined
     if (targets.length === 0) warning = this.#keepUnmatched(message)
-    else {
-      const seen = targets.length > 1 ? new Set<Subscriber>() : undefined
-      for (const target of targets) {
-        if (seen !== undefined) {
-          if (seen.has(target)) continue
-          seen.add(target)
-        }
-        const delivered = target.manual && forManual !== undefined ? forManual(target) : message
-        if (!Queue.offerUnsafe(target.inbox, delivered)) pending.push([target, delivered]) // full (or closed: offer returns at once)
-      }
+    for (const target of targets) {
+      const delivered = target.manual && forManual !== undefined ? forManual(target) : message
+      // full (or closed: offer returns at once)
+      if (!Queue.offerUnsafe(target.inbox, delivered)) (pending ??= []).push([target, delivered])
     }
     const all = this.#all
     const toAll = all === undefined || PubSub.publishUnsafe(all, message)
-    if (pending.length === 0 && toAll) return warning ?? Effect.void
+    if (pending === undefined && toAll) return warning ?? Effect.void
     return Effect.gen(function*() {
       // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
-      for (const [target, delivered] of pending) yield* Queue.offer(target.inbox, delivered)
+      for (const [target, delivered] of pending ?? []) yield* Queue.offer(target.inbox, delivered)
       if (!toAll && all !== undefined) yield* PubSub.publish(all, message)
     })
+  }
+
+  /** The streams `topic` goes to, each once (a stream may hold several matching filters). */
+  #targetsOf(topic: string): ReadonlyArray<Subscriber> {
+    const cached = this.#targets.get(topic)
+    if (cached !== undefined) return cached
+    const matched = this.#trie.match(topic)
+    const targets = matched.length > 1 ? Array.from(new Set(matched)) : matched
+    if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear()
+    this.#targets.set(topic, targets)
+    return targets
   }
 
   /** Keeps a message no stream wants; when the buffer is full the oldest goes, with a warning (the 1st, then every 1000th). */

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { topicFilterError, topicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
-import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef, Tracer } from "effect"
+import { Cause, Config, Context, Effect, type Fiber, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef, Tracer } from "effect"
 import {
   type ConnectError,
   type ConnectionRefused,
@@ -141,12 +141,10 @@ const config = Config.all({
 )
 
 /**
- * Runs `self` in a span when a tracer is installed. With the default (native, exporting nowhere)
- * tracer, a span per publish only costs time and garbage: ~15% of a QoS 0 publish (bench/README.md).
+ * Whether the fiber has a tracer installed. With the default (native, exporting nowhere) tracer, a
+ * span per publish only costs time and garbage: ~15% of a QoS 0 publish (bench/README.md).
  */
-const traced = <A, E, R>(self: Effect.Effect<A, E, R>, name: string, attributes: Record<string, unknown>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.tracer, (tracer) =>
-    tracer === Tracer.nativeTracer ? self : Effect.withSpan(self, name, { attributes, captureStackTrace: false }))
+const isTraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
 
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
@@ -180,12 +178,18 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
       }
       const retain = publishOptions?.retain ?? false
-      // Suspended: the publish happens each time the effect runs, never when it is built.
-      const sent = Effect.suspend(() =>
+      const send = (): Effect.Effect<void, MqttError> =>
         (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
           Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
+      // One step, run each time the effect runs (never when it is built): the span only when traced.
+      return Effect.withFiber((fiber) =>
+        isTraced(fiber)
+          ? Effect.withSpan(Effect.suspend(send), "mqtt.publish", {
+            attributes: { "mqtt.topic": topic, "mqtt.qos": qos },
+            captureStackTrace: false
+          })
+          : send()
       )
-      return traced(sent, "mqtt.publish", { "mqtt.topic": topic, "mqtt.qos": qos })
     }
 
     const publish = (topic: string, payload: unknown, publishOptions?: PublishOptions | PublishSchemaOptions<unknown, unknown>) => {

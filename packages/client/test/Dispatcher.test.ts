@@ -59,6 +59,53 @@ describe("fan-out", () => {
       got.forEach((m, i) => assert.strictEqual(m, messages[i]))
     }))
 
+  // The topic -> streams cache must follow every register / unregister.
+  it.effect("a stream added after a topic was seen gets that topic's next messages", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDispatcher(0)
+      const s1 = yield* subscriber(["a/b"])
+      d.register(s1)
+      yield* d.dispatch(message("a/b"))
+      yield* d.dispatch(message("a/c")) // no stream: remembered as going nowhere
+      const s2 = yield* subscriber(["a/+"])
+      d.register(s2)
+      yield* d.dispatch(message("a/b"))
+      yield* d.dispatch(message("a/c"))
+      assert.deepStrictEqual(yield* drain(s1.inbox), ["a/b", "a/b"])
+      assert.deepStrictEqual(yield* drain(s2.inbox), ["a/b", "a/c"])
+    }))
+
+  it.effect("a removed stream gets nothing from a topic seen before it left", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDispatcher(0)
+      const s1 = yield* subscriber(["a/#"])
+      const s2 = yield* subscriber(["a/b", "a/+"])
+      d.register(s1)
+      d.register(s2)
+      yield* d.dispatch(message("a/b"))
+      d.unregister(s2)
+      yield* d.dispatch(message("a/b"))
+      assert.deepStrictEqual(yield* drain(s1.inbox), ["a/b", "a/b"])
+      assert.deepStrictEqual(yield* drain(s2.inbox), ["a/b"])
+    }))
+
+  it.effect("many distinct topics (more than the cache holds) are each delivered to the right streams", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDispatcher(0)
+      const even = yield* subscriber(["even/#"], 5000)
+      const odd = yield* subscriber(["odd/+"], 5000)
+      d.register(even)
+      d.register(odd)
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 1500; i++) yield* d.dispatch(message(`${i % 2 === 0 ? "even" : "odd"}/${i}`))
+      }
+      const evens = yield* drain(even.inbox)
+      const odds = yield* drain(odd.inbox)
+      assert.strictEqual(evens.length, 1500)
+      assert.strictEqual(odds.length, 1500)
+      assert.isTrue(evens.every((t) => t.startsWith("even/")) && odds.every((t) => t.startsWith("odd/")))
+    }))
+
   it.effect("every message, matched or not, is published to `all`", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher()

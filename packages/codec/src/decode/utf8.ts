@@ -28,25 +28,48 @@ const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 const SHORT_ASCII = 12
 
 /**
+ * Recently decoded ASCII strings (topics, mostly: a stream of messages repeats a few), in slots
+ * picked by a hash of their bytes. A hit costs one pass over the bytes and allocates nothing; a miss
+ * only overwrites its slot.
+ */
+const CACHE_SLOTS = 256
+const CACHE_MAX_LENGTH = 256
+const cache: Array<string | undefined> = new Array(CACHE_SLOTS).fill(undefined)
+
+/**
  * Decodes `bytes[start, end)` as an MQTT UTF-8 string, or says why it is not one.
  *
  * @since 0.1.0
  */
 export const readUtf8 = (bytes: Uint8Array, start: number, end: number): string | Utf8Failure => {
   let i = start
+  let hash = 0x811c9dc5 // FNV-1a over the ASCII prefix
   for (; i < end; i++) {
     const b = bytes[i] as number
     if (b >= 0x80) break
     if (b === 0) return NUL
+    hash = Math.imul(hash ^ b, 0x01000193)
   }
   if (i === end) {
-    if (end - start > SHORT_ASCII) return textDecoder.decode(bytes.subarray(start, end))
+    const length = end - start
+    if (length > CACHE_MAX_LENGTH) return textDecoder.decode(bytes.subarray(start, end))
+    const slot = (hash >>> 0) % CACHE_SLOTS
+    const cached = cache[slot]
+    if (cached !== undefined && cached.length === length && sameAscii(cached, bytes, start)) return cached
     let s = ""
-    for (let j = start; j < end; j++) s += String.fromCharCode(bytes[j] as number)
+    if (length > SHORT_ASCII) s = textDecoder.decode(bytes.subarray(start, end))
+    else for (let j = start; j < end; j++) s += String.fromCharCode(bytes[j] as number)
+    cache[slot] = s
     return s
   }
   const failure = validateFrom(bytes, i, end)
   return failure ?? textDecoder.decode(bytes.subarray(start, end))
+}
+
+/** Whether the ASCII string `s` is `bytes[start, start + s.length)`. */
+const sameAscii = (s: string, bytes: Uint8Array, start: number): boolean => {
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== bytes[start + k]) return false
+  return true
 }
 
 /** Whether `b` is a continuation byte 10xxxxxx. */
