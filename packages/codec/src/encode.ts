@@ -28,8 +28,9 @@ const allocUnsafe = (globalThis as { readonly Buffer?: { allocUnsafe(size: numbe
 const allocate = (size: number): Uint8Array => {
   if (size > POOLED_MAX) {
     if (allocUnsafe === undefined) return new Uint8Array(size)
-    const raw = allocUnsafe(size)
-    return new Uint8Array(raw.buffer, raw.byteOffset, size) // a plain Uint8Array, not a Buffer
+    // Returned as is: a Node `Buffer` is a `Uint8Array`, and a second view over its memory made the
+    // 64 KiB encode ~35% slower.
+    return allocUnsafe(size)
   }
   if (slabOffset + size > SLAB_SIZE) {
     slab = new ArrayBuffer(SLAB_SIZE)
@@ -168,10 +169,11 @@ const writeU16 = (out: Uint8Array, pos: number, n: number): number => {
 }
 
 /**
- * Below this many UTF-16 units a byte loop beats `encodeInto`, whose call costs ~180 ns (measured on
- * Node 22: 26 ns vs 200 ns at 8 chars, even at ~32, `encodeInto` ahead from 64).
+ * Below this many UTF-16 units a byte loop beats `encodeInto`, whose call costs ~180 ns plus a
+ * `subarray` of the output (measured on Node 22: 26 ns vs 200 ns at 8 chars, even at ~32,
+ * `encodeInto` ahead from 64; the `subarray` of a 64 KiB output alone cost ~20% of its encode).
  */
-const SHORT_STRING = 32
+const SHORT_STRING = 64
 
 /** Writes `s` after a 2-byte length, which is filled in once the string is written. */
 const writeString = (out: Uint8Array, pos: number, s: string): number => {
@@ -282,7 +284,8 @@ const writePacket = (out: Uint8Array, start: number, packet: Packet, rl: number)
  *
  * Results of at most 4 KiB are views into a shared 64 KiB `ArrayBuffer` (like Node's `Buffer`
  * pool): use `byteOffset`/`byteLength` rather than `.buffer` alone, and `slice()` a result to keep it
- * without retaining the slab.
+ * without retaining the slab. Larger results own their memory; on Node they are `Buffer`s (which are
+ * `Uint8Array`s).
  *
  * Assumes a valid packet (see the module notes); invalid input gives meaningless bytes, but no
  * exception. Validate first with `Schema.encodeEffect(PacketFromBytes)` when the packet comes from

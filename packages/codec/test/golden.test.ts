@@ -163,7 +163,7 @@ describe("remaining length boundaries [MQTT-2.2.3]", () => {
       const header = hex(`30 ${varint} 0001 74`)
       expect(bytes.length).toBe(header.length + rl - 3)
       expect(encodedLength(packet)).toBe(bytes.length)
-      expect(bytes.subarray(0, header.length)).toEqual(header)
+      expect(Uint8Array.from(bytes.subarray(0, header.length))).toEqual(header) // large outputs may be Node Buffers
       const decoded = decodePacket(bytes)
       expect({ ...decoded, payload: null }).toEqual({ ...packet, payload: null })
       expect(decoded._tag === "Publish" && Buffer.from(decoded.payload).equals(payload)).toBe(true)
