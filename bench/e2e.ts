@@ -11,6 +11,7 @@
  *   ... --no-reference                  skip mosquitto_pub/sub
  *   ... --lib ours|mqttjs               one library only
  *   ... --repeat N                      run each (library, case) N times, alternating, keep the best
+ *                                       (the round trip runs at least 5 times)
  *   ... --window N                      publish window for every throughput case (experiments)
  */
 import { fork } from "node:child_process"
@@ -42,6 +43,8 @@ const cases = makeCases(quick ? 10 : 1, runId)
   .map((c) => (c.kind === "throughput" && windowOverride !== undefined ? { ...c, window: Number(windowOverride) } : c))
 const libraries: ReadonlyArray<Library> = option("--lib") !== undefined ? [option("--lib") as Library] : profile ? ["ours"] : ["ours", "mqttjs"]
 const profileDir = Path.join(here, "profiles")
+
+const LATENCY_REPEAT = 5
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -88,7 +91,10 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
   const timeoutMs = bench.kind === "throughput" ? Math.max(60_000, bench.count / 2) : 60_000
   let ref: ReferenceResult | undefined
   const runs: Record<Library, Array<WorkerOutput>> = { ours: [], mqttjs: [] }
-  for (let round = 0; round < repeat; round++) {
+  // A p99 is one bad burst of machine load away from doubling, and a run takes ~3 s: latency always
+  // gets at least LATENCY_REPEAT runs per library (best kept, as for every case).
+  const rounds = bench.kind === "latency" && !quick ? Math.max(repeat, LATENCY_REPEAT) : repeat
+  for (let round = 0; round < rounds; round++) {
     // alternate which library goes first, so a burst of load on the machine hits both alike
     const order = round % 2 === 0 ? libraries : [...libraries].reverse()
     for (const library of order) {
