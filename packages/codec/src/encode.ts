@@ -169,11 +169,10 @@ const writeU16 = (out: Uint8Array, pos: number, n: number): number => {
 }
 
 /**
- * Below this many UTF-16 units a byte loop beats `encodeInto`, whose call costs ~180 ns plus a
- * `subarray` of the output (measured on Node 22: 26 ns vs 200 ns at 8 chars, even at ~32,
- * `encodeInto` ahead from 64; the `subarray` of a 64 KiB output alone cost ~20% of its encode).
+ * Below this many UTF-16 units a byte loop beats `encodeInto`, whose call costs ~180 ns (measured on
+ * Node 22: 26 ns vs 200 ns at 8 chars, even at ~32, `encodeInto` ahead from 64).
  */
-const SHORT_STRING = 64
+const SHORT_STRING = 32
 
 /** Writes `s` after a 2-byte length, which is filled in once the string is written. */
 const writeString = (out: Uint8Array, pos: number, s: string): number => {
