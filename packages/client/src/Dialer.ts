@@ -7,6 +7,7 @@
  */
 import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
 import * as Connection from "./Connection.ts"
+import * as Tracing from "./Tracing.ts"
 import { ConnectError, type ConnectionRefused, type MqttError, type ProtocolError, TlsError } from "./errors.ts"
 import type { Endpoint, ResolvedOptions } from "./Options.ts"
 import type { ConnectionStatus } from "./Supervisor.ts"
@@ -55,9 +56,12 @@ export const make = (options: ResolvedOptions): Dialer => {
       )
     }).pipe(
       Effect.tapError(() => Effect.sync(next)),
-      Effect.withSpan("mqtt.connect", {
-        attributes: { "mqtt.client_id": options.connect.clientId, "server.address": endpoint.host, "server.port": endpoint.port }
-      })
+      (self) =>
+        Tracing.span(self, "mqtt.connect", () => ({
+          "mqtt.client_id": options.connect.clientId,
+          "server.address": endpoint.host,
+          "server.port": endpoint.port
+        }))
     )
   })
 

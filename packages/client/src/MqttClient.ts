@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { topicFilterError, topicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
-import { Cause, Config, Context, Effect, type Fiber, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef, Tracer } from "effect"
+import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
   type ConnectError,
   type ConnectionRefused,
@@ -19,6 +19,7 @@ import type { AckableMessage, Message, TypedMessage } from "./Message.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
 import * as Supervisor from "./Supervisor.ts"
+import * as Tracing from "./Tracing.ts"
 
 /** Options of `publish`. @since 0.1.0 */
 export interface PublishOptions {
@@ -140,12 +141,6 @@ const config = Config.all({
   }))
 )
 
-/**
- * Whether the fiber has a tracer installed. With the default (native, exporting nowhere) tracer, a
- * span per publish only costs time and garbage: ~15% of a QoS 0 publish (bench/README.md).
- */
-const isTraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
-
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 const MAX_REMAINING_LENGTH = 268_435_455 // [MQTT-2.2.3]
@@ -183,7 +178,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
       // One step, run each time the effect runs (never when it is built): the span only when traced.
       return Effect.withFiber((fiber) =>
-        isTraced(fiber)
+        Tracing.isTraced(fiber)
           ? Effect.withSpan(Effect.suspend(send), "mqtt.publish", {
             attributes: { "mqtt.topic": topic, "mqtt.qos": qos },
             captureStackTrace: false
@@ -223,7 +218,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           granted: suback.returnCodes as ReadonlyArray<QoS>,
           messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
         }
-      }).pipe(Effect.withSpan("mqtt.subscribe", { attributes: { "mqtt.filters": toList(filters).join(",") } }))
+      }).pipe((self) => Tracing.span(self, "mqtt.subscribe", () => ({ "mqtt.filters": toList(filters).join(",") })))
 
     const release = (subscriber: Subscriber) =>
       Effect.suspend(() => {
@@ -254,7 +249,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const list = toList(filters)
         yield* validateFilters(list)
         yield* engine.request({ _tag: "Unsubscribe", filters: list })
-      }).pipe(Effect.withSpan("mqtt.unsubscribe"))
+      }).pipe((self) => Tracing.span(self, "mqtt.unsubscribe"))
 
     return MqttClient.of({
       publish: publish as MqttClient["Service"]["publish"],
