@@ -5,6 +5,7 @@ import { type ClientOptions, type ConnectionStatus, MqttClient } from "@aimeqtt/
 import { Decoder, type Packet } from "@aimeqtt/codec"
 import { type Cause, Context, type Duration, Effect, Fiber, Layer, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import * as Net from "node:net"
+import { HOST, listen } from "./brokers/internal.ts"
 
 /** Builds the client layer in the current scope and returns the service. */
 export const client = (url: string, options: ClientOptions = {}) =>
@@ -97,44 +98,26 @@ export const Tap = {
   start: (target: number): Effect.Effect<TapHandle, Error, Scope.Scope> =>
     Effect.gen(function*() {
       const upstream: Array<TappedPacket> = []
-      const sockets = new Set<Net.Socket>()
       let connections = 0
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<Net.Server, Error>((resume) => {
-          const srv = Net.createServer((client) => {
-            const index = ++connections
-            const decoder = Decoder.make()
-            const broker = Net.createConnection({ host: "127.0.0.1", port: target })
-            sockets.add(client)
-            sockets.add(broker)
-            client.on("data", (chunk: Buffer) => {
-              const packets = decoder.push(new Uint8Array(chunk))
-              if (Array.isArray(packets)) for (const packet of packets) upstream.push({ connection: index, packet })
-              broker.write(chunk)
-            })
-            broker.on("data", (chunk: Buffer) => client.write(chunk))
-            const close = () => {
-              client.destroy()
-              broker.destroy()
-              sockets.delete(client)
-              sockets.delete(broker)
-            }
-            for (const s of [client, broker]) {
-              s.on("close", close)
-              s.on("error", close)
-            }
-          })
-          srv.once("error", (cause) => resume(Effect.fail(cause)))
-          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
-        }),
-        (srv) =>
-          Effect.callback<void>((resume) => {
-            for (const s of sockets) s.destroy()
-            srv.close(() => resume(Effect.void))
-          })
-      )
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
+      const { port } = yield* listen("tap", (client) => {
+        const index = ++connections
+        const decoder = Decoder.make()
+        const broker = Net.createConnection({ host: HOST, port: target })
+        client.on("data", (chunk: Buffer) => {
+          const packets = decoder.push(new Uint8Array(chunk))
+          if (Array.isArray(packets)) for (const packet of packets) upstream.push({ connection: index, packet })
+          broker.write(chunk)
+        })
+        broker.on("data", (chunk: Buffer) => client.write(chunk))
+        const close = () => {
+          client.destroy()
+          broker.destroy()
+        }
+        for (const s of [client, broker]) {
+          s.on("close", close)
+          s.on("error", close)
+        }
+      })
       return {
         port,
         url: `mqtt://127.0.0.1:${port}`,

@@ -4,8 +4,7 @@
  */
 import { Aedes, type AuthenticateError, type PublishPacket } from "aedes"
 import { Context, Effect, Layer, type Scope } from "effect"
-import * as Net from "node:net"
-import { BrokerError, HOST, Observed } from "./internal.ts"
+import { BrokerError, HOST, listen, Observed } from "./internal.ts"
 
 /** CONNACK return codes an {@link AedesOptions.authenticate} hook can ask for (1..5; 0 is `true`). */
 export type AedesConnackRefusal = 1 | 2 | 3 | 4 | 5
@@ -85,7 +84,6 @@ const start = (options: AedesOptions = {}): Effect.Effect<AedesHandle, BrokerErr
   Effect.gen(function*() {
     const events = new Observed<string>()
     const published = new Observed<AedesPublished>()
-    const sockets = new Set<Net.Socket>()
     let connectionCount = 0
 
     const broker = yield* Effect.acquireRelease(
@@ -161,26 +159,14 @@ const start = (options: AedesOptions = {}): Effect.Effect<AedesHandle, BrokerErr
       })
     })
 
-    const server = yield* Effect.acquireRelease(
-      Effect.callback<Net.Server, BrokerError>((resume) => {
-        const srv = Net.createServer((socket) => {
-          connectionCount += 1
-          sockets.add(socket)
-          socket.once("close", () => sockets.delete(socket))
-          broker.handle(socket)
-        })
-        srv.once("error", (cause) =>
-          resume(Effect.fail(new BrokerError({ message: `aedes cannot listen: ${String(cause)}`, cause }))))
-        srv.listen(options.port ?? 0, HOST, () => resume(Effect.succeed(srv)))
-      }),
-      (srv) =>
-        Effect.callback<void>((resume) => {
-          for (const s of sockets) s.destroy()
-          srv.close(() => resume(Effect.void))
-        })
+    const { port, sockets } = yield* listen(
+      "aedes",
+      (socket) => {
+        connectionCount += 1
+        broker.handle(socket)
+      },
+      { port: options.port }
     )
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
 
     const handle: AedesHandle = {
       port,

@@ -6,7 +6,7 @@
  */
 import { Effect, type Scope } from "effect"
 import * as Net from "node:net"
-import { BrokerError, HOST } from "./internal.ts"
+import { BrokerError, HOST, listen } from "./internal.ts"
 
 /** Which way bytes flow: `up` = client → broker, `down` = broker → client. */
 export type CutDirection = "up" | "down"
@@ -327,58 +327,52 @@ export const CutProxy = {
         pairs.delete(pair)
       }
 
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<Net.Server, BrokerError>((resume) => {
-          const srv = Net.createServer((client) => {
-            connections += 1
-            if (mode === "refuse") {
-              client.destroy()
-              return
-            }
-            if (mode === "blackhole") {
-              held.add(client)
-              client.on("error", () => undefined)
-              client.once("close", () => held.delete(client))
-              client.pause()
-              return
-            }
-            const upstream = Net.createConnection({ host: HOST, port: options.target })
-            const pair: Pair = {
-              client,
-              upstream,
-              budget: rule?.n,
-              budgetDirection: rule?.direction,
-              dead: false,
-              blackholed: false,
-              timer: undefined,
-              framers: { up: newFramer(), down: newFramer() }
-            }
-            pairs.add(pair)
-            armTimer(pair)
+      const { port } = yield* listen(
+        "proxy",
+        (client) => {
+          connections += 1
+          if (mode === "refuse") {
+            client.destroy()
+            return
+          }
+          if (mode === "blackhole") {
+            held.add(client)
+            client.on("error", () => undefined)
+            client.once("close", () => held.delete(client))
             client.pause()
-            upstream.pause()
-            upstream.once("connect", () => {
-              if (!paused && !pair.dead) {
-                client.resume()
-                upstream.resume()
-              }
-            })
-            forward(pair, client, upstream, "up")
-            forward(pair, upstream, client, "down")
+            return
+          }
+          const upstream = Net.createConnection({ host: HOST, port: options.target })
+          const pair: Pair = {
+            client,
+            upstream,
+            budget: rule?.n,
+            budgetDirection: rule?.direction,
+            dead: false,
+            blackholed: false,
+            timer: undefined,
+            framers: { up: newFramer(), down: newFramer() }
+          }
+          pairs.add(pair)
+          armTimer(pair)
+          client.pause()
+          upstream.pause()
+          upstream.once("connect", () => {
+            if (!paused && !pair.dead) {
+              client.resume()
+              upstream.resume()
+            }
           })
-          srv.once("error", (cause) =>
-            resume(Effect.fail(new BrokerError({ message: `proxy cannot listen: ${String(cause)}`, cause }))))
-          srv.listen(options.port ?? 0, HOST, () => resume(Effect.succeed(srv)))
-        }),
-        (srv) =>
-          Effect.callback<void>((resume) => {
+          forward(pair, client, upstream, "up")
+          forward(pair, upstream, client, "down")
+        },
+        {
+          port: options.port,
+          beforeClose: () => {
             for (const p of [...pairs]) kill2(p)
-            for (const s of held) s.destroy()
-            srv.close(() => resume(Effect.void))
-          })
+          }
+        }
       )
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
       const statsNow = (): CutProxyStats => ({ bytesUp, bytesDown, connections, active: pairs.size, cuts, packetCuts })
 
       const handle: CutProxyHandle = {

@@ -4,7 +4,7 @@
  */
 import { Cause, Effect, Exit, Fiber, Queue, type Scope } from "effect"
 import * as Net from "node:net"
-import { BrokerError, HOST, Observed } from "./internal.ts"
+import { BrokerError, HOST, listen, Observed } from "./internal.ts"
 
 /** CONNACK bytes `[0x20, 0x02, sessionPresent, returnCode]`. */
 export const connackBytes = (returnCode: number, sessionPresent = false): Uint8Array =>
@@ -196,27 +196,16 @@ const start = (
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const accepted = yield* Queue.unbounded<Net.Socket>()
-    const sockets = new Set<Net.Socket>()
     const counter = new Observed<number>()
     const failures: Array<unknown> = []
 
-    const server = yield* Effect.acquireRelease(
-      Effect.callback<Net.Server, BrokerError>((resume) => {
-        const srv = Net.createServer((socket) => {
-          sockets.add(socket)
-          socket.once("close", () => sockets.delete(socket))
-          socket.on("error", () => undefined)
-          Queue.offerUnsafe(accepted, socket)
-        })
-        srv.once("error", (cause) =>
-          resume(Effect.fail(new BrokerError({ message: `fake broker cannot listen: ${String(cause)}`, cause }))))
-        srv.listen(options.port ?? 0, HOST, () => resume(Effect.succeed(srv)))
-      }),
-      (srv) =>
-        Effect.callback<void>((resume) => {
-          for (const s of sockets) s.destroy()
-          srv.close(() => resume(Effect.void))
-        })
+    const { port } = yield* listen(
+      "fake broker",
+      (socket) => {
+        socket.on("error", () => undefined)
+        Queue.offerUnsafe(accepted, socket)
+      },
+      { port: options.port }
     )
 
     const runOne = (socket: Net.Socket, index: number) =>
@@ -245,8 +234,6 @@ const start = (
     const loop = yield* Effect.forkIn(acceptLoop, scope)
     yield* Effect.addFinalizer(() => Fiber.interrupt(loop))
 
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
     const handle: FakeBrokerHandle = {
       port,
       host: HOST,

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Data, Effect } from "effect"
+import { Data, Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -35,6 +35,48 @@ export const freePort: Effect.Effect<number, BrokerError> = Effect.callback<numb
     )
   })
 })
+
+/** A TCP server of a test helper, listening on 127.0.0.1. */
+export interface Listener {
+  readonly port: number
+  /** The accepted sockets that are still open. */
+  readonly sockets: ReadonlySet<Net.Socket>
+}
+
+/**
+ * Listens on 127.0.0.1 (`options.port`, or an ephemeral port) for the life of the scope, handing each
+ * accepted socket to `onConnection`. When the scope closes, `options.beforeClose` runs, every accepted
+ * socket still open is destroyed (`server.close` alone would wait for them) and the server is closed.
+ */
+export const listen = (
+  what: string,
+  onConnection: (socket: Net.Socket) => void,
+  options: { readonly port?: number | undefined; readonly beforeClose?: () => void } = {}
+): Effect.Effect<Listener, BrokerError, Scope.Scope> => {
+  const sockets = new Set<Net.Socket>()
+  return Effect.acquireRelease(
+    Effect.callback<Net.Server, BrokerError>((resume) => {
+      const server = Net.createServer((socket) => {
+        sockets.add(socket)
+        socket.once("close", () => sockets.delete(socket))
+        onConnection(socket)
+      })
+      server.once("error", (cause) => resume(Effect.fail(new BrokerError({ message: `${what} cannot listen: ${String(cause)}`, cause }))))
+      server.listen(options.port ?? 0, HOST, () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.callback<void>((resume) => {
+        options.beforeClose?.()
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(
+    Effect.map((server) => {
+      const address = server.address()
+      return { port: typeof address === "object" && address !== null ? address.port : 0, sockets }
+    })
+  )
+}
 
 /** Tries one TCP connection to 127.0.0.1:port; succeeds with `true` when it connects. Never fails. */
 export const tcpProbe = (port: number, timeoutMs = 500): Effect.Effect<boolean> =>
