@@ -4,21 +4,11 @@
  * The subscription survives: after the reconnect the client re-subscribes and the same stream keeps
  * receiving. `Schedule.spaced("1 second")` is the seed client's "wait 5 s and retry", shortened.
  */
-import { MqttClient, type ConnectionStatus } from "@aimeqtt/client"
+import { MqttClient } from "@aimeqtt/client"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Console, Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import { embeddedBroker } from "./broker.ts"
-
-const describe = (status: ConnectionStatus): string => {
-  switch (status._tag) {
-    case "Connected":
-      return `connected (session present: ${status.sessionPresent})`
-    case "Disconnected":
-      return `disconnected: ${status.cause?.message ?? "no cause"}`
-    case "Reconnecting":
-      return `reconnecting, attempt ${status.attempt} in ${Duration.format(status.delay)}`
-  }
-}
+import { describeStatus } from "./status.ts"
 
 Effect.gen(function*() {
   // A broker we can stop and start again on the same port.
@@ -28,7 +18,7 @@ Effect.gen(function*() {
   const session = Effect.gen(function*() {
     const mqtt = yield* MqttClient
     yield* SubscriptionRef.changes(mqtt.status).pipe(
-      Stream.runForEach((status) => Console.log(`status: ${describe(status)}`)),
+      Stream.runForEach((status) => Console.log(`status: ${describeStatus(status)}`)),
       Effect.forkChild({ startImmediately: true })
     )
     const news = yield* mqtt.subscription("news/#", { qos: 1 })

@@ -13,24 +13,14 @@
  * MQTT_URL the example cannot stop your broker: it runs the same steps with a 10 s pause instead,
  * during which you can restart the broker yourself.
  */
-import { type ConnectionStatus, FileSessionStore, MqttClient } from "@aimeqtt/client"
+import { FileSessionStore, MqttClient } from "@aimeqtt/client"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Console, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { embeddedBroker } from "./broker.ts"
-
-const describe = (status: ConnectionStatus): string => {
-  switch (status._tag) {
-    case "Connected":
-      return `connected (session present: ${status.sessionPresent})`
-    case "Disconnected":
-      return `disconnected: ${status.cause?.message ?? "no cause"}`
-    case "Reconnecting":
-      return `reconnecting, attempt ${status.attempt} in ${Duration.format(status.delay)}`
-  }
-}
+import { describeStatus } from "./status.ts"
 
 const TOTAL = 6
 const clientId = "aimeqtt-reliability-example"
@@ -67,7 +57,7 @@ Effect.gen(function*() {
   const session = Effect.gen(function*() {
     const mqtt = yield* MqttClient
     yield* SubscriptionRef.changes(mqtt.status).pipe(
-      Stream.runForEach((status) => Console.log(`  status: ${describe(status)}`)),
+      Stream.runForEach((status) => Console.log(`  status: ${describeStatus(status)}`)),
       Effect.forkScoped({ startImmediately: true })
     )
     const received = new Map<string, number>()
