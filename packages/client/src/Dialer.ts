@@ -57,11 +57,11 @@ export const make = (options: ResolvedOptions): Dialer => {
     }).pipe(
       Effect.tapError(() => Effect.sync(next)),
       (self) =>
-        Tracing.span(self, "mqtt.connect", () => ({
+        Tracing.span("mqtt.connect", () => ({
           "mqtt.client_id": options.connect.clientId,
           "server.address": endpoint.host,
           "server.port": endpoint.port
-        }))
+        }), () => self)
     )
   })
 

@@ -176,15 +176,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const send = (): Effect.Effect<void, MqttError> =>
         (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
           Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
-      // One step, run each time the effect runs (never when it is built): the span only when traced.
-      return Effect.withFiber((fiber) =>
-        Tracing.isTraced(fiber)
-          ? Effect.withSpan(Effect.suspend(send), "mqtt.publish", {
-            attributes: { "mqtt.topic": topic, "mqtt.qos": qos },
-            captureStackTrace: false
-          })
-          : send()
-      )
+      // Sent each time the effect runs, never when it is built.
+      return Tracing.span("mqtt.publish", () => ({ "mqtt.topic": topic, "mqtt.qos": qos }), send)
     }
 
     const publish = (topic: string, payload: unknown, publishOptions?: PublishOptions | PublishSchemaOptions<unknown, unknown>) => {
@@ -218,7 +211,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           granted: suback.returnCodes as ReadonlyArray<QoS>,
           messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
         }
-      }).pipe((self) => Tracing.span(self, "mqtt.subscribe", () => ({ "mqtt.filters": toList(filters).join(",") })))
+      }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": toList(filters).join(",") }), () => self))
 
     const release = (subscriber: Subscriber) =>
       Effect.suspend(() => {
@@ -249,7 +242,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const list = toList(filters)
         yield* validateFilters(list)
         yield* engine.request({ _tag: "Unsubscribe", filters: list })
-      }).pipe((self) => Tracing.span(self, "mqtt.unsubscribe"))
+      }).pipe((self) => Tracing.span("mqtt.unsubscribe", undefined, () => self))
 
     return MqttClient.of({
       publish: publish as MqttClient["Service"]["publish"],
