@@ -14,7 +14,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import mqtt from "mqtt"
 import { MqttClient } from "../packages/client/dist/index.js"
 import { startMosquitto } from "./broker.ts"
-import type { Library } from "./common.ts"
+import { type Library, MB } from "./common.ts"
 
 interface Sample {
   readonly rssMB: number
@@ -26,7 +26,6 @@ interface WorkerResult {
   readonly connected: Sample
 }
 
-const MB = 1024 * 1024
 const BATCH = 50 // clients dialled at once: a 1000-client burst would be a connect storm, not what is measured
 
 const settle = async (): Promise<Sample> => {
@@ -62,11 +61,9 @@ const ours = (url: string, count: number): Promise<Sample> =>
   )
 
 const mqttjs = async (url: string, count: number): Promise<Sample> => {
-  const clients: Array<mqtt.MqttClient> = []
   await inBatches(count, (i) =>
     new Promise<void>((resolve, reject) => {
       const client = mqtt.connect(url, { clientId: `idle-mqttjs-${i}`, keepalive: 60, clean: true, protocolVersion: 4, reconnectPeriod: 0 })
-      clients.push(client)
       client.once("error", reject)
       client.once("connect", () => client.subscribe(`bench/idle/${i}`, (error) => (error ? reject(error) : resolve())))
       client.on("message", () => {}) // a consumer, as an application has

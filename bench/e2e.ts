@@ -163,17 +163,22 @@ const metric = (outcome: CaseOutcome, library: Library, key: string): number => 
   return output.metrics[key] ?? 0
 }
 
+const row = (name: string, ours: number, mqttjs: number, unit: string, extra: Partial<TableRow> = {}): TableRow => ({
+  case: name,
+  ours,
+  mqttjs,
+  ratio: ratioOf(ours, mqttjs, unit),
+  unit,
+  ...extra
+})
+
+/** `min X, geometric mean Y` of the rows' ratios. */
+const ratioSpread = (rows: ReadonlyArray<TableRow>): string =>
+  `min ${Math.min(...rows.map((r) => r.ratio)).toFixed(2)}, geometric mean ${geometricMean(rows.map((r) => r.ratio)).toFixed(2)}`
+
 const toRows = (outcomes: ReadonlyArray<CaseOutcome>): { main: Array<TableRow>; memory: Array<TableRow> } => {
   const main: Array<TableRow> = []
   const memory: Array<TableRow> = []
-  const row = (name: string, ours: number, mqttjs: number, unit: string, extra: Partial<TableRow> = {}): TableRow => ({
-    case: name,
-    ours,
-    mqttjs,
-    ratio: ratioOf(ours, mqttjs, unit),
-    unit,
-    ...extra
-  })
   for (const outcome of outcomes) {
     const b = outcome.bench
     if (b.kind === "throughput") {
@@ -210,10 +215,9 @@ const growthRows = (outcomes: ReadonlyArray<CaseOutcome>): Array<TableRow> =>
       const r = outcome.results[library]
       return r === undefined ? 0 : Math.max(0.001, r[peak] - r[base])
     }
-    const row = (name: string, ours: number, mqttjs: number): TableRow => ({ case: name, ours, mqttjs, ratio: ratioOf(ours, mqttjs, "MB"), unit: "MB" })
     return [
-      row(`RSS growth: ${outcome.bench.id}`, grown("ours", "peakRssMB", "baselineRssMB"), grown("mqttjs", "peakRssMB", "baselineRssMB")),
-      row(`heap growth: ${outcome.bench.id}`, grown("ours", "peakHeapMB", "baselineHeapMB"), grown("mqttjs", "peakHeapMB", "baselineHeapMB"))
+      row(`RSS growth: ${outcome.bench.id}`, grown("ours", "peakRssMB", "baselineRssMB"), grown("mqttjs", "peakRssMB", "baselineRssMB"), "MB"),
+      row(`heap growth: ${outcome.bench.id}`, grown("ours", "peakHeapMB", "baselineHeapMB"), grown("mqttjs", "peakHeapMB", "baselineHeapMB"), "MB")
     ]
   })
 
@@ -266,16 +270,12 @@ const main = async () => {
       throughputRatios.every((r) => r >= 1) ? "yes" : "no"
     })`,
     `latency p99 ratio: ${mainRows.find((r) => r.case.endsWith("p99"))?.ratio.toFixed(2) ?? "–"} (target >= 1.0)`,
-    `peak memory ratios (RSS, heap): min ${Math.min(...memory.map((r) => r.ratio)).toFixed(2)}, geometric mean ${
-      geometricMean(memory.map((r) => r.ratio)).toFixed(2)
-    } (target >= 1.0)`
+    `peak memory ratios (RSS, heap): ${ratioSpread(memory)} (target >= 1.0)`
   ]
   const growth = growthRows(outcomes)
   summary.push(
     baselineLine(outcomes),
-    `memory growth above that baseline (RSS, heap): min ${Math.min(...growth.map((r) => r.ratio)).toFixed(2)}, geometric mean ${
-      geometricMean(growth.map((r) => r.ratio)).toFixed(2)
-    }`
+    `memory growth above that baseline (RSS, heap): ${ratioSpread(growth)}`
   )
   const drops = outcomes.filter((o) => o.drops.length > 0)
   for (const o of drops) summary.push(`broker dropped messages during "${o.bench.id}": ${o.drops[0]}`)
