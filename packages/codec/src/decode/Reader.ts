@@ -102,23 +102,26 @@ export class Reader {
 
   /** Length-prefixed bytes [MQTT-1.5.3]; a `subarray` view of the input, not a copy. */
   binary(field: string): Uint8Array | DecodeError {
-    const length = this.u16()
-    if (length < 0) return this.pastEnd(`${field} length`, 2)
-    const start = this.pos
-    if (start + length > this.end) return this.pastEnd(field, length)
-    this.pos = start + length
-    return this.bytes.subarray(start, start + length)
+    const start = this.#lengthPrefixed(field)
+    return typeof start === "number" ? this.bytes.subarray(start, this.pos) : start
   }
 
   /** A length-prefixed UTF-8 string: well-formed, no U+0000 [MQTT-1.5.3-1][MQTT-1.5.3-2]. */
   string(field: string): string | DecodeError {
+    const start = this.#lengthPrefixed(field)
+    if (typeof start !== "number") return start
+    const s = readUtf8(this.bytes, start, this.pos)
+    return typeof s === "string" ? s : this.fail(`${field} ${s.reason}`)
+  }
+
+  /** Reads a 2-byte length and moves past that many bytes: where the field starts, or why it is cut short. */
+  #lengthPrefixed(field: string): number | DecodeError {
     const length = this.u16()
     if (length < 0) return this.pastEnd(`${field} length`, 2)
     const start = this.pos
     if (start + length > this.end) return this.pastEnd(field, length)
     this.pos = start + length
-    const s = readUtf8(this.bytes, start, start + length)
-    return typeof s === "string" ? s : this.fail(`${field} ${s.reason}`)
+    return start
   }
 
   /** Fails unless every byte was read, e.g. CONNECT with trailing bytes [MQTT-2.2.3]. */
