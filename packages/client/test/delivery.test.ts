@@ -115,10 +115,10 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       yield* awaitStatus(mqtt, (s) => s._tag === "Connected")
       yield* mqtt.publish("self/x", "3", { qos: 1 }).pipe(Effect.timeout("3 seconds"))
       // random cuts: several connections die within a second, then stop once cleared
+      // asserted on the event (four more cuts), not on how many fit in a fixed time
+      const cutsBefore = proxy.statsNow().cuts
       yield* proxy.cutEachAfter(50, 150)
-      yield* Effect.sleep("1 second")
-      const cuts = proxy.statsNow().cuts
-      assert.isAtLeast(cuts, 4)
+      yield* waitUntil(() => proxy.statsNow().cuts >= cutsBefore + 4, 15_000, () => JSON.stringify(proxy.statsNow()))
       yield* proxy.clearCut
       yield* awaitStatus(mqtt, (s) => s._tag === "Connected")
       yield* mqtt.publish("self/x", "4", { qos: 1 }).pipe(Effect.timeout("3 seconds"))
@@ -127,13 +127,21 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       assert.strictEqual(proxy.statsNow().cuts, before)
     }), 20_000)
 
-  // --- 1. every connection cut after a random 50-400 ms -----------------------------------------
+  // --- 1. every connection cut after a random amount of traffic ----------------------------------
   /**
-   * Publisher and persistent subscriber, each behind its own proxy that cuts every connection 50-400 ms after
-   * it opens. `TOPICS` topics publish in parallel, each sequentially (so per-topic order is defined).
+   * Publisher and persistent subscriber, each behind its own proxy that cuts every connection after a random
+   * amount of what the client sent (often mid-packet). `TOPICS` topics publish in parallel, each
+   * sequentially (so per-topic order is defined).
+   *
+   * The cuts are driven by bytes, not by a timer (issue 11, item 10): a timer gave a fast idle machine only
+   * two cuts before all 10,000 messages were through, and a busy one failed differently. Only the client's
+   * own bytes count: mosquitto re-sends a persistent session's whole backlog right after CONNACK, so a budget
+   * that counted the broker's bytes could end every connection inside that burst, before any acknowledgement
+   * went up, and no client could get further. Each message costs the publisher at least an 11-byte PUBLISH
+   * and the subscriber at least a 4-byte PUBACK, so the number of cuts is bounded below on any machine.
    */
-  // The issue asks for 5,000; at 2,000-4,000 messages/s here that lasts 1-2.5 s, i.e. only a handful of cuts
-  // per proxy, so each run sends twice as many.
+  const PUB_CUT_BYTES = [2_000, 12_000] as const
+  const SUB_CUT_BYTES = [400, 2_400] as const
   const TOTAL = 10_000
   const TOPICS = 10
   const randomCuts = (qos: 1 | 2) =>
@@ -146,8 +154,8 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       const subscription = yield* sub.subscription("rc/#", { qos })
       const got = yield* record(subscription.messages)
       const pub = yield* client(pubProxy.url, { ...fast, clientId: uniqueId(`rc${qos}-pub`), cleanSession: false })
-      yield* subProxy.cutEachAfter(50, 400)
-      yield* pubProxy.cutEachAfter(50, 400)
+      yield* subProxy.cutEachAfterBytes(SUB_CUT_BYTES[0], SUB_CUT_BYTES[1], "up")
+      yield* pubProxy.cutEachAfterBytes(PUB_CUT_BYTES[0], PUB_CUT_BYTES[1], "up")
       const t0 = Date.now()
       const outcomes = yield* Effect.forEach(range(TOPICS), (t) =>
         Effect.forEach(range(perTopic), (i) =>
@@ -158,7 +166,9 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       const failures = outcomes.flat().filter(Exit.isFailure)
       assert.strictEqual(failures.length, 0, `publishes failed: ${failures.slice(0, 3).map(String).join("; ")}`)
       const unique = () => new Set(got.map((g) => `${g.topic}#${g.text}`)).size
-      yield* waitUntil(() => unique() >= TOTAL, 40_000, () => `${unique()}/${TOTAL} distinct messages arrived`)
+      yield* waitUntil(() => unique() >= TOTAL, 40_000, () =>
+        `${unique()}/${TOTAL} distinct messages arrived; sub proxy ${JSON.stringify(subProxy.statsNow())}, ` +
+        `pub proxy ${JSON.stringify(pubProxy.statsNow())}`)
       const arrived = Date.now() - t0
       // stop the cuts, let a late duplicate show up
       yield* subProxy.clearCut
@@ -181,12 +191,14 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
           `in ${arrived} ms; ${got.length} deliveries (${duplicates} duplicated seq); connections cut: ${cuts} ` +
           `(sub ${subProxy.statsNow().connections} connections, pub ${pubProxy.statsNow().connections})`
       )
-      assert.isAtLeast(subProxy.statsNow().cuts, 3, "the subscriber's connections were cut")
-      assert.isAtLeast(pubProxy.statsNow().cuts, 3, "the publisher's connections were cut")
+      // at least 40 KB of PUBACKs and 110 KB of PUBLISH over budgets of at most 2.4 and 12 KB: at least 16
+      // and 9 cuts, whatever the machine's speed
+      assert.isAtLeast(subProxy.statsNow().cuts, Math.floor((TOTAL * 4) / SUB_CUT_BYTES[1]), "the subscriber's connections were cut")
+      assert.isAtLeast(pubProxy.statsNow().cuts, Math.floor((TOTAL * 11) / PUB_CUT_BYTES[1]), "the publisher's connections were cut")
     })
 
-  it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 1 messages all arrive at least once`, () => randomCuts(1), 90_000)
-  it.live(`random cuts every 50-400 ms: ${TOTAL} QoS 2 messages arrive exactly once, in order per topic`, () => randomCuts(2), 90_000)
+  it.live(`random cuts after 0.4-12 KB: ${TOTAL} QoS 1 messages all arrive at least once`, () => randomCuts(1), 90_000)
+  it.live(`random cuts after 0.4-12 KB: ${TOTAL} QoS 2 messages arrive exactly once, in order per topic`, () => randomCuts(2), 90_000)
 
   // --- 3. an offline persistent subscriber ---------------------------------------------------------
   it.live("persistent subscriber offline (layer closed) while QoS 1/2 are published: all queued messages arrive, QoS 2 once", () =>

@@ -89,10 +89,18 @@ export interface CutProxyHandle {
   readonly resetAll: Effect.Effect<void>
   /**
    * Cuts each connection after `n` more bytes in `direction` (both directions counted together when omitted):
-   * exactly `n` bytes are forwarded (a chunk is truncated), then both sockets are closed. Current connections
+   * exactly `n` bytes are forwarded (a chunk is truncated), then both sides get a FIN (later bytes are
+   * dropped) and the sockets are destroyed. Current connections
    * count from now, future ones from their start, until {@link CutProxyHandle.clearCut}.
    */
   readonly cutAfterBytes: (n: number, direction?: CutDirection) => Effect.Effect<void>
+  /**
+   * Like {@link CutProxyHandle.cutAfterBytes}, with each connection's budget drawn uniformly from
+   * `[minBytes, maxBytes]`: every connection dies after a random amount of traffic, often mid-packet. Unlike
+   * {@link CutProxyHandle.cutEachAfter}, how many cuts a run sees depends on how much it sends, not on how
+   * fast the machine is.
+   */
+  readonly cutEachAfterBytes: (minBytes: number, maxBytes: number, direction?: CutDirection) => Effect.Effect<void>
   /**
    * Removes the `cutAfterBytes`, `cutEachAfter` and `cutAfterPacket` rules (connections already cut stay cut;
    * timers already running on current connections are cancelled).
@@ -205,7 +213,8 @@ export const CutProxy = {
       let cuts = 0
       let paused = false
       let mode: "forward" | "refuse" | "blackhole" = "forward"
-      let rule: { readonly n: number; readonly direction: CutDirection | undefined } | undefined
+      let rule: { readonly min: number; readonly max: number; readonly direction: CutDirection | undefined } | undefined
+      const budgetOf = (r: NonNullable<typeof rule>): number => Math.round(r.min + Math.random() * (r.max - r.min))
       let randomCut: { readonly min: number; readonly max: number } | undefined
       let packetRule: { readonly type: number; readonly direction: CutDirection; left: number; readonly action: "close" | "blackhole" } | undefined
       let packetCuts = 0
@@ -301,9 +310,10 @@ export const CutProxy = {
           if (direction === "up") bytesUp += data.length
           else bytesDown += data.length
           if (cutNow) {
-            if (data.length > 0) to.write(data, () => kill(pair, "close"))
-            else kill(pair, "close")
-            from.pause()
+            // FIN, as for a packet cut: what was forwarded reaches the peer (a RST could make it drop the
+            // acknowledgements it had not read yet, and a peer that re-sends its whole backlog on every
+            // connection would then never get further).
+            sever(pair, to, data)
             return
           }
           if (!to.write(data)) {
@@ -346,7 +356,7 @@ export const CutProxy = {
           const pair: Pair = {
             client,
             upstream,
-            budget: rule?.n,
+            budget: rule === undefined ? undefined : budgetOf(rule),
             budgetDirection: rule?.direction,
             dead: false,
             blackholed: false,
@@ -373,6 +383,15 @@ export const CutProxy = {
           }
         }
       )
+      const setByteRule = (next: NonNullable<typeof rule>) =>
+        Effect.sync(() => {
+          rule = next
+          for (const p of [...pairs]) {
+            p.budget = budgetOf(next)
+            p.budgetDirection = next.direction
+            if (p.budget <= 0) kill(p, "close")
+          }
+        })
       const statsNow = (): CutProxyStats => ({ bytesUp, bytesDown, connections, active: pairs.size, cuts, packetCuts })
 
       const handle: CutProxyHandle = {
@@ -386,15 +405,9 @@ export const CutProxy = {
         resetAll: Effect.sync(() => {
           for (const p of [...pairs]) kill(p, "reset")
         }),
-        cutAfterBytes: (n, direction) =>
-          Effect.sync(() => {
-            rule = { n, direction }
-            for (const p of [...pairs]) {
-              p.budget = n
-              p.budgetDirection = direction
-              if (n <= 0) kill(p, "close")
-            }
-          }),
+        cutAfterBytes: (n, direction) => setByteRule({ min: n, max: n, direction }),
+        cutEachAfterBytes: (minBytes, maxBytes, direction) =>
+          setByteRule({ min: Math.min(minBytes, maxBytes), max: Math.max(minBytes, maxBytes), direction }),
         clearCut: Effect.sync(() => {
           rule = undefined
           randomCut = undefined
