@@ -1,56 +1,54 @@
 /**
  * Fans incoming messages out to subscription streams.
  *
- * - Dispatch goes through a {@link TopicTrie}, never a scan of every filter.
+ * - Where a message goes ({@link Subscriptions.route}) is decided by the one owner of subscription
+ *   state, {@link Subscriptions}: open streams through a topic trie, a persistent session's early
+ *   messages into a bounded buffer, the tail of an ended subscription nowhere (counted and logged).
  * - Each stream has a bounded buffer. When it is full, delivery waits: the connection's reader stops
  *   pulling from the socket and TCP backpressure slows the broker down. Memory stays bounded; a slow
  *   subscriber slows the whole client, which is the documented trade-off.
- * - Filters are reference-counted so the client knows when the last stream on a filter ended and
- *   which subscriptions to restore after the broker lost the session.
- * - Messages that match no open stream (typical right after a persistent session reconnects) wait
- *   in a bounded buffer and go to the first stream that subscribes to a matching filter. When that
- *   buffer is full the oldest message is dropped and a warning is logged.
  *
  * @since 0.1.0
  */
-import { matches, TopicTrie, type QoS, type SubscriptionRequest } from "@aimeqtt/codec"
 import { Cause, Effect, PubSub, Queue } from "effect"
+import type { SubscriptionRequest } from "@aimeqtt/codec"
+import type { SubscriptionRejected } from "./errors.ts"
 import type { Message } from "./Message.ts"
+import { type Route, Subscriptions, type SubscriptionsOptions } from "./Subscriptions.ts"
 
-/** How many topics {@link Dispatcher} remembers the matching streams of. */
-const TARGET_CACHE_SIZE = 1024
-
-/** One subscription stream's inbox. @since 0.1.0 */
+/** One subscription stream's inbox: ends when the stream is released, fails when the broker refuses its filter. @since 0.1.0 */
 export interface Subscriber {
   readonly requests: ReadonlyArray<SubscriptionRequest>
-  readonly inbox: Queue.Queue<Message, Cause.Done>
+  readonly inbox: Queue.Queue<Message, SubscriptionRejected | Cause.Done>
   /** The stream acknowledges each message itself (`ack: "manual"`). */
   readonly manual: boolean
 }
 
+/** Messages dropped so far, by why. @since 0.2.0 */
+export interface Drops {
+  /** Evicted from the full buffer of messages waiting for a stream (see `unmatchedBufferSize`). */
+  readonly evicted: number
+  /** Late messages of a subscription the program ended [MQTT-3.10.4-3]. */
+  readonly ended: number
+  /** Messages no open stream matches, in a clean session (or with `unmatchedBufferSize` 0). */
+  readonly "no-stream": number
+}
+
 /** @since 0.1.0 */
 export class Dispatcher {
-  readonly #trie = new TopicTrie<Subscriber>()
-  /**
-   * The streams each recently seen topic goes to, each once: most traffic repeats a few topics, and
-   * a hit skips splitting the topic and walking the trie. Emptied whenever a stream is added or
-   * removed, and when it holds {@link TARGET_CACHE_SIZE} topics.
-   */
-  readonly #targets = new Map<string, ReadonlyArray<Subscriber>>()
-  readonly #subscribers = new Set<Subscriber>()
-  #manualSubscribers = 0
-  readonly #refs = new Map<string, { count: number; qos: QoS }>()
+  /** The owner of subscription state; `register`, `unregister` and `dispatch` go through it. */
+  readonly subscriptions: Subscriptions<Subscriber, Message>
+  readonly #manual = new Set<Subscriber>()
   readonly #unmatchedCapacity: number
-  #unmatched: Array<Message> = []
-  #droppedUnmatched = 0
-  #droppedTotal = 0
+  readonly #drops = { evicted: 0, ended: 0, "no-stream": 0 }
   /** Every incoming message, for `MqttClient.messages`: made when first asked for (it preallocates its buffer). */
   #all: PubSub.PubSub<Message> | undefined
   readonly #allCapacity: number
 
-  constructor(allCapacity: number, unmatchedCapacity: number) {
+  constructor(allCapacity: number, options: SubscriptionsOptions) {
     this.#allCapacity = allCapacity
-    this.#unmatchedCapacity = unmatchedCapacity
+    this.#unmatchedCapacity = options.unmatchedCapacity
+    this.subscriptions = new Subscriptions(options)
   }
 
   /** The PubSub behind `MqttClient.messages`. */
@@ -67,63 +65,29 @@ export class Dispatcher {
 
   /** Adds a stream; returns the buffered messages it matches (removed from the buffer). */
   register(subscriber: Subscriber): Array<Message> {
-    this.#targets.clear()
-    this.#subscribers.add(subscriber)
-    if (subscriber.manual) this.#manualSubscribers++
-    for (const { filter, qos } of subscriber.requests) {
-      if (!this.#trie.add(filter, subscriber)) continue // a filter listed twice counts once
-      const ref = this.#refs.get(filter)
-      if (ref === undefined) this.#refs.set(filter, { count: 1, qos })
-      else {
-        ref.count++
-        ref.qos = Math.max(ref.qos, qos) as QoS
-      }
-    }
-    if (this.#unmatched.length === 0) return []
-    const taken: Array<Message> = []
-    this.#unmatched = this.#unmatched.filter((message) => {
-      const hit = subscriber.requests.some(({ filter }) => matches(filter, message.topic))
-      if (hit) taken.push(message)
-      return !hit
-    })
-    return taken
+    if (subscriber.manual) this.#manual.add(subscriber)
+    return this.subscriptions.open(subscriber, subscriber.requests)
   }
 
-  /** Removes a stream; returns the filters no stream uses any more. */
-  unregister(subscriber: Subscriber): Array<string> {
-    this.#targets.clear()
-    if (this.#subscribers.delete(subscriber) && subscriber.manual) this.#manualSubscribers--
-    const released: Array<string> = []
-    for (const { filter } of subscriber.requests) {
-      if (!this.#trie.remove(filter, subscriber)) continue
-      const ref = this.#refs.get(filter)
-      if (ref === undefined) continue
-      if (--ref.count === 0) {
-        this.#refs.delete(filter)
-        released.push(filter)
-      }
-    }
-    return released
+  /** Removes a stream (its filters may become due for UNSUBSCRIBE: {@link Subscriptions.takeReleased}). */
+  unregister(subscriber: Subscriber): void {
+    this.#manual.delete(subscriber)
+    this.subscriptions.close(subscriber)
   }
 
   /** Whether some open stream acknowledges manually. */
   get hasManual(): boolean {
-    return this.#manualSubscribers > 0
+    return this.#manual.size > 0
   }
 
   /** Ends every stream (the client closed): their inboxes drain, then the streams complete. */
   endAll(): void {
-    for (const subscriber of this.#subscribers) Queue.endUnsafe(subscriber.inbox)
+    for (const subscriber of this.subscriptions.streams) Queue.endUnsafe(subscriber.inbox)
   }
 
-  /** Whether any open stream uses this filter. */
-  isActive(filter: string): boolean {
-    return this.#refs.has(filter)
-  }
-
-  /** The subscriptions to restore when the broker has no session: each filter at its highest QoS. */
-  active(): Array<SubscriptionRequest> {
-    return Array.from(this.#refs, ([filter, { qos }]) => ({ filter, qos }))
+  /** Messages dropped so far, by why (each kind is also logged: the first, then every 1000th). */
+  get drops(): Drops {
+    return { ...this.#drops }
   }
 
   /**
@@ -131,10 +95,10 @@ export class Dispatcher {
    * Manual-ack streams get `forManual(subscriber)` instead (the message with its `ack`).
    */
   dispatch(message: Message, forManual?: (subscriber: Subscriber) => Message): Effect.Effect<void> {
-    const targets = this.#targetsOf(message.topic)
+    const route = this.subscriptions.route(message)
+    const targets = route._tag === "Deliver" ? route.streams : []
     let pending: Array<[Subscriber, Message]> | undefined
-    let warning: Effect.Effect<void> | undefined
-    if (targets.length === 0) warning = this.#keepUnmatched(message)
+    const warning = route._tag === "Deliver" ? undefined : this.#dropped(message, route)
     for (const target of targets) {
       const delivered = target.manual && forManual !== undefined ? forManual(target) : message
       // full (or closed: offer returns at once)
@@ -150,40 +114,27 @@ export class Dispatcher {
     })
   }
 
-  /** The streams `topic` goes to, each once (a stream may hold several matching filters). */
-  #targetsOf(topic: string): ReadonlyArray<Subscriber> {
-    const cached = this.#targets.get(topic)
-    if (cached !== undefined) return cached
-    const matched = this.#trie.match(topic)
-    const targets = matched.length > 1 ? Array.from(new Set(matched)) : matched
-    if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear()
-    this.#targets.set(topic, targets)
-    return targets
-  }
-
-  /** Keeps a message no stream wants; when the buffer is full the oldest goes, with a warning (the 1st, then every 1000th). */
-  #keepUnmatched(message: Message): Effect.Effect<void> | undefined {
-    if (this.#unmatchedCapacity <= 0) return undefined
-    let warning: Effect.Effect<void> | undefined
-    if (this.#unmatched.length >= this.#unmatchedCapacity) {
-      const dropped = this.#unmatched.shift()
-      this.#droppedUnmatched++
-      this.#droppedTotal++
-      if (this.#droppedTotal === 1 || this.#droppedTotal % 1000 === 0) {
-        warning = Effect.logWarning(
-          `MQTT: no stream subscribed to ${dropped?.topic ?? "?"}; the buffer of ${this.#unmatchedCapacity} unmatched messages is full, ` +
-            `the oldest was dropped (${this.#droppedTotal} so far; see unmatchedBufferSize)`
-        )
-      }
+  /** Counts a message that found no stream and logs it (the first of each kind, then every 1000th). */
+  #dropped(message: Message, route: Exclude<Route<Subscriber, Message>, { readonly _tag: "Deliver" }>): Effect.Effect<void> | undefined {
+    if (route._tag === "Buffered") {
+      if (route.evicted === undefined) return undefined
+      const n = ++this.#drops.evicted
+      if (n !== 1 && n % 1000 !== 0) return undefined
+      return Effect.logWarning(
+        `MQTT: no stream subscribed to ${route.evicted.topic}; the buffer of ${this.#unmatchedCapacity} unmatched messages is full, ` +
+          `the oldest was dropped (${n} so far; see unmatchedBufferSize)`
+      )
     }
-    this.#unmatched.push(message)
-    return warning
-  }
-
-  /** Messages dropped from the unmatched buffer because it was full since the last call (each drop is also logged, rate-limited). */
-  takeDroppedCount(): number {
-    const n = this.#droppedUnmatched
-    this.#droppedUnmatched = 0
-    return n
+    const n = ++this.#drops[route.reason]
+    if (n !== 1 && n % 1000 !== 0) return undefined
+    return route.reason === "ended"
+      ? Effect.logDebug(
+        `MQTT: dropped a message on ${message.topic} that the broker sent before it acknowledged the UNSUBSCRIBE [MQTT-3.10.4-3] ` +
+          `(${n} so far)`
+      )
+      : Effect.logWarning(
+        `MQTT: dropped a message on ${message.topic}: no open stream matches it, and with a clean session (or ` +
+          `unmatchedBufferSize 0) no later stream may take it (${n} so far)`
+      )
   }
 }

@@ -56,8 +56,12 @@ export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
 export interface Subscription {
   /** The QoS the broker granted, one per filter, in request order [MQTT-3.9.3]. */
   readonly granted: ReadonlyArray<QoS>
-  /** The messages matching any of the filters, each once; ends when the subscription's scope closes. */
-  readonly messages: Stream.Stream<Message>
+  /**
+   * The messages matching any of the filters, each once; ends when the subscription's scope closes. Fails
+   * with `SubscriptionRejected` when the broker refuses one of its filters when the client subscribes
+   * again after a reconnect without a session (the other filters of that re-subscribe are not affected).
+   */
+  readonly messages: Stream.Stream<Message, SubscriptionRejected>
 }
 
 export type { ConnectionStatus } from "./Supervisor.ts"
@@ -196,35 +200,20 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         yield* validateFilters(list)
         const qos = subscribeOptions?.qos ?? 0
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
-        const inbox = yield* Queue.bounded<Message, Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
+        const inbox = yield* Queue.bounded<Message, SubscriptionRejected | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
         const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
         // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
         const buffered = yield* Effect.acquireRelease(
           Effect.sync(() => engine.dispatcher.register(subscriber)),
-          () => release(subscriber)
+          () => engine.release(subscriber)
         )
-        const suback = (yield* engine.request({ _tag: "Subscribe", subscriptions: requests })) as Suback
-        const rejected = list.filter((_, i) => suback.returnCodes[i] === 0x80)
-        if (rejected.length > 0) return yield* new SubscriptionRejected({ filters: rejected })
+        const suback = yield* engine.subscribe(subscriber)
         const messages = Stream.fromQueue(inbox)
         return {
           granted: suback.returnCodes as ReadonlyArray<QoS>,
           messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
         }
       }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": toList(filters).join(",") }), () => self))
-
-    const release = (subscriber: Subscriber) =>
-      Effect.suspend(() => {
-        const released = engine.dispatcher.unregister(subscriber)
-        Queue.endUnsafe(subscriber.inbox)
-        if (released.length === 0 || !options.unsubscribeOnEnd || engine.isClosed()) return Effect.void
-        // Sent after a yield, not awaited: when the client's own scope is closing right behind this
-        // stream, it is closed by then and no UNSUBSCRIBE goes out (DISCONNECT only). Otherwise it goes
-        // out in order with later requests (a re-subscribe to the same filter follows it on the wire).
-        return Effect.forkDetach(
-          Effect.andThen(Effect.yieldNow, Effect.sync(() => { if (!engine.isClosed()) engine.fire({ _tag: "Unsubscribe", filters: released }) }))
-        ).pipe(Effect.asVoid)
-      })
 
     const subscribe = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions | SubscribeSchemaOptions<unknown, unknown>) => {
       const messages = Stream.unwrap(Effect.map(subscription(filters, subscribeOptions), (s) => s.messages))
@@ -241,7 +230,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       Effect.gen(function*() {
         const list = toList(filters)
         yield* validateFilters(list)
-        yield* engine.request({ _tag: "Unsubscribe", filters: list })
+        yield* engine.unsubscribe(list)
       }).pipe((self) => Tracing.span("mqtt.unsubscribe", undefined, () => self))
 
     return MqttClient.of({

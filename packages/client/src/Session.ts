@@ -21,8 +21,13 @@ export type Request =
   | { readonly _tag: "Subscribe"; readonly subscriptions: ReadonlyArray<SubscriptionRequest> }
   | { readonly _tag: "Unsubscribe"; readonly filters: ReadonlyArray<string> }
 
-/** The packet that completed a request: PUBACK, PUBCOMP, SUBACK or UNSUBACK; `undefined` for QoS 0. @since 0.1.0 */
-export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined }
+/**
+ * The packet that completed a request: PUBACK, PUBCOMP, SUBACK or UNSUBACK; `undefined` for QoS 0.
+ * `request` is the request it answers (given for acknowledged requests).
+ *
+ * @since 0.1.0
+ */
+export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined; readonly request?: Request }
 
 /**
  * What the caller must do after an input.
@@ -46,7 +51,9 @@ type Stage = "queued" | "sent" | "released"
 
 interface Entry<T> {
   readonly request: Request
-  readonly token: T | undefined // undefined: an internal request (re-subscribe), nobody waits for it
+  readonly token: T | undefined // undefined: nobody waits for it
+  /** The client's own re-subscribe after a reconnect without a session (replaced by the next one). */
+  readonly resubscribe?: true
   packetId: number
   stage: Stage
 }
@@ -137,16 +144,17 @@ export class Session<T> {
 
   /**
    * The connection is up (CONNACK accepted). Returns, in order: SUBSCRIBE for `resubscribe` (only
-   * when the broker has no session), then every unacknowledged flow, then the queue.
+   * when the broker has no session), then every unacknowledged flow, then the queue. `resubscribeToken`
+   * completes with that SUBSCRIBE's SUBACK, so that a refused filter can fail its streams.
    */
-  connected(sessionPresent: boolean, resubscribe: ReadonlyArray<SubscriptionRequest>): Step<T> {
+  connected(sessionPresent: boolean, resubscribe: ReadonlyArray<SubscriptionRequest>, resubscribeToken?: T): Step<T> {
     this.#connected = true
     const step = emptyStep<T>()
     if (!sessionPresent) {
       for (const [id, entry] of this.#inflight) {
         // A re-subscribe of an earlier connection: the new one below replaces it. (With a session
         // present it is re-sent like any unacknowledged SUBSCRIBE: the broker may never have seen it.)
-        if (entry.token === undefined && entry.request._tag === "Subscribe") this.#inflight.delete(id)
+        if (entry.resubscribe === true) this.#inflight.delete(id)
       }
     }
     const unfinished = [...this.#inflight.values()]
@@ -155,7 +163,8 @@ export class Session<T> {
       if (this.#incomingQos2.size > 0) step.changes.push({ _tag: "ClearIncoming" })
       this.#incomingQos2.clear()
       if (resubscribe.length > 0) {
-        this.#send({ request: { _tag: "Subscribe", subscriptions: resubscribe }, token: undefined, packetId: 0, stage: "queued" }, step)
+        const request: Request = { _tag: "Subscribe", subscriptions: resubscribe }
+        this.#send({ request, token: resubscribeToken, resubscribe: true, packetId: 0, stage: "queued" }, step)
       }
     }
     for (const entry of unfinished) {
@@ -270,7 +279,7 @@ export class Session<T> {
       this.#inflightPublishes--
       step.changes.push({ _tag: "DeleteOutgoing", packetId })
     }
-    if (entry.token !== undefined) step.completed.push({ token: entry.token, ack })
+    if (entry.token !== undefined) step.completed.push({ token: entry.token, ack, request: entry.request })
     this.#drainQueue(step) // a slot may have opened
     return step
   }

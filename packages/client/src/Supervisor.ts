@@ -7,12 +7,12 @@
  *
  * @since 0.1.0
  */
-import type { Packet, Publish } from "@aimeqtt/codec"
-import { Deferred, type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
+import type { Packet, Publish, Suback, SubscriptionRequest } from "@aimeqtt/codec"
+import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Queue, Scope, SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
 import * as Dialer from "./Dialer.ts"
-import { Dispatcher } from "./Dispatcher.ts"
+import { Dispatcher, type Subscriber } from "./Dispatcher.ts"
 import {
   ClientClosed,
   ConnectError,
@@ -20,11 +20,12 @@ import {
   ConnectionRefused,
   OfflineQueueFull,
   ProtocolError,
+  SubscriptionRejected,
   type MqttError
 } from "./errors.ts"
 import { AckableMessage, Message } from "./Message.ts"
 import type { ResolvedOptions } from "./Options.ts"
-import { type Request, Session, type Step } from "./Session.ts"
+import { type Completion, type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
 
 /**
@@ -48,8 +49,20 @@ export interface Supervisor {
   readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
   /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
   readonly publishNow: (packet: Publish) => Effect.Effect<void, MqttError> | undefined
-  /** Like `request`, but does not wait; the result is dropped. */
-  readonly fire: (request: Request) => void
+  /**
+   * Sends SUBSCRIBE for a stream registered with `dispatcher.register` and waits for SUBACK. Fails with
+   * `SubscriptionRejected` when the broker refuses any of its filters (the caller then releases it).
+   */
+  readonly subscribe: (subscriber: Subscriber) => Effect.Effect<Suback, MqttError>
+  /**
+   * A stream ended: unregisters it and ends its inbox. With `unsubscribeOnEnd`, the filters no stream uses
+   * any more are unsubscribed after the current fiber yields, unless a new stream took them up by then
+   * (so an UNSUBSCRIBE never overtakes a SUBSCRIBE for the same filter) or the client is closing (a
+   * persistent session keeps its subscriptions).
+   */
+  readonly release: (subscriber: Subscriber) => Effect.Effect<void>
+  /** The program unsubscribes: no stream receives through these filters and no reconnect restores them. */
+  readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, MqttError>
 }
 
 /**
@@ -61,7 +74,14 @@ export interface Supervisor {
 export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, ConnectionRefused | ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
     const session = new Session<Token>({ maxInflight: options.maxInflight, maxQueued: options.offlineQueueSize })
-    const dispatcher = new Dispatcher(options.subscriberBufferSize, options.unmatchedBufferSize)
+    const dispatcher = new Dispatcher(options.subscriberBufferSize, {
+      persistent: !options.connect.cleanSession,
+      unsubscribeOnEnd: options.unsubscribeOnEnd,
+      unmatchedCapacity: options.unmatchedBufferSize
+    })
+    const subscriptions = dispatcher.subscriptions
+    /** Runs a log line from a synchronous section, with the client's logger. */
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     let current: Connection.Connection | undefined
     let closed = false
 
@@ -84,16 +104,19 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       if (error === undefined) return true
       const lost = new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error })
       connection?.abort(lost)
-      for (const { ack, token } of step.completed) Deferred.doneUnsafe(token, ack === undefined ? Exit.fail(lost) : Exit.succeed(ack))
+      for (const completion of step.completed) {
+        if (completion.ack === undefined) Deferred.doneUnsafe(completion.token, Exit.fail(lost))
+        else complete(completion)
+      }
       return false
     }
 
     /** Completes what the step acknowledged and hands its packets to the connection. */
     const transmit = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
       const afterWrite: Array<Token> = []
-      for (const { ack, token } of step.completed) {
-        if (ack === undefined) afterWrite.push(token)
-        else Deferred.doneUnsafe(token, Exit.succeed(ack))
+      for (const completion of step.completed) {
+        if (completion.ack === undefined) afterWrite.push(completion.token)
+        else complete(completion)
       }
       if (step.send.length === 0) return
       if (connection === undefined) {
@@ -120,11 +143,13 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       return undefined
     }
 
-    const request = (request: Request): Effect.Effect<Packet | undefined, MqttError> =>
+    /** `onQueued` runs once the request is accepted (sent or queued), in the same synchronous section. */
+    const request = (request: Request, onQueued?: () => void): Effect.Effect<Packet | undefined, MqttError> =>
       Effect.suspend(() => {
         const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
         const error = enqueue(request, token)
         if (error !== undefined) return Effect.fail(error)
+        onQueued?.()
         return Deferred.await(token).pipe(
           // An interrupted request that is still queued is removed: nothing half-sent is left behind.
           Effect.onInterrupt(() => Effect.sync(() => session.cancel(token)))
@@ -146,9 +171,75 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       })
     }
 
-    const fire = (request: Request): void => {
-      enqueue(request, Deferred.makeUnsafe())
+    // --- subscriptions (the state lives in `Subscriptions`; this turns its answers into packets) ----
+    /**
+     * Who each SUBSCRIBE in flight is for: a stream, or `undefined` for the re-subscribe after a reconnect.
+     * Its SUBACK reaches `Subscriptions` even when the stream stopped waiting for it.
+     */
+    const subscribing = new Map<Token, Subscriber | undefined>()
+    let resubscribeToken: Token | undefined
+
+    /** Resolves a request with its acknowledgement; a SUBACK first updates the subscription state. */
+    const complete = (completion: Completion<Token>): void => {
+      const { ack, request, token } = completion
+      if (ack?._tag === "Suback" && request?._tag === "Subscribe" && subscribing.has(token)) {
+        const stream = subscribing.get(token)
+        subscribing.delete(token)
+        const { refused, unwanted } = subscriptions.subacked(request.subscriptions, ack.returnCodes, stream)
+        // A stream's own refusal fails its `subscribe` below; a refused re-subscribe fails the streams here.
+        const others = refused.filter((refusal) => refusal.stream !== stream)
+        for (const refusal of others) {
+          Queue.failCauseUnsafe(refusal.stream.inbox, Cause.fail(new SubscriptionRejected({ filters: refusal.filters })))
+        }
+        if (others.length > 0) {
+          const filters = [...new Set(others.flatMap((r) => r.filters))].join(", ")
+          runFork(Effect.logWarning(
+            `MQTT: the broker refused the subscription to ${filters} after a reconnect; ${others.length} stream(s) failed with SubscriptionRejected`
+          ))
+        }
+        if (unwanted.length > 0) enqueue({ _tag: "Unsubscribe", filters: unwanted }, Deferred.makeUnsafe())
+      }
+      if (ack !== undefined) Deferred.doneUnsafe(token, Exit.succeed(ack))
     }
+
+    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, MqttError> =>
+      Effect.suspend(() => {
+        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+        subscribing.set(token, subscriber)
+        const error = enqueue({ _tag: "Subscribe", subscriptions: subscriber.requests }, token)
+        if (error !== undefined) {
+          subscribing.delete(token)
+          return Effect.fail(error)
+        }
+        return Deferred.await(token).pipe(
+          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token) && subscribing.delete(token))),
+          Effect.flatMap((ack) => {
+            const suback = ack as Suback
+            const rejected = subscriber.requests.filter((_, i) => suback.returnCodes[i] === 0x80).map((r) => r.filter)
+            return rejected.length === 0 ? Effect.succeed(suback) : Effect.fail(new SubscriptionRejected({ filters: rejected }))
+          })
+        )
+      })
+
+    const release = (subscriber: Subscriber): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        dispatcher.unregister(subscriber)
+        Queue.endUnsafe(subscriber.inbox)
+        if (!options.unsubscribeOnEnd || closed) return Effect.void
+        // After a yield: when the client's own scope is closing right behind this stream, it is closed by
+        // then and no UNSUBSCRIBE goes out (DISCONNECT only).
+        return Effect.forkDetach(Effect.andThen(
+          Effect.yieldNow,
+          Effect.sync(() => {
+            if (closed) return
+            const released = subscriptions.takeReleased()
+            if (released.length > 0) enqueue({ _tag: "Unsubscribe", filters: released }, Deferred.makeUnsafe())
+          })
+        )).pipe(Effect.asVoid)
+      })
+
+    const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
+      Effect.asVoid(request({ _tag: "Unsubscribe", filters }, () => subscriptions.unsubscribe(filters)))
 
     // --- incoming packets -----------------------------------------------------------------------
     const onPacket = (connection: Connection.Connection, acks: AckSequencer) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
@@ -207,7 +298,15 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       Effect.gen(function*() {
         yield* Effect.sync(() => {
           current = connection
-          apply(session.connected(connection.sessionPresent, dispatcher.active()), connection)
+          const resubscribe = subscriptions.connected(connection.sessionPresent)
+          // Without a session the previous re-subscribe is dropped by the session: forget its token.
+          if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
+          resubscribeToken = undefined
+          if (resubscribe.length > 0) {
+            resubscribeToken = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+            subscribing.set(resubscribeToken, undefined)
+          }
+          apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken), connection)
         })
         yield* SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
       })
@@ -273,6 +372,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       isClosed: () => closed,
       request,
       publishNow,
-      fire
+      subscribe,
+      release,
+      unsubscribe
     }
   })

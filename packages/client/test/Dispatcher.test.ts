@@ -1,26 +1,29 @@
 /**
- * Dispatcher: fan-out through the TopicTrie, refcounts, the unmatched buffer and backpressure.
+ * Dispatcher: fan-out (routed by Subscriptions), the unmatched buffer of a persistent session, drops and
+ * backpressure. Subscription state itself is tested in Subscriptions.test.ts.
  */
 import type { QoS } from "@aimeqtt/codec"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Fiber, Logger, PubSub, Queue, Stream } from "effect"
 import { Dispatcher, type Subscriber } from "../src/Dispatcher.ts"
+import type { SubscriptionRejected } from "../src/errors.ts"
 import { Message } from "../src/Message.ts"
 
 const utf8 = new TextEncoder()
 const message = (topic: string, qos: QoS = 0) => new Message(topic, utf8.encode(topic), qos, false, false)
 
-const makeDispatcher = (unmatchedCapacity = 10, allCapacity = 64) => Effect.sync(() => new Dispatcher(allCapacity, unmatchedCapacity))
+const makeDispatcher = (unmatchedCapacity = 10, allCapacity = 64, persistent = true) =>
+  Effect.sync(() => new Dispatcher(allCapacity, { persistent, unsubscribeOnEnd: true, unmatchedCapacity }))
 
 const subscriber = (filters: ReadonlyArray<string | [string, QoS]>, capacity = 16) =>
-  Effect.map(Queue.bounded<Message, Cause.Done>(capacity), (inbox) => {
+  Effect.map(Queue.bounded<Message, SubscriptionRejected | Cause.Done>(capacity), (inbox) => {
     const requests: Subscriber["requests"] = filters.map((f) => typeof f === "string" ? { filter: f, qos: 0 as const } : { filter: f[0], qos: f[1] })
     const s = { requests, inbox, manual: false } // plain (auto-ack) stream
     return s
   })
 
 /** Everything currently in an inbox (without waiting). */
-const drain = (inbox: Queue.Queue<Message, Cause.Done>) =>
+const drain = (inbox: Queue.Queue<Message, SubscriptionRejected | Cause.Done>) =>
   Effect.map(Queue.clear(inbox), (messages) => messages.map((m) => m.topic))
 
 describe("fan-out", () => {
@@ -156,16 +159,15 @@ describe("unmatched buffer", () => {
       assert.deepStrictEqual(d.register(late), [])
     }))
 
-  it.effect("over capacity the oldest is dropped and takeDroppedCount reports it once", () =>
+  it.effect("over capacity the oldest is dropped and counted as evicted", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher(2)
       for (const t of ["m/1", "m/2", "m/3", "m/4"]) yield* d.dispatch(message(t))
-      assert.strictEqual(d.takeDroppedCount(), 2)
-      assert.strictEqual(d.takeDroppedCount(), 0)
+      assert.deepStrictEqual(d.drops, { evicted: 2, ended: 0, "no-stream": 0 })
       const s = yield* subscriber(["m/#"])
       assert.deepStrictEqual(d.register(s).map((m) => m.topic), ["m/3", "m/4"])
       yield* d.dispatch(message("z"))
-      assert.strictEqual(d.takeDroppedCount(), 0)
+      assert.strictEqual(d.drops.evicted, 2)
     }))
 
   it.effect("dropping an unmatched message logs a warning (the first, then every 1000th)", () =>
@@ -187,53 +189,40 @@ describe("unmatched buffer", () => {
       yield* d.dispatch(message("a"))
       const s = yield* subscriber(["a"])
       assert.deepStrictEqual(d.register(s), [])
-      assert.strictEqual(d.takeDroppedCount(), 0)
+      assert.deepStrictEqual(d.drops, { evicted: 0, ended: 0, "no-stream": 1 })
     }))
 
-  it.effect("messages of an unregistered filter are buffered again", () =>
+  // Issue 11, item 4: the tail of an ended subscription (sent before the broker's UNSUBACK,
+  // [MQTT-3.10.4-3]) must not be replayed to a later subscription on the same filter.
+  it.effect("the tail of an ended stream's filter is dropped, not kept for the next stream", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher(10)
       const s = yield* subscriber(["a"])
       d.register(s)
       d.unregister(s)
-      yield* d.dispatch(message("a"))
+      yield* d.dispatch(message("a")) // before the UNSUBSCRIBE went out
+      assert.deepStrictEqual(d.subscriptions.takeReleased(), ["a"])
+      yield* d.dispatch(message("a")) // after it, before UNSUBACK
       assert.deepStrictEqual(yield* drain(s.inbox), [])
       const s2 = yield* subscriber(["a"])
-      assert.deepStrictEqual(d.register(s2).map((m) => m.topic), ["a"])
+      assert.deepStrictEqual(d.register(s2), [])
+      assert.deepStrictEqual(d.drops, { evicted: 0, ended: 2, "no-stream": 0 })
+      // the new stream gets what comes after its SUBSCRIBE
+      yield* d.dispatch(message("a"))
+      assert.deepStrictEqual(yield* drain(s2.inbox), ["a"])
+    }))
+
+  it.effect("a clean session keeps nothing for later streams: a message no stream matches is dropped and counted", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDispatcher(10, 64, false)
+      yield* d.dispatch(message("x/1"))
+      const s = yield* subscriber(["x/#"])
+      assert.deepStrictEqual(d.register(s), [])
+      assert.deepStrictEqual(d.drops, { evicted: 0, ended: 0, "no-stream": 1 })
     }))
 })
 
-describe("refcounts", () => {
-  it.effect("unregister returns the filters nobody uses any more", () =>
-    Effect.gen(function*() {
-      const d = yield* makeDispatcher()
-      const s1 = yield* subscriber(["a/#", "b"])
-      const s2 = yield* subscriber(["a/#", "c"])
-      d.register(s1)
-      d.register(s2)
-      assert.isTrue(d.isActive("a/#") && d.isActive("b") && d.isActive("c"))
-      assert.deepStrictEqual(d.unregister(s1), ["b"])
-      assert.isTrue(d.isActive("a/#"))
-      assert.isFalse(d.isActive("b"))
-      assert.deepStrictEqual(d.unregister(s2).sort(), ["a/#", "c"])
-      assert.isFalse(d.isActive("a/#"))
-      assert.deepStrictEqual(d.active(), [])
-    }))
-
-  it.effect("unregistering twice (or an unknown subscriber) releases nothing", () =>
-    Effect.gen(function*() {
-      const d = yield* makeDispatcher()
-      const s1 = yield* subscriber(["a"])
-      const s2 = yield* subscriber(["a"])
-      d.register(s1)
-      d.register(s2)
-      assert.deepStrictEqual(d.unregister(s1), [])
-      assert.deepStrictEqual(d.unregister(s1), []) // must not count s2's reference down
-      assert.isTrue(d.isActive("a"))
-      assert.deepStrictEqual(d.unregister(yield* subscriber(["a"])), [])
-      assert.deepStrictEqual(d.unregister(s2), ["a"])
-    }))
-
+describe("streams", () => {
   it.effect("an unregistered subscriber receives nothing more", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher()
@@ -247,29 +236,15 @@ describe("refcounts", () => {
       assert.deepStrictEqual(yield* drain(s2.inbox), ["a"])
     }))
 
-  it.effect("active() lists each filter once, at its highest QoS", () =>
+  it.effect("hasManual follows manual streams, unregistering twice included", () =>
     Effect.gen(function*() {
       const d = yield* makeDispatcher()
-      d.register(yield* subscriber([["a/#", 0], ["b", 1]]))
-      d.register(yield* subscriber([["a/#", 2]]))
-      d.register(yield* subscriber([["a/#", 1], ["c/+", 0]]))
-      const active = d.active().sort((x, y) => x.filter.localeCompare(y.filter))
-      assert.deepStrictEqual(active, [{ filter: "a/#", qos: 2 }, { filter: "b", qos: 1 }, { filter: "c/+", qos: 0 }])
-    }))
-
-  // Regression: a subscriber whose request list names the same filter twice (reachable through
-  // `client.subscribe(["a", "a"])`: MqttClient does not deduplicate) counts the filter twice in `register`
-  // (refs.count = 2) but TopicTrie.add/remove are set-like, so `unregister` decrements it only once.
-  // The filter then stays "active" forever: no UNSUBSCRIBE is sent when the stream ends, and `active()`
-  // re-subscribes it after every lost session. Minimal sequence:
-  //   register({ requests: [{filter:"a",qos:0},{filter:"a",qos:0}] }); unregister(same) -> [] (expected ["a"]).
-  it.effect("a filter listed twice by one subscriber is released when it unregisters", () =>
-    Effect.gen(function*() {
-      const d = yield* makeDispatcher()
-      const s = yield* subscriber(["a", "a"])
-      d.register(s)
-      assert.deepStrictEqual(d.unregister(s), ["a"])
-      assert.isFalse(d.isActive("a"))
+      const m = { ...(yield* subscriber(["a"])), manual: true }
+      d.register(m)
+      assert.isTrue(d.hasManual)
+      d.unregister(m)
+      d.unregister(m)
+      assert.isFalse(d.hasManual)
     }))
 })
 

@@ -144,7 +144,7 @@ describe("flows", () => {
     expect(session.inflight).toBe(1)
     const ack = noViolation(session.received({ _tag: "Puback", packetId: 1 }))
     expect(ack.send).toEqual([])
-    expect(ack.completed).toEqual([{ token: "p", ack: { _tag: "Puback", packetId: 1 } }])
+    expect(ack.completed).toEqual([{ token: "p", ack: { _tag: "Puback", packetId: 1 }, request: publish(1, "q1") }])
     expect(session.inflight).toBe(0)
   })
 
@@ -158,7 +158,7 @@ describe("flows", () => {
     expect(session.inflight).toBe(1)
     const comp = noViolation(session.received({ _tag: "Pubcomp", packetId: 1 }))
     expect(comp.send).toEqual([])
-    expect(comp.completed).toEqual([{ token: "p", ack: { _tag: "Pubcomp", packetId: 1 } }])
+    expect(comp.completed).toEqual([{ token: "p", ack: { _tag: "Pubcomp", packetId: 1 }, request: publish(2, "q2") }])
     expect(session.inflight).toBe(0)
   })
 
@@ -176,9 +176,12 @@ describe("flows", () => {
     const u = req(session, unsubscribe("c", "d"), "u")
     expect(u.send).toEqual([{ _tag: "Unsubscribe", packetId: 2, filters: ["c", "d"] }])
     const suback = { _tag: "Suback", packetId: 1, returnCodes: [2, 0x80] } as const
-    expect(noViolation(session.received(suback)).completed).toEqual([{ token: "s", ack: suback }])
+    // the request comes back with its acknowledgement (the client routes a SUBACK by its filters)
+    expect(noViolation(session.received(suback)).completed).toEqual([
+      { token: "s", ack: suback, request: { _tag: "Subscribe", subscriptions: [{ filter: "a/#", qos: 2 }, { filter: "b", qos: 0 }] } }
+    ])
     expect(noViolation(session.received({ _tag: "Unsuback", packetId: 2 })).completed).toEqual([
-      { token: "u", ack: { _tag: "Unsuback", packetId: 2 } }
+      { token: "u", ack: { _tag: "Unsuback", packetId: 2 }, request: unsubscribe("c", "d") }
     ])
     expect(session.inflight).toBe(0)
   })
@@ -411,6 +414,21 @@ describe("reconnect with sessionPresent = false", () => {
     // the SUBACK of the internal re-subscribe completes nobody and is no violation
     const suback = noViolation(session.received({ _tag: "Suback", packetId: resubId, returnCodes: [1, 2] }))
     expect(suback.completed).toEqual([])
+  })
+
+  it("the re-subscribe's token completes with its SUBACK (so refused filters can fail their streams); a newer re-subscribe replaces it", () => {
+    const session = new Session<string>({ maxInflight: 10, maxQueued: 10 })
+    const first = session.connected(false, [{ filter: "cmd/#", qos: 1 }], "r1")
+    const firstId = (first.send[0] as { packetId: number }).packetId
+    session.disconnected()
+    const second = session.connected(false, [{ filter: "cmd/#", qos: 1 }, { filter: "status", qos: 0 }], "r2")
+    expect(second.send).toHaveLength(1) // the old re-subscribe is not re-sent
+    const secondId = (second.send[0] as { packetId: number }).packetId
+    expect(session.received({ _tag: "Suback", packetId: firstId, returnCodes: [1] }).violation).toBeTypeOf("string")
+    const suback = { _tag: "Suback", packetId: secondId, returnCodes: [0x80, 0] } as const
+    expect(noViolation(session.received(suback)).completed).toEqual([
+      { token: "r2", ack: suback, request: { _tag: "Subscribe", subscriptions: [{ filter: "cmd/#", qos: 1 }, { filter: "status", qos: 0 }] } }
+    ])
   })
 
   it("an empty resubscribe list sends no SUBSCRIBE", () => {
