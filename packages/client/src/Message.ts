@@ -71,3 +71,14 @@ export interface TypedMessage<A> {
   readonly retain: boolean
   readonly dup: boolean
 }
+
+/**
+ * A message of a `subscribe(filter, { schema, ack: "manual" })` stream: the decoded value, and `ack` as
+ * on {@link AckableMessage} (its PUBACK/PUBREC goes out only once `ack` ran).
+ *
+ * @since 0.2.0
+ */
+export interface AckableTypedMessage<A> extends TypedMessage<A> {
+  /** Acknowledges the message to the broker. */
+  readonly ack: Effect.Effect<void>
+}

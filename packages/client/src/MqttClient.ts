@@ -15,7 +15,7 @@ import {
   PayloadTooLarge,
   SubscriptionRejected
 } from "./errors.ts"
-import type { AckableMessage, Message, TypedMessage } from "./Message.ts"
+import { AckableMessage, type AckableTypedMessage, type Message, type TypedMessage } from "./Message.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
 import * as Supervisor from "./Supervisor.ts"
@@ -47,9 +47,27 @@ export interface SubscribeOptions {
   readonly bufferSize?: number
 }
 
+/**
+ * What a Schema subscription does with a payload that does not decode:
+ * - `"fail"` (default): the stream fails with `PayloadDecodeError` (topic, what the Schema reported, a
+ *   bounded copy of the payload). Nothing after it is delivered; with `ack: "manual"` the bad message is
+ *   not acknowledged.
+ * - `"skip"`: the error is logged as a warning and the message skipped; the stream goes on.
+ * - a function: called with the `PayloadDecodeError` (send it to a dead-letter topic, count it, ...), then
+ *   the message is skipped and the stream goes on.
+ *
+ * A skipped message is acknowledged (also with `ack: "manual"`: the program never sees it, and an
+ * unacknowledged message would hold back every later acknowledgement [MQTT-4.6.0-2]).
+ *
+ * @since 0.2.0
+ */
+export type DecodeErrorPolicy = "fail" | "skip" | ((error: PayloadDecodeError) => Effect.Effect<void>)
+
 /** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 */
 export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
   readonly schema: Schema.Codec<A, I>
+  /** What an undecodable payload does: see {@link DecodeErrorPolicy}. Default `"fail"`. */
+  readonly onDecodeError?: DecodeErrorPolicy
 }
 
 /** An acknowledged subscription. @since 0.1.0 */
@@ -90,16 +108,24 @@ export class MqttClient extends Context.Service<MqttClient, {
   }
   /**
    * Subscribes when the stream starts and emits after SUBACK. Fails with `SubscriptionRejected` when
-   * the broker refuses any filter. When the last stream on a filter ends, UNSUBSCRIBE is sent (see
-   * `unsubscribeOnEnd`).
+   * the broker refuses any filter (also when it refuses the re-subscribe after a reconnect without a
+   * session). When the last stream on a filter ends, UNSUBSCRIBE is sent (see `unsubscribeOnEnd`).
+   *
+   * With `schema`, each payload is decoded as JSON through it; an undecodable payload fails the stream
+   * with `PayloadDecodeError` or is skipped, as `onDecodeError` says. With `ack: "manual"` every message,
+   * typed or not, carries `ack`.
    */
   subscribe: {
-    (filters: string | ReadonlyArray<string>, options: SubscribeOptions & { readonly ack: "manual" }): Stream.Stream<AckableMessage, MqttError>
-    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, MqttError>
+    <A, I>(
+      filters: string | ReadonlyArray<string>,
+      options: SubscribeSchemaOptions<A, I> & { readonly ack: "manual" }
+    ): Stream.Stream<AckableTypedMessage<A>, MqttError | PayloadDecodeError>
     <A, I>(
       filters: string | ReadonlyArray<string>,
       options: SubscribeSchemaOptions<A, I>
     ): Stream.Stream<TypedMessage<A>, MqttError | PayloadDecodeError>
+    (filters: string | ReadonlyArray<string>, options: SubscribeOptions & { readonly ack: "manual" }): Stream.Stream<AckableMessage, MqttError>
+    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, MqttError>
   }
   /** Subscribes and waits for SUBACK; the subscription lasts as long as the scope. */
   subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, MqttError, Scope.Scope>
@@ -219,11 +245,29 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const messages = Stream.unwrap(Effect.map(subscription(filters, subscribeOptions), (s) => s.messages))
       if (subscribeOptions === undefined || !("schema" in subscribeOptions)) return messages
       const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(subscribeOptions.schema))
-      return Stream.mapEffect(messages, (message) =>
-        decode(utf8Decoder.decode(message.payload)).pipe(
-          Effect.map((value): TypedMessage<unknown> => ({ topic: message.topic, value, qos: message.qos, retain: message.retain, dup: message.dup })),
-          Effect.mapError((error) => new PayloadDecodeError({ topic: message.topic, message: error.message }))
-        ))
+      const policy = subscribeOptions.onDecodeError ?? "fail"
+      const typed = (message: Message, value: unknown): TypedMessage<unknown> | AckableTypedMessage<unknown> => {
+        const base = { topic: message.topic, value, qos: message.qos, retain: message.retain, dup: message.dup }
+        return message instanceof AckableMessage ? { ...base, ack: message.ack } : base
+      }
+      const skip = (message: Message, error: PayloadDecodeError): Effect.Effect<undefined> => {
+        const report = policy === "skip"
+          ? Effect.logWarning(`MQTT: skipped a message on ${error.topic} whose payload (${error.payloadSize} bytes) did not decode: ${error.message}`)
+          : policy === "fail" ? Effect.void : policy(error)
+        return Effect.as(Effect.andThen(report, message instanceof AckableMessage ? message.ack : Effect.void), undefined)
+      }
+      return messages.pipe(
+        Stream.mapEffect((message) =>
+          decode(utf8Decoder.decode(message.payload)).pipe(
+            Effect.map((value) => typed(message, value)),
+            Effect.catch((cause) => {
+              const error = PayloadDecodeError.fromPayload(message.topic, message.payload, cause.message)
+              return policy === "fail" ? Effect.fail(error) : skip(message, error)
+            })
+          )
+        ),
+        Stream.filter((message): message is TypedMessage<unknown> => message !== undefined)
+      )
     }
 
     const unsubscribe = (filters: string | ReadonlyArray<string>) =>

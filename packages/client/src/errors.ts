@@ -167,14 +167,31 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 }
 
 /**
- * A message payload did not decode with the Schema given to `subscribe`/`publish`.
+ * A message payload did not decode with the Schema given to `subscribe(filter, { schema })`.
+ * - `topic`: the topic the message came on;
+ * - `message`: what the Schema reported;
+ * - `payload`: a copy of the first {@link PAYLOAD_SAMPLE_BYTES} bytes of the raw payload (bounded, so a
+ *   huge bad payload is not kept alive by its error);
+ * - `payloadSize`: the whole payload's size, in bytes.
+ *
+ * Whether it fails the stream or is reported and skipped is the subscription's `onDecodeError` choice.
  *
  * @since 0.1.0
  */
 export class PayloadDecodeError extends Schema.TaggedError<PayloadDecodeError>()("PayloadDecodeError", {
   topic: Schema.String,
-  message: Schema.String
-}) {}
+  message: Schema.String,
+  payload: Schema.Uint8Array,
+  payloadSize: Schema.Number
+}) {
+  /** Builds the error for a message's raw payload, keeping a bounded copy of it. */
+  static fromPayload(topic: string, payload: Uint8Array, message: string): PayloadDecodeError {
+    return new PayloadDecodeError({ topic, message, payload: payload.slice(0, PAYLOAD_SAMPLE_BYTES), payloadSize: payload.length })
+  }
+}
+
+/** How many bytes of an undecodable payload a {@link PayloadDecodeError} keeps. @since 0.2.0 */
+export const PAYLOAD_SAMPLE_BYTES = 1024
 
 /**
  * A value given to `publish(topic, value, { schema })` did not encode with its Schema.

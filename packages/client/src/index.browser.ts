@@ -7,13 +7,14 @@
  * @since 0.1.0
  */
 export * from "./errors.ts"
-export { AckableMessage, Message, type TypedMessage } from "./Message.ts"
+export { AckableMessage, type AckableTypedMessage, Message, type TypedMessage } from "./Message.ts"
 export {
   MqttClient,
   type ConnectionStatus,
   type PublishOptions,
   type PublishSchemaOptions,
   type SubscribeOptions,
+  type DecodeErrorPolicy,
   type SubscribeSchemaOptions,
   type Subscription
 } from "./MqttClient.ts"
