@@ -1,7 +1,8 @@
 /**
- * The client's engine: owns the {@link Session}, the session store and the {@link Dispatcher}, keeps
- * one {@link Connection} alive (opened and re-opened by the {@link Dialer}), and turns user requests
- * into packets. `MqttClient` is the typed API on top of it.
+ * The client's engine: owns the {@link Session}, the session store and the {@link Dispatcher} (whose
+ * {@link Subscriptions} own subscription state), keeps one {@link Connection} alive (opened and re-opened
+ * by the {@link Dialer}), turns user requests into packets, and hands incoming packets to the
+ * {@link Router}. `MqttClient` is the typed API on top of it.
  *
  * All mutable state is touched only in synchronous sections, so fibers never see it half-updated.
  *
@@ -12,6 +13,7 @@ import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Queue, Scope, Subs
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
 import * as Dialer from "./Dialer.ts"
+import * as Router from "./Router.ts"
 import { Dispatcher, type Subscriber } from "./Dispatcher.ts"
 import {
   ClientClosed,
@@ -19,11 +21,9 @@ import {
   ConnectionLost,
   ConnectionRefused,
   OfflineQueueFull,
-  ProtocolError,
   SubscriptionRejected,
   type MqttError
 } from "./errors.ts"
-import { AckableMessage, Message } from "./Message.ts"
 import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
@@ -241,50 +241,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
       Effect.asVoid(request({ _tag: "Unsubscribe", filters }, () => subscriptions.unsubscribe(filters)))
 
-    // --- incoming packets -----------------------------------------------------------------------
-    const onPacket = (connection: Connection.Connection, acks: AckSequencer) => (packet: Packet): Effect.Effect<void, ProtocolError> => {
-      if (packet._tag === "Publish" && packet.qos === 0 && !dispatcher.hasManual) {
-        // QoS 0 has no session state and no acknowledgement: straight to the streams (the hot path).
-        return dispatcher.dispatch(new Message(packet.topic, packet.payload, 0, packet.retain, packet.dup))
-      }
-      const step = session.received(packet)
-      if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
-      // Stored first: an incoming QoS 2 id must be durable before the message is delivered.
-      if (!commit(step, connection)) return Effect.void
-      const p = step.deliver
-      if (p === undefined) {
-        transmit(step, connection)
-        return Effect.void
-      }
-      const message = new Message(p.topic, p.payload, p.qos, p.retain, p.dup)
-      if (!dispatcher.hasManual && acks.isEmpty) {
-        // Fast path. The acknowledgement goes out once the message is in every matching stream's buffer.
-        const delivered = dispatcher.dispatch(message)
-        if (delivered === Effect.void) {
-          transmit(step, connection)
-          return Effect.void
-        }
-        return Effect.andThen(delivered, Effect.sync(() => transmit(step, connection)))
-      }
-      // Some stream acknowledges manually: every acknowledgement goes through the sequencer, in order.
-      const held = acks.hold(step.send, p.qos === 2 ? p.packetId : undefined)
-      const sendReady = (packets: ReadonlyArray<Packet>) => {
-        if (packets.length > 0) connection.send(packets)
-      }
-      const withAck = (): Message => {
-        acks.addHolder(held)
-        let done = false
-        return new AckableMessage(
-          message,
-          Effect.sync(() => {
-            if (done) return
-            done = true
-            sendReady(acks.release(held))
-          })
-        )
-      }
-      return Effect.andThen(dispatcher.dispatch(message, withAck), Effect.sync(() => sendReady(acks.seal(held))))
-    }
+    // --- incoming packets: see Router --------------------------------------------------------------
+    const route = Router.make({ session, dispatcher, commit, transmit })
 
     /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
     const forgetUnacknowledged = (acks: AckSequencer): void => {
@@ -315,7 +273,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const runConnection = (connection: Connection.Connection, scope: Scope.Closeable) =>
       Effect.gen(function*() {
         const acks = new AckSequencer()
-        const end = yield* Effect.flip(connection.run(onPacket(connection, acks)))
+        const end = yield* Effect.flip(connection.run(route(connection, acks)))
         yield* Effect.sync(() => {
           current = undefined
           dialer.next()
