@@ -58,26 +58,32 @@ describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
       }
     }), 30_000)
 
-  it.live("Stream.retry after a PayloadDecodeError subscribes again and receives the next good message", () =>
-    Effect.gen(function*() {
-      const broker = yield* Mosquitto.start()
-      const mqtt = yield* client(broker.url, { clientId: uniqueId("retry") })
-      const Reading = Schema.Struct({ celsius: Schema.Number })
-      let n = 0
-      // one bad payload, then good ones, forever
-      yield* Effect.forkScoped(Effect.forever(Effect.andThen(
-        Effect.suspend(() => mqtt.publish("s/t", n++ === 0 ? "not json" : JSON.stringify({ celsius: n }))),
-        Effect.sleep("50 millis")
-      )))
-      const got = yield* mqtt.subscribe("s/t", { schema: Reading }).pipe(
-        Stream.retry(Schedule.recurs(3)),
-        Stream.take(1),
-        Stream.runCollect,
-        Effect.timeout("5 seconds"),
-        Effect.option
-      )
-      assert.isTrue(Option.isSome(got) && got.value.length === 1, `nothing after the retry:\n${broker.logText()}`)
-    }), 30_000)
+  // The same fault reached through the natural recoveries after a PayloadDecodeError.
+  const Reading = Schema.Struct({ celsius: Schema.Number })
+  type Typed = Stream.Stream<{ readonly value: { readonly celsius: number } }, unknown>
+  const recoveries: ReadonlyArray<readonly [string, (stream: Typed, again: () => Typed) => Typed]> = [
+    ["Stream.retry(Schedule.recurs(3))", (stream) => stream.pipe(Stream.retry(Schedule.recurs(3)))],
+    ["Stream.retry(Schedule.forever)", (stream) => stream.pipe(Stream.retry(Schedule.forever))],
+    ["Stream.catch, then subscribe again", (stream, again) => stream.pipe(Stream.catch(() => again()))],
+    ["Stream.catchTag(\"PayloadDecodeError\"), then subscribe again", (stream, again) =>
+      stream.pipe(Stream.catchTag("PayloadDecodeError", () => again()))]
+  ]
+  for (const [name, recover] of recoveries) {
+    it.live(`${name} after a PayloadDecodeError subscribes again and receives the next good message`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        const mqtt = yield* client(broker.url, { clientId: uniqueId("retry") })
+        let n = 0
+        // one bad payload, then good ones, forever
+        yield* Effect.forkScoped(Effect.forever(Effect.andThen(
+          Effect.suspend(() => mqtt.publish("s/t", n++ === 0 ? "not json" : JSON.stringify({ celsius: n }))),
+          Effect.sleep("50 millis")
+        )))
+        const subscribe = (): Typed => mqtt.subscribe("s/t", { schema: Reading })
+        const got = yield* recover(subscribe(), subscribe).pipe(Stream.take(1), Stream.runCollect, Effect.timeout("5 seconds"), Effect.option)
+        assert.isTrue(Option.isSome(got) && got.value.length === 1, `nothing after the recovery:\n${broker.logText()}`)
+      }), 30_000)
+  }
 
   // Item 2: what the program unsubscribed stays unsubscribed across a reconnect.
   it.live("unsubscribe while a stream is open, then the connection drops: no SUBSCRIBE after the reconnect, the stream receives nothing", () =>
