@@ -9,17 +9,17 @@
  * @since 0.1.0
  */
 import type { Packet, Publish, Suback, SubscriptionRequest } from "@aimeqtt/codec"
-import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Queue, Scope, SubscriptionRef } from "effect"
+import { Cause, Deferred, Effect, Exit, Queue, type Scope, type SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
-import * as Dialer from "./Dialer.ts"
+import * as Lifecycle from "./Lifecycle.ts"
 import * as Router from "./Router.ts"
 import { Dispatcher, type Subscriber } from "./Dispatcher.ts"
 import {
   ClientClosed,
   ConnectError,
   ConnectionLost,
-  ConnectionRefused,
+  type ConnectionRefused,
   OfflineQueueFull,
   SubscriptionRejected,
   type MqttError
@@ -28,15 +28,10 @@ import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
 
-/**
- * The state of the connection, observable through `MqttClient.status`.
- *
- * @since 0.1.0
- */
-export type ConnectionStatus =
-  | { readonly _tag: "Connected"; readonly sessionPresent: boolean }
-  | { readonly _tag: "Disconnected"; readonly cause: MqttError | undefined }
-  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration }
+import type { ConnectionStatus } from "./Lifecycle.ts"
+
+/** @since 0.1.0 */
+export type { ConnectionStatus } from "./Lifecycle.ts"
 
 type Token = Deferred.Deferred<Packet | undefined, MqttError>
 
@@ -82,7 +77,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const subscriptions = dispatcher.subscriptions
     /** Runs a log line from a synchronous section, with the client's logger. */
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    let current: Connection.Connection | undefined
+    /** The connection that is up, if any (the lifecycle's, once it started). */
+    let current: () => Connection.Connection | undefined = () => undefined
     let closed = false
 
     // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
@@ -139,7 +135,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       if (closed) return new ClientClosed()
       const step = session.request(request, token)
       if (step === "full") return new OfflineQueueFull({ capacity: options.offlineQueueSize })
-      apply(step, current)
+      apply(step, current())
       return undefined
     }
 
@@ -161,7 +157,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * connection (the hot path). Completes once written; interrupted before that, it is skipped.
      */
     const publishNow = (packet: Publish): Effect.Effect<void, MqttError> | undefined => {
-      const connection = current
+      const connection = current()
       if (closed || connection === undefined) return undefined
       return Effect.callback<void, MqttError>((resume) => {
         const item = connection.send([packet], (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
@@ -250,79 +246,41 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       if (changes.length > 0) store.apply(changes)
     }
 
-    // --- connections ----------------------------------------------------------------------------
-    const dialer = Dialer.make(options)
-    const establish = (connection: Connection.Connection): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        yield* Effect.sync(() => {
-          current = connection
-          const resubscribe = subscriptions.connected(connection.sessionPresent)
-          // Without a session the previous re-subscribe is dropped by the session: forget its token.
-          if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
-          resubscribeToken = undefined
-          if (resubscribe.length > 0) {
-            resubscribeToken = Deferred.makeUnsafe<Packet | undefined, MqttError>()
-            subscribing.set(resubscribeToken, undefined)
-          }
-          apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken), connection)
-        })
-        yield* SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
-      })
-
-    /** Runs one connection until it ends; returns why. */
-    const runConnection = (connection: Connection.Connection, scope: Scope.Closeable) =>
-      Effect.gen(function*() {
-        const acks = new AckSequencer()
-        const end = yield* Effect.flip(connection.run(route(connection, acks)))
-        yield* Effect.sync(() => {
-          current = undefined
-          dialer.next()
-          forgetUnacknowledged(acks)
-          session.disconnected()
-        })
-        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
-        yield* Effect.logWarning(`MQTT connection lost: ${end.message}`)
-        return end
-      }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-
-    const first = yield* dialer.first
-    const status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "Connected", sessionPresent: first.connection.sessionPresent })
-    yield* establish(first.connection)
-
-    /** Fails everything still waiting and ends every stream. */
-    const shutdown = (cause: MqttError) =>
-      Effect.gen(function*() {
-        closed = true
-        current = undefined
-        for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
-        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
-        yield* dispatcher.shutdownAll
-        dispatcher.endAll()
-      })
-
-    const supervisor = yield* Effect.forkDetach(
-      Effect.gen(function*() {
-        let next = first
-        while (true) {
-          const end = yield* runConnection(next.connection, next.scope)
-          next = yield* dialer.reconnect(end, (update) => SubscriptionRef.set(status, update))
-          yield* establish(next.connection)
+    // --- connections: see Lifecycle ------------------------------------------------------------
+    const lifecycle = yield* Lifecycle.start(options, {
+      connected: (connection) => {
+        const resubscribe = subscriptions.connected(connection.sessionPresent)
+        // Without a session the previous re-subscribe is dropped by the session: forget its token.
+        if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
+        resubscribeToken = undefined
+        if (resubscribe.length > 0) {
+          resubscribeToken = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+          subscribing.set(resubscribeToken, undefined)
         }
-      }).pipe(
-        Effect.catch((cause: MqttError) => shutdown(cause))
-      )
-    )
-
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        const connection = current
-        closed = true
-        // Flush what is queued, then DISCONNECT [MQTT-3.14]; never UNSUBSCRIBE: a persistent session keeps its subscriptions.
-        if (connection !== undefined) yield* connection.disconnect("5 seconds")
-        yield* Fiber.interrupt(supervisor)
-        yield* shutdown(new ClientClosed())
-      })
-    )
+        apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken), connection)
+      },
+      handler: (connection) => {
+        const acks = new AckSequencer()
+        return {
+          onPacket: route(connection, acks),
+          ended: () => {
+            forgetUnacknowledged(acks)
+            session.disconnected()
+          }
+        }
+      },
+      closed: (cause) =>
+        Effect.gen(function*() {
+          closed = true
+          for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
+          yield* dispatcher.shutdownAll
+          dispatcher.endAll()
+        })
+    }, () => {
+      closed = true
+    })
+    current = lifecycle.current
+    const status = lifecycle.status
 
     return {
       dispatcher,

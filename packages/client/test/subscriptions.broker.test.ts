@@ -7,7 +7,7 @@
  * Every wait is on an event (a message, a status, a log line) with a generous bound, never a count of
  * things that happen within a fixed time.
  */
-import { SubscriptionRejected } from "@aimeqtt/client"
+import { type MqttError, type PayloadDecodeError, SubscriptionRejected } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
 import { CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
@@ -60,7 +60,7 @@ describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
 
   // The same fault reached through the natural recoveries after a PayloadDecodeError.
   const Reading = Schema.Struct({ celsius: Schema.Number })
-  type Typed = Stream.Stream<{ readonly value: { readonly celsius: number } }, unknown>
+  type Typed = Stream.Stream<{ readonly value: { readonly celsius: number } }, MqttError | PayloadDecodeError>
   const recoveries: ReadonlyArray<readonly [string, (stream: Typed, again: () => Typed) => Typed]> = [
     ["Stream.retry(Schedule.recurs(3))", (stream) => stream.pipe(Stream.retry(Schedule.recurs(3)))],
     ["Stream.retry(Schedule.forever)", (stream) => stream.pipe(Stream.retry(Schedule.forever))],

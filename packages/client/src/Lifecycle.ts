@@ -1,0 +1,122 @@
+/**
+ * Keeps one connection alive: the first connection (through the {@link Dialer}), then, each time it
+ * ends, a reconnect with the `reconnect` schedule and the broker list, until the schedule gives up or the
+ * client closes. Publishes every change on `status`. What a connection means for the protocol (the
+ * session, the subscriptions, the packets) belongs to the caller's hooks.
+ *
+ * @since 0.2.0
+ */
+import type { Packet } from "@aimeqtt/codec"
+import { type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
+import type * as Connection from "./Connection.ts"
+import * as Dialer from "./Dialer.ts"
+import { ClientClosed, type ConnectError, type ConnectionRefused, type MqttError, type ProtocolError } from "./errors.ts"
+import type { ResolvedOptions } from "./Options.ts"
+
+/**
+ * The state of the connection, observable through `MqttClient.status`.
+ *
+ * @since 0.1.0
+ */
+export type ConnectionStatus =
+  | { readonly _tag: "Connected"; readonly sessionPresent: boolean }
+  | { readonly _tag: "Disconnected"; readonly cause: MqttError | undefined }
+  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration }
+
+/** What a connection's life means to the caller. All hooks but `closed` are synchronous sections. @since 0.2.0 */
+export interface LifecycleHooks {
+  /** A connection was accepted (CONNACK 0): it becomes the current one. */
+  readonly connected: (connection: Connection.Connection) => void
+  /** The packet handler of a connection, made when it starts running. */
+  readonly handler: (connection: Connection.Connection) => {
+    readonly onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>
+    /** The connection ended (before the reconnect starts). */
+    readonly ended: () => void
+  }
+  /** The client gives up (the schedule ended) or closes: fail what waits, end the streams. */
+  readonly closed: (cause: MqttError) => Effect.Effect<void>
+}
+
+/** A running lifecycle. @since 0.2.0 */
+export interface Lifecycle {
+  readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
+  /** The connection that is up, if any. */
+  readonly current: () => Connection.Connection | undefined
+}
+
+/**
+ * Opens the first connection (failing like the layer does), then keeps the connection alive in a
+ * fiber. Closing the scope flushes what is queued, sends DISCONNECT [MQTT-3.14] (never UNSUBSCRIBE: a
+ * persistent session keeps its subscriptions), stops the fiber and runs `closed` with `ClientClosed`.
+ *
+ * @since 0.2.0
+ */
+export const start = (
+  options: ResolvedOptions,
+  hooks: LifecycleHooks,
+  /** Runs first in the scope's finalizer, before anything is flushed (the client refuses new requests). */
+  closing: () => void
+): Effect.Effect<Lifecycle, ConnectionRefused | ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const dialer = Dialer.make(options)
+    let current: Connection.Connection | undefined
+
+    const first = yield* dialer.first
+    const status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "Connected", sessionPresent: first.connection.sessionPresent })
+
+    const establish = (connection: Connection.Connection): Effect.Effect<void> =>
+      Effect.andThen(
+        Effect.sync(() => {
+          current = connection
+          hooks.connected(connection)
+        }),
+        SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
+      )
+
+    /** Runs one connection until it ends; returns why. */
+    const run = (opened: Dialer.Opened) =>
+      Effect.gen(function*() {
+        const handler = hooks.handler(opened.connection)
+        const end = yield* Effect.flip(opened.connection.run(handler.onPacket))
+        yield* Effect.sync(() => {
+          current = undefined
+          dialer.next()
+          handler.ended()
+        })
+        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
+        yield* Effect.logWarning(`MQTT connection lost: ${end.message}`)
+        return end
+      }).pipe(Effect.ensuring(Scope.close(opened.scope, Exit.void)))
+
+    /** Fails everything still waiting and ends every stream. */
+    const shutdown = (cause: MqttError) =>
+      Effect.gen(function*() {
+        current = undefined
+        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
+        yield* hooks.closed(cause)
+      })
+
+    yield* establish(first.connection)
+    const loop = yield* Effect.forkDetach(
+      Effect.gen(function*() {
+        let next = first
+        while (true) {
+          const end = yield* run(next)
+          next = yield* dialer.reconnect(end, (update) => SubscriptionRef.set(status, update))
+          yield* establish(next.connection)
+        }
+      }).pipe(Effect.catch((cause: MqttError) => shutdown(cause)))
+    )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const connection = current
+        closing()
+        if (connection !== undefined) yield* connection.disconnect("5 seconds")
+        yield* Fiber.interrupt(loop)
+        yield* shutdown(new ClientClosed())
+      })
+    )
+
+    return { status, current: () => current }
+  })
