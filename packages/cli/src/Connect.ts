@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { type ClientOptions, MqttClient, type MqttError, type TlsOptions } from "@aimeqtt/client"
+import { mqttStringError } from "@aimeqtt/codec"
 import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { CliFailure, toFailure, usage } from "./Failure.ts"
@@ -119,7 +120,8 @@ export const clientOptions = (
       if (!Number.isInteger(port) || port < 1 || port > 65535) return yield* usage(`invalid port ${port}: expected 1..65535`)
       url = `${wantsTls ? "mqtts" : "mqtt"}://${host.includes(":") ? `[${host}]` : host}:${port}`
     }
-    if (!URL.canParse(url)) return yield* usage(`invalid broker URL ${JSON.stringify(url)}`)
+    // Not echoed with its user info: a typo in the host must not print the password.
+    if (!URL.canParse(url)) return yield* usage(`invalid broker URL ${JSON.stringify(url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@"))}`)
     const parsed = new URL(url)
     const secure = ["mqtts:", "ssl:", "tls:", "wss:"].includes(parsed.protocol)
     if (!secure && !["mqtt:", "tcp:", "ws:"].includes(parsed.protocol)) {
@@ -132,8 +134,19 @@ export const clientOptions = (
     }
     if (!(flags.connectTimeout > 0)) return yield* usage(`invalid connect timeout ${flags.connectTimeout}: expected > 0 seconds`)
 
-    const username = Option.orElse(flags.username, () =>
-      parsed.username === "" ? Option.none() : Option.some(decodeURIComponent(parsed.username)))
+    const fromUrl = yield* percentDecoded(parsed.username, "user name")
+    yield* percentDecoded(parsed.password, "password") // the client decodes it again; checked here for exit 2
+    const username = Option.orElse(flags.username, () => fromUrl)
+    // The strings of CONNECT pass the codec's check [MQTT-1.5.3] here, so a bad one is a usage error
+    // (exit 2) rather than a connection error; the reason names the flag, not the value.
+    const stringFields: ReadonlyArray<readonly [string, Option.Option<string>]> = [
+      ["--id", flags.clientId],
+      [Option.isSome(flags.username) ? "--username" : "the URL's user name", username]
+    ]
+    for (const [field, value] of stringFields) {
+      const reason = Option.isSome(value) ? mqttStringError(value.value, field) : undefined
+      if (reason !== undefined) return yield* usage(reason)
+    }
     let password = flags.password
     if (Option.isSome(password) && Option.isNone(username)) {
       return yield* usage("a password needs a username (-u) [MQTT-3.1.2-22]")
@@ -167,6 +180,15 @@ export const clientOptions = (
     }
     return { options, address }
   })
+
+/** A URL's user name or password, percent-decoded; a malformed escape is a usage failure that does not show the value. */
+const percentDecoded = (encoded: string, what: string): Effect.Effect<Option.Option<string>, CliFailure> =>
+  encoded === ""
+    ? Effect.succeed(Option.none())
+    : Effect.try({
+      try: () => Option.some(decodeURIComponent(encoded)),
+      catch: () => usage(`the broker URL's ${what} is not valid percent-encoded UTF-8`)
+    })
 
 /** Fails with a usage {@link CliFailure} (exit 2) when a topic name or filter is invalid, before connecting. */
 export const checkTopics = (topics: ReadonlyArray<string>, check: (topic: string) => string | undefined): Effect.Effect<void, CliFailure> => {

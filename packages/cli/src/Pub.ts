@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { topicNameError } from "@aimeqtt/codec"
+import { outgoingTopicNameError } from "@aimeqtt/codec"
 import { Effect, FileSystem, Option, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checkTopics, connectionFlags, qos, switchFlag, withClient } from "./Connect.ts"
@@ -32,7 +32,7 @@ export const pub = Command.make("pub", {
     if (sources !== 1) {
       return yield* usage("give exactly one message source: -m MESSAGE, -f FILE, -l, -s or -n")
     }
-    yield* checkTopics([c.topic], topicNameError)
+    yield* checkTopics([c.topic], outgoingTopicNameError)
     const options = { qos: c.qos, retain: c.retain }
     let fileBytes: Uint8Array = new Uint8Array(0)
     if (Option.isSome(c.file)) {

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type { Message } from "@aimeqtt/client"
-import { topicFilterError } from "@aimeqtt/codec"
+import { outgoingTopicFilterError } from "@aimeqtt/codec"
 import { Console, Effect, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checkTopics, connectionFlags, qos, switchFlag, withClient } from "./Connect.ts"
@@ -37,7 +37,7 @@ export const sub = Command.make("sub", {
 }, (c) =>
   Effect.gen(function*() {
     if (Option.isSome(c.count) && c.count.value < 1) return yield* usage(`invalid count ${c.count.value}: expected >= 1`)
-    yield* checkTopics(c.topics, topicFilterError)
+    yield* checkTopics(c.topics, outgoingTopicFilterError)
     yield* withClient(c, (client) => {
       const messages = client.subscribe(c.topics, { qos: c.qos })
       const limited = Option.isSome(c.count) ? Stream.take(messages, c.count.value) : messages

@@ -407,7 +407,7 @@ describeMosquitto("aimeqtt CLI usage", () => {
       assert.include(run.stdout, version)
     }), 60_000)
 
-  it.live("usage errors exit 2: unknown flag, missing topic, no or two message sources, password without user", () =>
+  it.live("usage errors exit 2: unknown flag, missing topic, no or two message sources, password without user, CONNECT strings, URL user info", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [["pub", "-t", "a", "-m", "x", "--bogus"], "--bogus"],
@@ -418,14 +418,22 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["sub", "-t", "a", "-C", "0"], "invalid count"],
         [["pub", "--url", "http://x", "-t", "a", "-m", "x"], "unsupported URL scheme"],
         [["pub", "--url", "mqtt://x", "--insecure", "-t", "a", "-m", "x"], "TLS flags need a TLS URL"],
-        [["pub", "--url", "mqtt://x", "-p", "1", "-t", "a", "-m", "x"], "cannot be combined"]
+        [["pub", "--url", "mqtt://x", "-p", "1", "-t", "a", "-m", "x"], "cannot be combined"],
+        // strings of CONNECT [MQTT-1.5.3]: checked before connecting, the reason names the field, not the value
+        [["pub", "-i", "i".repeat(65536), "-t", "a", "-m", "x"], "--id is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"],
+        [["pub", "--url", "mqtt://a%00b@127.0.0.1:1", "-t", "a", "-m", "x"], "the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"],
+        [["pub", "--url", "mqtt://%E0%A4%A@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's user name is not valid percent-encoded UTF-8"],
+        [["pub", "--url", "mqtt://u:%ED%A0%80@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's password is not valid percent-encoded UTF-8"],
+        [["pub", "--url", "mqtt://u:pw-Zq9@host:99999", "-t", "a", "-m", "x"], "invalid broker URL \"mqtt://***@host:99999\""]
       ]
       const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: 2 })
       cases.forEach(([args, expected], i) => {
         const run = runs[i]
         if (run === undefined) return assert.fail("missing run")
-        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
-        assert.include(run.stderr, expected, args.join(" "))
+        const label = args.join(" ").slice(0, 120) // the --id case is 65536 characters long
+        assert.strictEqual(run.code, 2, `${label}: ${run.stderr.slice(0, 500)}`)
+        assert.include(run.stderr, expected, label)
+        assert.notInclude(run.stderr, "pw-Zq9")
       })
     }), 60_000)
 })

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { topicFilterError, topicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
+import { outgoingTopicFilterError, outgoingTopicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
 import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
   type ConnectError,
@@ -182,7 +182,7 @@ const toList = (filters: string | ReadonlyArray<string>): ReadonlyArray<string> 
 const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, InvalidTopic> => {
   if (filters.length === 0) return Effect.fail(new InvalidTopic({ topic: "", reason: "no topic filter given [MQTT-3.8.3-3]" }))
   for (const filter of filters) {
-    const reason = topicFilterError(filter)
+    const reason = outgoingTopicFilterError(filter)
     if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic: filter, reason }))
   }
   return Effect.void
@@ -195,7 +195,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, MqttError> => {
       const qos = publishOptions?.qos ?? 0
-      const reason = topicNameError(topic)
+      const reason = outgoingTopicNameError(topic)
       if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
       // A UTF-8 topic is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
       if (payload.length + 3 * topic.length + 4 > MAX_REMAINING_LENGTH) {

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { topicNameError, type Connect, type QoS } from "@aimeqtt/codec"
+import { mqttStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
 import { Duration, Effect, Option, Redacted, Schedule } from "effect"
 import { ConnectError } from "./errors.ts"
 
@@ -78,7 +78,15 @@ export interface ClientOptions {
   readonly connectTimeout?: Duration.Input
   /** When to retry after a failed or lost connection. Default: exponential from 1 s with jitter, capped at 30 s. */
   readonly reconnect?: Schedule.Schedule<unknown, unknown>
-  /** QoS 1/2 publishes in flight at once; later ones wait. Default 100. */
+  /**
+   * QoS 1/2 publishes in flight at once; later ones wait. Default 20.
+   *
+   * Keep it at or below the broker's window for incoming flows. mosquitto's `max_inflight_messages`
+   * defaults to 20: above it, a 3.1.1 client's QoS 2 messages are acknowledged (PUBREC, PUBCOMP) and
+   * then discarded, so `publish` succeeds for messages no subscriber ever gets. Raise both together
+   * (e.g. `max_inflight_messages 100` on the broker with `maxInflight: 100`). MQTT 5 negotiates this
+   * window (CONNACK's Receive Maximum); MQTT 3.1.1 has no way to learn it.
+   */
   readonly maxInflight?: number
   /** Publishes and subscribes that may wait while disconnected; beyond it they fail with `OfflineQueueFull`. Default 1000. */
   readonly offlineQueueSize?: number
@@ -153,7 +161,7 @@ export const parseUrl = (
   url: string,
   wsPath = "/mqtt"
 ): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
-  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(url)}` }))
+  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}` }))
   const parsed = new URL(url)
   const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
   if (protocol === undefined) {
@@ -167,15 +175,40 @@ export const parseUrl = (
   const websocket = protocol === "ws" || protocol === "wss"
   // Special schemes (ws, wss) always have a pathname of at least "/"; other schemes may have "".
   const path = parsed.pathname === "" || parsed.pathname === "/" ? (wsPath.startsWith("/") ? wsPath : `/${wsPath}`) : parsed.pathname
-  return Effect.succeed({
-    protocol,
-    host: host === "" ? "localhost" : host,
-    port: parsed.port === "" ? defaultPorts[protocol] : Number(parsed.port),
-    ...(websocket ? { path: path + parsed.search } : {}),
-    ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {})
-  })
+  return Effect.zipWith(
+    percentDecoded(parsed.username, "user name"),
+    percentDecoded(parsed.password, "password"),
+    (username, password) => ({
+      protocol,
+      host: host === "" ? "localhost" : host,
+      port: parsed.port === "" ? defaultPorts[protocol] : Number(parsed.port),
+      ...(websocket ? { path: path + parsed.search } : {}),
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {})
+    })
+  )
 }
+
+/** `url` with any `user:password@` replaced, for error messages. */
+const withoutUserinfo = (url: string): string => url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@")
+
+/**
+ * The user name or password of a URL, percent-decoded (`undefined` when empty). A malformed escape
+ * (e.g. `%E0%A4`, not UTF-8) fails with a `ConnectError` that does not show the value.
+ */
+const percentDecoded = (encoded: string, what: string): Effect.Effect<string | undefined, ConnectError> =>
+  encoded === ""
+    ? Effect.succeed(undefined)
+    : Effect.try({
+      try: () => decodeURIComponent(encoded),
+      catch: () => new ConnectError({ message: `the broker URL's ${what} is not valid percent-encoded UTF-8` })
+    })
+
+/**
+ * The default `maxInflight`: mosquitto's default `max_inflight_messages`, so a burst of QoS 2 publishes
+ * is never above the reference broker's window (see {@link ClientOptions.maxInflight}).
+ */
+const DEFAULT_MAX_INFLIGHT = 20
 
 const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice(2, 10)}`
 
@@ -203,12 +236,24 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     if (!Number.isInteger(keepAlive) || keepAlive < 0 || keepAlive > 65535) {
       return yield* new ConnectError({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })
     }
+    // Every string of CONNECT passes the codec's one check [MQTT-1.5.3] here, before anything is sent:
+    // the encoder would write U+FFFD for an unpaired surrogate. Reasons name the field, never its value.
     const clientId = options.clientId ?? randomClientId()
-    if (utf8.encode(clientId).length > 65535) return yield* new ConnectError({ message: "clientId is longer than 65535 bytes [MQTT-1.5.3]" })
+    const clientIdError = mqttStringError(clientId, "clientId")
+    if (clientIdError !== undefined) return yield* new ConnectError({ message: `invalid option: ${clientIdError}` })
     const will = options.will
-    const willError = will === undefined ? undefined : topicNameError(will.topic)
-    if (willError !== undefined) return yield* new ConnectError({ message: `invalid will topic: ${willError}` })
+    const willError = will === undefined ? undefined : outgoingTopicNameError(will.topic)
+    if (willError !== undefined) return yield* new ConnectError({ message: `invalid will topic (will.topic): ${willError}` })
+    const willPayload = will === undefined ? undefined : typeof will.payload === "string" ? utf8.encode(will.payload) : will.payload
+    if (willPayload !== undefined && willPayload.length > 65535) {
+      // Its length prefix is two bytes [MQTT-3.1.3.3]: a longer one would corrupt CONNECT.
+      return yield* new ConnectError({ message: `invalid option: will.payload is ${willPayload.length} bytes, at most 65535 fit [MQTT-3.1.3.3]` })
+    }
     const username = options.username ?? urlUsername
+    const usernameError = username === undefined
+      ? undefined
+      : mqttStringError(username, options.username === undefined ? "the URL's user name" : "username")
+    if (usernameError !== undefined) return yield* new ConnectError({ message: `invalid option: ${usernameError}` })
     const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
     if (options.password !== undefined && username === undefined) {
       // [MQTT-3.1.2-22]: a password needs a user name.
@@ -225,11 +270,11 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
         cleanSession,
         keepAlive,
         ...(username !== undefined ? { username } : {}),
-        ...(will !== undefined
+        ...(will !== undefined && willPayload !== undefined
           ? {
             will: {
               topic: will.topic,
-              payload: typeof will.payload === "string" ? utf8.encode(will.payload) : will.payload,
+              payload: willPayload,
               qos: will.qos ?? 0,
               retain: will.retain ?? false
             }
@@ -243,7 +288,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
         : Duration.toMillis(yield* duration("pingTimeout", options.pingTimeout)),
       connectTimeout: yield* duration("connectTimeout", options.connectTimeout ?? "30 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
-      maxInflight: Math.max(1, options.maxInflight ?? 100),
+      maxInflight: Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT),
       offlineQueueSize: Math.max(0, options.offlineQueueSize ?? 1000),
       subscriberBufferSize: Math.max(1, options.subscriberBufferSize ?? 1024),
       unmatchedBufferSize: Math.max(0, options.unmatchedBufferSize ?? 1000),

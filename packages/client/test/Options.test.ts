@@ -64,6 +64,63 @@ describe("options", () => {
       assert.match(will.message, /will topic/)
     }))
 
+  it.effect("maxInflight defaults to 20, mosquitto's default max_inflight_messages", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* resolveOptions({})).maxInflight, 20)
+      assert.strictEqual((yield* resolveOptions({ maxInflight: 100 })).maxInflight, 100)
+    }))
+
+  it.effect("every string of CONNECT is a valid MQTT string [MQTT-1.5.3]: a typed failure naming the field", () =>
+    Effect.gen(function*() {
+      const fails = (options: Parameters<typeof resolveOptions>[0]) =>
+        resolveOptions(options).pipe(Effect.flip, Effect.map((error) => [error._tag, error.message] as const))
+      const unpaired = (field: string, unit: string, index: number) =>
+        `${field} contains an unpaired surrogate (U+${unit} at index ${index}), which is not well-formed UTF-8 [MQTT-1.5.3-1]`
+      const cut = "sensor/" + "🌡️".slice(0, 1) // "sensor/\uD83C": cut inside an emoji
+      assert.deepStrictEqual(yield* fails({ clientId: cut }), ["ConnectError", `invalid option: ${unpaired("clientId", "D83C", 7)}`])
+      assert.deepStrictEqual(yield* fails({ clientId: "\uDC00id" }), ["ConnectError", `invalid option: ${unpaired("clientId", "DC00", 0)}`])
+      assert.deepStrictEqual(yield* fails({ clientId: "a\u0000b" }), [
+        "ConnectError",
+        "invalid option: clientId contains the null character U+0000 [MQTT-1.5.3-2]"
+      ])
+      assert.deepStrictEqual(yield* fails({ clientId: "c".repeat(65536) }), [
+        "ConnectError",
+        "invalid option: clientId is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"
+      ])
+      // The user name is named, never shown; the password never appears.
+      const user = yield* fails({ username: "al\uD83Cice-Zq9", password: Redacted.make("pw-Zq9-secret") })
+      assert.deepStrictEqual(user, ["ConnectError", `invalid option: ${unpaired("username", "D83C", 2)}`])
+      assert.notInclude(user[1], "Zq9")
+      const fromUrl = yield* fails({ url: "mqtt://a%00b:pw-Zq9-secret@127.0.0.1" })
+      assert.deepStrictEqual(fromUrl, ["ConnectError", "invalid option: the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"])
+      const willTopic = yield* fails({ will: { topic: cut, payload: "gone" } })
+      assert.deepStrictEqual(willTopic, [
+        "ConnectError",
+        "invalid will topic (will.topic): topic name contains an unpaired surrogate (U+D83C at index 7), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
+      ])
+      const willPayload = yield* fails({ will: { topic: "t", payload: new Uint8Array(65536) } })
+      assert.match(willPayload[1], /will\.payload is 65536 bytes, at most 65535/)
+      // Accepted: a paired emoji, U+FEFF (kept); in the client id and user name also control characters and
+      // noncharacters (SHOULD NOT only).
+      for (const clientId of ["sensor/🌡️", "\uFEFFid", "a\u0001b", "\uFFFF"]) {
+        const topic = /[\u0001\uFFFF]/.test(clientId) ? "t" : clientId
+        assert.strictEqual((yield* resolveOptions({ clientId, username: clientId, will: { topic, payload: "" } })).connect.clientId, clientId)
+      }
+      // A will topic is a topic: what mosquitto drops the connection for is refused.
+      const control = yield* fails({ will: { topic: "a\u0001b", payload: "gone" } })
+      assert.match(control[1], /will\.topic.*control character U\+0001/)
+    }))
+
+  it.effect("a URL with malformed percent-encoding or no parse fails with ConnectError, credentials not shown", () =>
+    Effect.gen(function*() {
+      const user = yield* Effect.flip(parseUrl("mqtt://%E0%A4%A@127.0.0.1"))
+      assert.strictEqual(user.message, "the broker URL's user name is not valid percent-encoded UTF-8")
+      const password = yield* Effect.flip(parseUrl("mqtt://u:Zq9%ED%A0%80@127.0.0.1"))
+      assert.strictEqual(password.message, "the broker URL's password is not valid percent-encoded UTF-8")
+      const unparsable = yield* Effect.flip(parseUrl("mqtt://alice:pw-Zq9-secret@host:99999"))
+      assert.strictEqual(unparsable.message, 'invalid broker URL "mqtt://***@host:99999"')
+    }))
+
   it.effect("a password Effect is evaluated at every connect, its failure is a ConnectError", () =>
     Effect.gen(function*() {
       let calls = 0

@@ -259,4 +259,40 @@ describeMosquitto("MqttClient against mosquitto", () => {
         assert.strictEqual(error._tag, "ClientClosed")
       }
     }))
+
+  // --- 9. the in-flight window -------------------------------------------------------------------
+  // mosquitto's default max_inflight_messages is 20: a 3.1.1 client's QoS 2 publishes above it are
+  // acknowledged (PUBREC, PUBCOMP) and then dropped. With maxInflight 100 only about 200 of these
+  // 1,000 arrived although every publish completed; the default (20) must lose none.
+  it.live("default options: 1,000 QoS 2 publishes, 100 at a time, reach a QoS 2 subscriber exactly once (default mosquitto)", () =>
+    Effect.gen(function*() {
+      const count = 1000
+      const broker = yield* Mosquitto.start() // default configuration: max_inflight_messages 20
+      const subscriber = yield* client(broker.url, { clientId: uniqueId("burst-sub") })
+      const publisher = yield* client(broker.url, { clientId: uniqueId("burst-pub") })
+      const subscription = yield* subscriber.subscription("burst/q2", { qos: 2 })
+      const seen: Array<number> = new Array(count).fill(0)
+      let received = 0
+      yield* subscription.messages.pipe(
+        Stream.runForEach((message) =>
+          Effect.sync(() => {
+            const i = Number(new TextDecoder().decode(message.payload))
+            seen[i] = (seen[i] ?? 0) + 1
+            received++
+          })
+        ),
+        Effect.forkScoped({ startImmediately: true })
+      )
+      yield* Effect.forEach(
+        Array.from({ length: count }, (_, i) => i),
+        (i) => publisher.publish("burst/q2", String(i), { qos: 2 }).pipe(Effect.timeout("10 seconds")),
+        { concurrency: 100, discard: true }
+      )
+      // every publish completed (PUBCOMP); now every message must arrive, within a bound
+      const deadline = Date.now() + 5000
+      while (received < count && Date.now() < deadline) yield* Effect.sleep("20 millis")
+      yield* Effect.sleep("200 millis") // room for a duplicate to show up
+      assert.strictEqual(received, count, `${received} of ${count} QoS 2 messages reached the subscriber`)
+      assert.strictEqual(seen.filter((n) => n !== 1).length, 0, "each message exactly once")
+    }), 60_000)
 })

@@ -9,23 +9,12 @@ import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
 import { DecodeError } from "./DecodeError.ts"
 import { decodePacket } from "./decode.ts"
 import { MAX_REMAINING_LENGTH } from "./decode/fixedHeader.ts"
-import { encode, encodedLength, utf8Length } from "./encode.ts"
+import { encode, encodedLength } from "./encode.ts"
+import { mqttStringError } from "./MqttString.ts"
 import { Packet } from "./Packet.ts"
 import { topicFilterError, topicNameError } from "./Topic.ts"
 
 const MAX_FIELD = 65535
-// Without the `u` flag the regex sees UTF-16 code units: a surrogate without its partner.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** Why `s` cannot be an MQTT UTF-8 string [MQTT-1.5.3], or undefined. */
-const stringError = (field: string, s: string): string | undefined => {
-  if (LONE_SURROGATE.test(s)) return `${field} contains an unpaired surrogate [MQTT-1.5.3-1]`
-  if (s.includes("\u0000")) return `${field} contains the null character U+0000 [MQTT-1.5.3-2]`
-  if (s.length > MAX_FIELD / 3 && utf8Length(s) > MAX_FIELD) {
-    return `${field} is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]`
-  }
-  return undefined
-}
 
 /** `reason` wrapped in a prefix and suffix, or undefined when there is no reason. */
 const prefixed = (prefix: string, reason: string | undefined, suffix = ""): string | undefined =>
@@ -40,15 +29,15 @@ const fieldsError = (p: Packet): string | undefined => {
       if (p.password !== undefined && p.username === undefined) {
         return "CONNECT with a password but no user name [MQTT-3.1.2-22]"
       }
-      const e = stringError("CONNECT client identifier", p.clientId)
+      const e = mqttStringError(p.clientId, "CONNECT client identifier")
       if (e !== undefined) return e
       if (p.will !== undefined) {
-        const w = stringError("CONNECT will topic", p.will.topic) ??
+        const w = mqttStringError(p.will.topic, "CONNECT will topic") ??
           prefixed("CONNECT with invalid will topic: ", topicNameError(p.will.topic)) ??
           binaryError("CONNECT will message", p.will.payload)
         if (w !== undefined) return w
       }
-      return (p.username === undefined ? undefined : stringError("CONNECT user name", p.username)) ??
+      return (p.username === undefined ? undefined : mqttStringError(p.username, "CONNECT user name")) ??
         (p.password === undefined ? undefined : binaryError("CONNECT password", p.password))
     }
     case "Connack":
@@ -59,7 +48,7 @@ const fieldsError = (p: Packet): string | undefined => {
       if (p.qos === 0 && p.packetId !== undefined) return "PUBLISH with QoS 0 and a packet identifier [MQTT-2.3.1-5]"
       if (p.qos > 0 && p.packetId === undefined) return `PUBLISH with QoS ${p.qos} and no packet identifier [MQTT-2.3.1-1]`
       if (p.qos === 0 && p.dup) return "PUBLISH with DUP set at QoS 0 [MQTT-3.3.1-2]"
-      return stringError("PUBLISH topic name", p.topic) ??
+      return mqttStringError(p.topic, "PUBLISH topic name") ??
         prefixed("PUBLISH with invalid topic name: ", topicNameError(p.topic), " [MQTT-3.3.2-2]")
     }
     case "Subscribe":
@@ -80,7 +69,7 @@ const fieldsError = (p: Packet): string | undefined => {
 }
 
 const filterError = (name: string, filter: string): string | undefined => {
-  const e = stringError(`${name} topic filter`, filter)
+  const e = mqttStringError(filter, `${name} topic filter`)
   return e ?? prefixed(`${name} with invalid topic filter: `, topicFilterError(filter))
 }
 

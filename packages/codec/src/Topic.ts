@@ -4,91 +4,69 @@
  *
  * Levels are separated by `/`; empty levels are levels ("a//b" has three, "/a" has two). `+` matches
  * exactly one level, `#` matches the rest of the topic including its parent level. The validators
- * scan the string once by char code and never allocate, because the decoder calls them on every
- * PUBLISH.
+ * scan the string by char code and allocate nothing for a valid string: the topic rules here, then
+ * the rules of every MQTT string in `mqttStringError` (MqttString.ts). The decoder, which calls them
+ * on every PUBLISH, runs only the topic rules, as `readUtf8` has checked the string's bytes.
  *
  * @since 0.1.0
  */
+import { discouragedCodePointError, mqttStringError } from "./MqttString.ts"
 
 const SLASH = 0x2f // "/"
 const PLUS = 0x2b // "+"
 const HASH = 0x23 // "#"
 const DOLLAR = 0x24 // "$"
-const NUL = 0x00
-
-/** Largest length in bytes of an MQTT UTF-8 encoded string [MQTT-1.5.3], [MQTT-4.7.3-3]. */
-const MAX_UTF8_BYTES = 65535
-/** A string of at most this many UTF-16 code units cannot exceed 65535 UTF-8 bytes (3 bytes per unit at most). */
-const ALWAYS_SHORT_ENOUGH = 21845
 
 const EMPTY_TOPIC = "topic name must be at least one character long [MQTT-4.7.3-1]"
 const EMPTY_FILTER = "topic filter must be at least one character long [MQTT-4.7.3-1]"
 const WILDCARD_IN_TOPIC = "topic name must not contain the wildcard characters '+' or '#' [MQTT-4.7.1-1]"
-const NUL_IN_TOPIC = "topic name must not contain the null character U+0000 [MQTT-4.7.3-2]"
-const NUL_IN_FILTER = "topic filter must not contain the null character U+0000 [MQTT-4.7.3-2]"
-const LONG_TOPIC = "topic name must not be longer than 65535 bytes in UTF-8 [MQTT-4.7.3-3]"
-const LONG_FILTER = "topic filter must not be longer than 65535 bytes in UTF-8 [MQTT-4.7.3-3]"
 const MISPLACED_HASH =
   "the multi-level wildcard '#' must be the last character of the topic filter and alone in its level [MQTT-4.7.1-2]"
 const MISPLACED_PLUS = "the single-level wildcard '+' must occupy an entire level of the topic filter [MQTT-4.7.1-3]"
 
 /**
- * The length of `s` encoded as UTF-8, without allocating. A surrogate pair is one 4-byte code point;
- * an unpaired surrogate counts 3 bytes, as `TextEncoder` writes it as U+FFFD.
- */
-const utf8Length = (s: string): number => {
-  let bytes = 0
-  const length = s.length
-  for (let i = 0; i < length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) bytes += 1
-    else if (c < 0x800) bytes += 2
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length) {
-      const next = s.charCodeAt(i + 1)
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4
-        i++
-      } else bytes += 3
-    } else bytes += 3
-  }
-  return bytes
-}
-
-/** Whether `s` is too long to be sent as an MQTT string [MQTT-4.7.3-3]. Only counts bytes when it must. */
-const tooLong = (s: string): boolean =>
-  s.length > ALWAYS_SHORT_ENOUGH && (s.length > MAX_UTF8_BYTES || utf8Length(s) > MAX_UTF8_BYTES)
-
-/**
- * Why `topic` is not a valid topic name (as in PUBLISH), or `undefined` when it is valid.
+ * The rules of a topic name beyond those of any MQTT string: non-empty [MQTT-4.7.3-1], no `+` or `#`
+ * [MQTT-4.7.1-1]. For the decoder, whose strings `readUtf8` has already checked on the byte side;
+ * anything else uses {@link topicNameError}.
  *
- * Rules: non-empty [MQTT-4.7.3-1], no `+` or `#` [MQTT-4.7.1-1], no U+0000 [MQTT-4.7.3-2], at most
- * 65535 bytes in UTF-8 [MQTT-4.7.3-3]. A topic may start with `$` (e.g. `$SYS/...`); that only affects
- * matching.
- *
- * @since 0.1.0
+ * @internal
  */
-export const topicNameError = (topic: string): string | undefined => {
+export const topicNameShapeError = (topic: string): string | undefined => {
   const length = topic.length
   if (length === 0) return EMPTY_TOPIC
   for (let i = 0; i < length; i++) {
     const c = topic.charCodeAt(i)
     // One comparison for the common characters: "+" (0x2B) is the largest one rejected.
-    if (c <= PLUS && (c === PLUS || c === HASH || c === NUL)) return c === NUL ? NUL_IN_TOPIC : WILDCARD_IN_TOPIC
+    if (c <= PLUS && (c === PLUS || c === HASH)) return WILDCARD_IN_TOPIC
   }
-  return tooLong(topic) ? LONG_TOPIC : undefined
+  return undefined
 }
 
 /**
- * Why `filter` is not a valid topic filter (as in SUBSCRIBE and UNSUBSCRIBE), or `undefined` when it is
- * valid.
+ * Why `topic` is not a valid topic name (as in PUBLISH), or `undefined` when it is valid.
  *
- * Rules: non-empty [MQTT-4.7.3-1]; `#` only as the last character and alone in its level, so either
- * the whole filter or preceded by `/` [MQTT-4.7.1-2]; `+` alone in its level [MQTT-4.7.1-3]; no U+0000
- * [MQTT-4.7.3-2]; at most 65535 bytes in UTF-8 [MQTT-4.7.3-3].
+ * Rules: non-empty [MQTT-4.7.3-1], no `+` or `#` [MQTT-4.7.1-1], and a valid MQTT string (see
+ * {@link mqttStringError}): well-formed, so no unpaired surrogate [MQTT-1.5.3-1], no U+0000
+ * [MQTT-1.5.3-2][MQTT-4.7.3-2], at most 65535 bytes in UTF-8 [MQTT-1.5.3][MQTT-4.7.3-3]. A topic may
+ * start with `$` (e.g. `$SYS/...`); that only affects matching. What a client sends should also pass
+ * `discouragedCodePointError`.
+ *
+ * @example
+ * topicNameError("sensor/\uD83C") // "topic name contains an unpaired surrogate (U+D83C at index 7), ..."
  *
  * @since 0.1.0
  */
-export const topicFilterError = (filter: string): string | undefined => {
+export const topicNameError = (topic: string): string | undefined =>
+  topicNameShapeError(topic) ?? mqttStringError(topic, "topic name")
+
+/**
+ * The rules of a topic filter beyond those of any MQTT string: non-empty [MQTT-4.7.3-1], wildcards
+ * placed as [MQTT-4.7.1-2] and [MQTT-4.7.1-3] say. For the decoder, whose strings `readUtf8` has
+ * already checked on the byte side; anything else uses {@link topicFilterError}.
+ *
+ * @internal
+ */
+export const topicFilterShapeError = (filter: string): string | undefined => {
   const length = filter.length
   if (length === 0) return EMPTY_FILTER
   for (let i = 0; i < length; i++) {
@@ -100,10 +78,44 @@ export const topicFilterError = (filter: string): string | undefined => {
       if ((i > 0 && filter.charCodeAt(i - 1) !== SLASH) || (i < length - 1 && filter.charCodeAt(i + 1) !== SLASH)) {
         return MISPLACED_PLUS
       }
-    } else if (c === NUL) return NUL_IN_FILTER
+    }
   }
-  return tooLong(filter) ? LONG_FILTER : undefined
+  return undefined
 }
+
+/**
+ * Why `filter` is not a valid topic filter (as in SUBSCRIBE and UNSUBSCRIBE), or `undefined` when it is
+ * valid.
+ *
+ * Rules: non-empty [MQTT-4.7.3-1]; `#` only as the last character and alone in its level, so either
+ * the whole filter or preceded by `/` [MQTT-4.7.1-2]; `+` alone in its level [MQTT-4.7.1-3]; and a
+ * valid MQTT string (see {@link mqttStringError}): no unpaired surrogate [MQTT-1.5.3-1], no U+0000
+ * [MQTT-1.5.3-2][MQTT-4.7.3-2], at most 65535 bytes in UTF-8 [MQTT-1.5.3][MQTT-4.7.3-3]. What a client
+ * sends should also pass `discouragedCodePointError`.
+ *
+ * @since 0.1.0
+ */
+export const topicFilterError = (filter: string): string | undefined =>
+  topicFilterShapeError(filter) ?? mqttStringError(filter, "topic filter")
+
+/**
+ * {@link topicNameError}, plus the code points a sender should not use ({@link discouragedCodePointError}):
+ * the check for a topic name a client is about to send (PUBLISH, the will topic). The reference broker
+ * closes the connection on those, so sending one would make a reconnecting client loop.
+ *
+ * @since 0.2.0
+ */
+export const outgoingTopicNameError = (topic: string): string | undefined =>
+  topicNameError(topic) ?? discouragedCodePointError(topic, "topic name")
+
+/**
+ * {@link topicFilterError}, plus the code points a sender should not use ({@link discouragedCodePointError}):
+ * the check for a topic filter a client is about to send (SUBSCRIBE, UNSUBSCRIBE).
+ *
+ * @since 0.2.0
+ */
+export const outgoingTopicFilterError = (filter: string): string | undefined =>
+  topicFilterError(filter) ?? discouragedCodePointError(filter, "topic filter")
 
 /**
  * Whether the topic name `topic` matches the topic filter `filter` [MQTT-4.7.1].

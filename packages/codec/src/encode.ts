@@ -3,11 +3,15 @@
  * single `Uint8Array` with plain byte stores: one allocation per packet.
  *
  * `encode` trusts its input: it assumes a schema-valid packet that also follows the wire rules
- * (strings without U+0000 or lone surrogates and at most 65535 UTF-8 bytes, `packetId` present
- * exactly when QoS > 0, valid topics, ...). Use `PacketFromBytes` to encode with validation.
+ * (every string accepted by `mqttStringError`: no U+0000, no unpaired surrogate, at most 65535 UTF-8
+ * bytes; `packetId` present exactly when QoS > 0, valid topics, ...). It does not check them again:
+ * an unpaired surrogate would go out as U+FFFD, i.e. as another string. Use `PacketFromBytes` (or
+ * `packetError`) to encode with validation; `@aimeqtt/client` validates every string it sends with
+ * `mqttStringError` (through `topicNameError`/`topicFilterError` for topics) before building a packet.
  *
  * @since 0.1.0
  */
+import { utf8Length } from "./MqttString.ts"
 import type { Connect, Packet, Publish, Subscribe, Unsubscribe } from "./Packet.ts"
 
 const textEncoder = new TextEncoder()
@@ -39,26 +43,6 @@ const allocate = (size: number): Uint8Array => {
   const out = new Uint8Array(slab, slabOffset, size)
   slabOffset = (slabOffset + size + 7) & ~7 // keep views 8-byte aligned
   return out
-}
-
-/**
- * UTF-8 length of `s`; a lone surrogate counts 3 bytes, as `encodeInto` writes U+FFFD for it.
- *
- * @since 0.1.0
- */
-export const utf8Length = (s: string): number => {
-  const length = s.length
-  let bytes = length
-  for (let i = 0; i < length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) continue
-    if (c < 0x800) bytes += 1
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2 // 2 code units -> 4 bytes
-      i++
-    } else bytes += 2
-  }
-  return bytes
 }
 
 /** Bytes of the remaining length varint [MQTT-2.2.3]. */
@@ -174,7 +158,11 @@ const writeU16 = (out: Uint8Array, pos: number, n: number): number => {
  */
 const SHORT_STRING = 32
 
-/** Writes `s` after a 2-byte length, which is filled in once the string is written. */
+/**
+ * Writes `s` after a 2-byte length, which is filled in once the string is written. Precondition:
+ * `mqttStringError(s)` is undefined (see the module's note); `encodeInto` would write U+FFFD for an
+ * unpaired surrogate.
+ */
 const writeString = (out: Uint8Array, pos: number, s: string): number => {
   const start = pos + 2
   let p = start
@@ -287,8 +275,8 @@ const writePacket = (out: Uint8Array, start: number, packet: Packet, rl: number)
  * `Uint8Array`s).
  *
  * Assumes a valid packet (see the module notes); invalid input gives meaningless bytes, but no
- * exception. Validate first with `Schema.encodeEffect(PacketFromBytes)` when the packet comes from
- * outside.
+ * exception (a string with an unpaired surrogate is written with U+FFFD in its place). Validate first
+ * with `Schema.encodeEffect(PacketFromBytes)` (or `packetError`) when the packet comes from outside.
  *
  * @since 0.1.0
  */

@@ -5,7 +5,8 @@
  */
 export * from "./Packet.ts"
 export * from "./DecodeError.ts"
-export * from "./Topic.ts"
+export { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "./Topic.ts"
+export { discouragedCodePointError, MAX_STRING_BYTES, mqttStringError, utf8Length } from "./MqttString.ts"
 export { encode, encodeAll, encodedLength } from "./encode.ts"
 export { decode, decodePacket } from "./decode.ts"
 export type { DecodeOptions } from "./decode.ts"

@@ -68,7 +68,11 @@ describe("PacketFromBytes", () => {
       pub({ topic: "" }),
       "PUBLISH with invalid topic name: topic name must be at least one character long [MQTT-4.7.3-1] [MQTT-3.3.2-2]"
     ],
-    ["a lone surrogate", pub({ topic: "a\uD800" }), "PUBLISH topic name contains an unpaired surrogate [MQTT-1.5.3-1]"],
+    [
+      "a lone surrogate",
+      pub({ topic: "a\uD800" }),
+      "PUBLISH topic name contains an unpaired surrogate (U+D800 at index 1), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
+    ],
     ["U+0000", pub({ topic: "a\u0000" }), "PUBLISH topic name contains the null character U+0000 [MQTT-1.5.3-2]"],
     [
       "a topic over 65535 bytes",

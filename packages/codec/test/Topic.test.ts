@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { matches, topicFilterError, topicNameError, TopicTrie } from "../src/Topic.ts"
+import { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "../src/Topic.ts"
 
 describe("topicNameError", () => {
   it("accepts valid topic names, including $-topics, empty levels and spaces", () => {
@@ -19,19 +19,36 @@ describe("topicNameError", () => {
     }
   })
 
-  it("rejects U+0000 [MQTT-4.7.3-2]", () => {
-    expect(topicNameError("a\u0000b")).toContain("MQTT-4.7.3-2")
+  it("rejects U+0000 [MQTT-4.7.3-2][MQTT-1.5.3-2]", () => {
+    expect(topicNameError("a\u0000b")).toBe("topic name contains the null character U+0000 [MQTT-1.5.3-2]")
   })
 
-  it("limits the UTF-8 length to 65535 bytes [MQTT-4.7.3-3]", () => {
+  it("limits the UTF-8 length to 65535 bytes [MQTT-4.7.3-3][MQTT-1.5.3]", () => {
+    const tooLong = "topic name is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"
     expect(topicNameError("a".repeat(65535))).toBeUndefined()
-    expect(topicNameError("a".repeat(65536))).toContain("MQTT-4.7.3-3")
+    expect(topicNameError("a".repeat(65536))).toBe(tooLong)
     // 21845 three-byte characters = 65535 bytes; one more ASCII byte is too many.
     expect(topicNameError("€".repeat(21845))).toBeUndefined()
-    expect(topicNameError("€".repeat(21845) + "a")).toContain("MQTT-4.7.3-3")
+    expect(topicNameError("€".repeat(21845) + "a")).toBe(tooLong)
     // A surrogate pair is one 4-byte code point.
     expect(topicNameError("😀".repeat(16383) + "aaa")).toBeUndefined()
-    expect(topicNameError("😀".repeat(16384))).toContain("MQTT-4.7.3-3")
+    expect(topicNameError("😀".repeat(16384))).toBe(tooLong)
+  })
+
+  it("rejects an unpaired surrogate, which is not well-formed UTF-8 [MQTT-1.5.3-1]", () => {
+    // A string cut inside an emoji: TextEncoder would send U+FFFD, i.e. another topic.
+    expect(topicNameError("sensor/\uD83C")).toBe(
+      "topic name contains an unpaired surrogate (U+D83C at index 7), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
+    )
+    for (const topic of ["\uDC00", "a/\uDC00", "\uD83Cx", "a/\uD83C/b", "\uDE00\uD83D", "😀".slice(1) + "😀"]) {
+      expect(topicNameError(topic), JSON.stringify(topic)).toContain("unpaired surrogate")
+    }
+  })
+
+  it("accepts paired surrogates, U+FEFF, control characters and noncharacters", () => {
+    for (const topic of ["sensor/🌡", "😀", "a/😀/b", "\uFEFFa", "a\uFEFF", "a\u0001b", "\u007F", "a/\uFFFF", "\uFFFE", "\uDBFF\uDFFF"]) {
+      expect(topicNameError(topic), JSON.stringify(topic)).toBeUndefined()
+    }
   })
 
   it("counts UTF-8 bytes like TextEncoder", () => {
@@ -88,14 +105,32 @@ describe("topicFilterError", () => {
     }
   })
 
-  it("rejects U+0000 [MQTT-4.7.3-2]", () => {
-    expect(topicFilterError("a/\u0000/#")).toContain("MQTT-4.7.3-2")
+  it("rejects U+0000 [MQTT-4.7.3-2][MQTT-1.5.3-2]", () => {
+    expect(topicFilterError("a/\u0000/#")).toBe("topic filter contains the null character U+0000 [MQTT-1.5.3-2]")
   })
 
-  it("limits the UTF-8 length to 65535 bytes [MQTT-4.7.3-3]", () => {
+  it("limits the UTF-8 length to 65535 bytes [MQTT-4.7.3-3][MQTT-1.5.3]", () => {
+    const tooLong = "topic filter is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"
     expect(topicFilterError("a/".repeat(32767) + "#")).toBeUndefined()
-    expect(topicFilterError("a/".repeat(32767) + "ab")).toContain("MQTT-4.7.3-3")
-    expect(topicFilterError("é".repeat(32768))).toContain("MQTT-4.7.3-3")
+    expect(topicFilterError("a/".repeat(32767) + "ab")).toBe(tooLong)
+    expect(topicFilterError("é".repeat(32768))).toBe(tooLong)
+  })
+
+  it("rejects an unpaired surrogate, which is not well-formed UTF-8 [MQTT-1.5.3-1]", () => {
+    expect(topicFilterError("sensor/\uD83C")).toBe(
+      "topic filter contains an unpaired surrogate (U+D83C at index 7), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
+    )
+    for (const filter of ["\uDC00/#", "+/\uD83C", "\uD83C/+/#", "a/\uDFFF"]) {
+      expect(topicFilterError(filter), JSON.stringify(filter)).toContain("unpaired surrogate")
+    }
+    // The wildcard rules are checked first.
+    expect(topicFilterError("a#/\uD83C")).toContain("MQTT-4.7.1-2")
+  })
+
+  it("accepts paired surrogates, U+FEFF and noncharacters next to wildcards", () => {
+    for (const filter of ["sensor/🌡/#", "+/😀", "\uFEFF/+", "\uFFFF/#"]) {
+      expect(topicFilterError(filter), JSON.stringify(filter)).toBeUndefined()
+    }
   })
 })
 
@@ -289,5 +324,31 @@ describe("TopicTrie", () => {
     for (let i = 0; i < 10_000; i++) trie.match(`devices/${i * 7}/state`)
     expect(performance.now() - start).toBeLessThan(1000)
     expect(trie.match("devices/42/state").sort()).toEqual([-1, 42])
+  })
+})
+
+describe("outgoingTopicNameError / outgoingTopicFilterError (what a client sends)", () => {
+  // mosquitto 2.0 closes the connection on these: a client must not send them.
+  const discouraged = ["a\u0001b", "a\u001Fb", "a\u007Fb", "a\u009Fb", "x/\uFDD0", "x/\uFDEF", "x/\uFFFE", "x/\uFFFF", "x/\uD83F\uDFFE", "x/\uDBFF\uDFFF"]
+  it("refuses control characters and noncharacters, which topicNameError (the decoder's rule) accepts", () => {
+    for (const topic of discouraged) {
+      expect(topicNameError(topic), JSON.stringify(topic)).toBeUndefined()
+      expect(outgoingTopicNameError(topic), JSON.stringify(topic)).toMatch(/control character|noncharacter/)
+      expect(outgoingTopicFilterError(topic), JSON.stringify(topic)).toMatch(/control character|noncharacter/)
+    }
+    expect(outgoingTopicNameError("a\u0001b")).toBe(
+      "topic name contains the control character U+0001, which a sender should not use [MQTT-1.5.3] and mosquitto refuses as a malformed packet"
+    )
+  })
+  it("accepts what is not discouraged: printable ASCII, U+00A0, U+FDCF, U+FDF0, U+FFFD, paired emoji, U+FEFF", () => {
+    for (const topic of ["a b/~", "\u00A0", "\uFDCF", "\uFDF0", "\uFFFD", "sensor/🌡️", "\uFEFF/x", "x/\uD83F\uDFFD"]) {
+      expect(outgoingTopicNameError(topic), JSON.stringify(topic)).toBeUndefined()
+    }
+    expect(outgoingTopicFilterError("sensor/+/🌡️/#")).toBeUndefined()
+  })
+  it("still applies the rules of every MQTT string and of topics first", () => {
+    expect(outgoingTopicNameError("sensor/\uD83C")).toMatch(/unpaired surrogate/)
+    expect(outgoingTopicNameError("a/+")).toBe(topicNameError("a/+"))
+    expect(outgoingTopicFilterError("a/#/b")).toBe(topicFilterError("a/#/b"))
   })
 })

@@ -5,7 +5,7 @@
  */
 import type { DecodeError } from "../DecodeError.ts"
 import type { Connack, Connect, ConnectReturnCode, QoS, Will } from "../Packet.ts"
-import { topicNameError } from "../Topic.ts"
+import { topicNameShapeError } from "../Topic.ts"
 import { Reader } from "./Reader.ts"
 
 const CONNECT = 1
@@ -60,8 +60,9 @@ export const readConnect = (bytes: Uint8Array, start: number, end: number): Conn
   if (willFlag) {
     const topic = r.string("will topic")
     if (typeof topic !== "string") return topic
-    const topicIssue = topicNameError(topic)
-    // The will topic is a topic name [MQTT-3.1.3-10]: no wildcards, not empty [MQTT-4.7].
+    const topicIssue = topicNameShapeError(topic)
+    // The will topic is a topic name [MQTT-3.1.3-10]: no wildcards, not empty [MQTT-4.7] (the string
+    // rules were checked on the bytes).
     if (topicIssue !== undefined) return r.fail(`with invalid will topic: ${topicIssue}`)
     const payload = r.binary("will message")
     if (!(payload instanceof Uint8Array)) return payload

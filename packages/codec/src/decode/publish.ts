@@ -5,7 +5,7 @@
  */
 import type { DecodeError } from "../DecodeError.ts"
 import type { Publish, QoS } from "../Packet.ts"
-import { topicNameError } from "../Topic.ts"
+import { topicNameShapeError } from "../Topic.ts"
 import { Reader } from "./Reader.ts"
 
 const PUBLISH = 3
@@ -20,8 +20,8 @@ export const readPublish = (bytes: Uint8Array, start: number, end: number, flags
   const r = new Reader(bytes, start, end, PUBLISH)
   const topic = r.string("topic name")
   if (typeof topic !== "string") return topic
-  // Wildcards and empty topics are not topic names [MQTT-3.3.2-2].
-  const topicIssue = topicNameError(topic)
+  // Wildcards and empty topics are not topic names [MQTT-3.3.2-2]; the string rules were checked on the bytes.
+  const topicIssue = topicNameShapeError(topic)
   if (topicIssue !== undefined) return r.fail(`with invalid topic name: ${topicIssue} [MQTT-3.3.2-2]`)
   const qos = ((flags >> 1) & 3) as QoS
   const retain = (flags & 1) !== 0

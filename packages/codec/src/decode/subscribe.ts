@@ -5,18 +5,18 @@
  */
 import type { DecodeError } from "../DecodeError.ts"
 import type { QoS, Suback, SubackReturnCode, Subscribe, SubscriptionRequest, Unsubscribe } from "../Packet.ts"
-import { topicFilterError } from "../Topic.ts"
+import { topicFilterShapeError } from "../Topic.ts"
 import { Reader } from "./Reader.ts"
 
 const SUBSCRIBE = 8
 const SUBACK = 9
 const UNSUBSCRIBE = 10
 
-/** Reads a topic filter and checks it [MQTT-4.7.1][MQTT-4.7.3-1]. */
+/** Reads a topic filter and checks it [MQTT-4.7.1][MQTT-4.7.3-1] (`r.string` checked the string rules on the bytes). */
 const readFilter = (r: Reader): string | DecodeError => {
   const filter = r.string("topic filter")
   if (typeof filter !== "string") return filter
-  const issue = topicFilterError(filter)
+  const issue = topicFilterShapeError(filter)
   return issue === undefined ? filter : r.fail(`with invalid topic filter: ${issue}`)
 }
 
