@@ -22,7 +22,7 @@ import {
   mosquittoPub,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, client, uniqueId } from "./util.ts"
+import { awaitStatus, client, uniqueId, waitUntil } from "./util.ts"
 
 /** Reconnect fast: the tests cut connections every few hundred milliseconds. */
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
@@ -44,16 +44,6 @@ const record = <E>(stream: Stream.Stream<Message, E>) =>
       Effect.forkScoped({ startImmediately: true })
     )
     return got
-  })
-
-/** Polls (real clock, every 20 ms) until `done()`; fails with `describe()` after `timeoutMs`. */
-const waitUntil = (done: () => boolean, timeoutMs: number, describe: () => string) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!done()) {
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))
-      yield* Effect.sleep("20 millis")
-    }
   })
 
 /** Builds a client layer in the given scope (so the test can close it early, like a crash). */

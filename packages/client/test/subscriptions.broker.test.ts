@@ -12,18 +12,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
 import { CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
 import { subackBytes, connackBytes } from "./brokers/FakeBroker.ts"
-import { awaitStatus, client, collect, joinWithin, uniqueId } from "./util.ts"
+import { awaitStatus, client, collect, joinWithin, uniqueId, waitUntil } from "./util.ts"
 
-const countLog = (broker: MosquittoBroker, match: (line: string) => boolean) => Effect.map(broker.logs, (lines) => lines.filter(match).length)
 
 const awaitLog = (broker: MosquittoBroker, match: (line: string) => boolean, count = 1, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while ((yield* countLog(broker, match)) < count) {
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${count} log line(s):\n${broker.logText()}`))
-      yield* Effect.sleep("25 millis")
-    }
-  })
+  waitUntil(() => broker.logText().split("\n").filter(match).length >= count, timeoutMs, () => `${count} log line(s):\n${broker.logText()}`)
 
 /** The filters of a SUBSCRIBE packet (fixed header with a 1-byte remaining length, as the tests send). */
 const subscribeFilters = (packet: Uint8Array): { readonly packetId: number; readonly filters: ReadonlyArray<string> } => {
@@ -43,6 +36,14 @@ const publishBytes = (topic: string, payload: string): Uint8Array => {
   const p = new TextEncoder().encode(payload)
   return new Uint8Array([0x30, 2 + t.length + p.length, 0, t.length, ...t, ...p])
 }
+
+/** A scripted broker connection: CONNACK (no session), then `onPacket` for every packet the client sends. */
+const scripted = (onPacket: (conn: FakeConnection, packet: Uint8Array) => Effect.Effect<void, unknown>) => (conn: FakeConnection) =>
+  Effect.gen(function*() {
+    yield* conn.readPacket // CONNECT
+    yield* conn.write(connackBytes(0, false))
+    while (true) yield* onPacket(conn, yield* conn.readPacket)
+  })
 
 describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
   // Item 1: the old stream's deferred UNSUBSCRIBE overtook the new SUBSCRIBE; only round 0 received.
@@ -97,8 +98,7 @@ describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
       const got: Array<string> = []
       yield* u.messages.pipe(Stream.runForEach((m) => Effect.sync(() => got.push(m.text))), Effect.forkScoped({ startImmediately: true }))
       yield* mosquittoPub({ port: broker.port, topic: "u/x", message: "before", qos: 1 })
-      const deadline = Date.now() + 5000
-      while (got.length === 0 && Date.now() < deadline) yield* Effect.sleep("20 millis")
+      yield* waitUntil(() => got.length > 0, 5000, () => "the first message")
       yield* mqtt.unsubscribe("u/#")
       yield* proxy.cutAll
       yield* awaitStatus(mqtt, (s) => s._tag === "Reconnecting" || s._tag === "Disconnected")
@@ -121,24 +121,20 @@ describe("subscription state against a scripted broker (issue 11, A)", () => {
   it.live("a re-subscribe refused with 0x80 fails the stream on that filter with SubscriptionRejected; the other filter still receives", () =>
     Effect.gen(function*() {
       const resubscribes: Array<ReadonlyArray<string>> = []
-      const script = (conn: FakeConnection) =>
+      const script = scripted((conn, packet) =>
         Effect.gen(function*() {
-          yield* conn.readPacket // CONNECT
-          yield* conn.write(connackBytes(0, false))
-          while (true) {
-            const packet = yield* conn.readPacket
-            if ((packet[0] as number) >> 4 !== 8) continue
-            const { packetId, filters } = subscribeFilters(packet)
-            if (conn.index === 1) {
-              yield* conn.write(subackBytes(packetId, filters.map(() => 1)))
-              if (filters.includes("status")) yield* conn.destroy // both streams are up: drop the connection
-            } else {
-              resubscribes.push(filters)
-              yield* conn.write(subackBytes(packetId, filters.map((f) => f === "cmd/#" ? 0x80 : 1)))
-              yield* conn.write(publishBytes("status", "online"))
-            }
+          if ((packet[0] as number) >> 4 !== 8) return
+          const { packetId, filters } = subscribeFilters(packet)
+          if (conn.index === 1) {
+            yield* conn.write(subackBytes(packetId, filters.map(() => 1)))
+            if (filters.includes("status")) yield* conn.destroy // both streams are up: drop the connection
+          } else {
+            resubscribes.push(filters)
+            yield* conn.write(subackBytes(packetId, filters.map((f) => f === "cmd/#" ? 0x80 : 1)))
+            yield* conn.write(publishBytes("status", "online"))
           }
         })
+      )
       const fake = yield* FakeBroker.start(script)
       const mqtt = yield* client(fake.url, { reconnect: Schedule.spaced("50 millis") })
       const cmd = yield* mqtt.subscription("cmd/#", { qos: 1 })
@@ -161,27 +157,23 @@ describe("subscription state against a scripted broker (issue 11, A)", () => {
       Effect.gen(function*() {
         let subscribes = 0
         let tailSent = false
-        const script = (conn: FakeConnection) =>
+        const script = scripted((conn, packet) =>
           Effect.gen(function*() {
-            yield* conn.readPacket // CONNECT
-            yield* conn.write(connackBytes(0, false))
-            while (true) {
-              const packet = yield* conn.readPacket
-              const type = (packet[0] as number) >> 4
-              const id = [packet[2] as number, packet[3] as number]
-              if (type === 8) {
-                subscribes++
-                yield* conn.write(subackBytes((id[0] as number) << 8 | (id[1] as number), [0]))
-                yield* conn.write(publishBytes("telemetry", subscribes === 1 ? "old-1" : "new"))
-              }
-              if (type === 10) {
-                yield* conn.write(publishBytes("telemetry", "old-2"))
-                yield* conn.write(publishBytes("telemetry", "old-3"))
-                yield* conn.write(new Uint8Array([0xb0, 2, ...id]))
-                tailSent = true
-              }
+            const type = (packet[0] as number) >> 4
+            const id = [packet[2] as number, packet[3] as number]
+            if (type === 8) {
+              subscribes++
+              yield* conn.write(subackBytes((id[0] as number) << 8 | (id[1] as number), [0]))
+              yield* conn.write(publishBytes("telemetry", subscribes === 1 ? "old-1" : "new"))
+            }
+            if (type === 10) {
+              yield* conn.write(publishBytes("telemetry", "old-2"))
+              yield* conn.write(publishBytes("telemetry", "old-3"))
+              yield* conn.write(new Uint8Array([0xb0, 2, ...id]))
+              tailSent = true
             }
           })
+        )
         const fake = yield* FakeBroker.start(script)
         const mqtt = yield* client(fake.url, { cleanSession, clientId: uniqueId("tail"), unsubscribeOnEnd: true })
         // every incoming message: once old-3 was read, the tail reached the client before the next SUBSCRIBE

@@ -54,6 +54,16 @@ export const collect = <A, E>(stream: Stream.Stream<A, E>, n: number) =>
 export const joinWithin = <A, E>(fiber: Fiber.Fiber<A, E>, timeout: Duration.Input = "5 seconds") =>
   Fiber.join(fiber).pipe(Effect.timeout(timeout))
 
+/** Polls (real clock, every 20 ms) until `done()`; fails with `describe()` after `timeoutMs`. */
+export const waitUntil = (done: () => boolean, timeoutMs: number, describe: () => string = () => "the condition") =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!done()) {
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
 /** Milliseconds since an origin, on the real clock. */
 export const stopwatch = () => {
   const t0 = Date.now()
