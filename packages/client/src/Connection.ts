@@ -3,8 +3,11 @@
  * - reader: decodes the socket with the streaming {@link Decoder} and hands packets to the client;
  *   it only pulls more bytes once the previous packets were handled (TCP backpressure).
  * - writer: drains an unbounded queue of packets (bounded in practice: each publisher waits for its
- *   own write or ack) and writes everything that is ready as one corked batch.
- * - keep-alive: see {@link KeepAlive}.
+ *   own write or ack) and writes everything that is ready as one corked batch. A large batch or
+ *   packet goes out in several writes (see {@link MIN_WRITE_BYTES}), so that the keep-alive sees bytes
+ *   leave the socket during a long write; each item's callback runs as soon as its packets are written.
+ * - keep-alive: see {@link KeepAlive}; the reader and the writer record what they observe in its
+ *   {@link KeepAlive.Liveness} record.
  * The connection ends with a typed cause: `ConnectionLost` or `ProtocolError`.
  *
  * @since 0.1.0
@@ -110,8 +113,7 @@ const makeConnection = (
   Effect.gen(function*() {
     const outbox = yield* Queue.unbounded<WriteItem>()
     const ended = yield* Deferred.make<never, ConnectionEnd>()
-    const now = yield* Clock.currentTimeMillis
-    const liveness: KeepAlive.Liveness = { lastSent: now, lastReceived: now, pingSentAt: undefined }
+    const liveness = KeepAlive.make(yield* Clock.currentTimeMillis)
 
     const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): WriteItem => {
       const item: WriteItem = { packets, onWritten, cancelled: false }
@@ -120,24 +122,71 @@ const makeConnection = (
       return item
     }
 
-    let writing: ReadonlyArray<WriteItem> = [] // taken from the outbox, not yet on the socket
+    // Taken from the outbox; `writing[settled..]` are not on the socket yet (their callbacks are pending).
+    let writing: ReadonlyArray<WriteItem> = []
+    let settled = 0
+    const settle = (upTo: number, error: MqttError | undefined): void => {
+      while (settled < upTo) {
+        const item = writing[settled++]
+        item?.onWritten?.(error)
+      }
+    }
+
     const writer = Effect.gen(function*() {
       while (true) {
         const items = yield* Queue.takeAll(outbox)
         writing = items
-        const chunks = coalesce(items)
-        if (chunks.length > 0) {
-          const written = yield* Effect.exit(channel.write(chunks as [Uint8Array, ...Array<Uint8Array>]))
+        settled = 0
+        const { bytes, chunks, settles } = coalesce(items)
+        liveness.unsent = bytes
+        let limit = MIN_WRITE_BYTES // the most bytes the next socket write takes (see MIN_WRITE_BYTES)
+        let i = 0 // the next chunk to write
+        let offset = 0 // how much of it is written (a chunk larger than `limit` goes in slices)
+        while (i < chunks.length) {
+          let write: readonly [Uint8Array, ...Array<Uint8Array>]
+          let size: number
+          const chunk = chunks[i] as Uint8Array
+          if (offset > 0 || chunk.length > limit) {
+            // A large packet: a slice of it (a view, no copy).
+            const slice = chunk.subarray(offset, offset + limit)
+            write = [slice]
+            size = slice.length
+            offset += size
+            if (offset === chunk.length) {
+              i += 1
+              offset = 0
+            }
+          } else if (i === 0 && bytes <= limit) {
+            // The usual batch: all of it in one corked write.
+            write = chunks as [Uint8Array, ...Array<Uint8Array>]
+            size = bytes
+            i = chunks.length
+          } else {
+            // Runs of small packets, up to `limit` bytes.
+            let end = i + 1
+            size = chunk.length
+            while (end < chunks.length && size + (chunks[end] as Uint8Array).length <= limit) size += (chunks[end++] as Uint8Array).length
+            write = [chunk, ...chunks.slice(i + 1, end)]
+            i = end
+          }
+          const startedAt = yield* Clock.currentTimeMillis
+          const written = yield* Effect.exit(channel.write(write))
           if (Exit.isFailure(written)) {
             const error = lost("writing to the socket failed", written.cause)
+            settle(items.length, error)
             writing = []
-            for (const item of items) item.onWritten?.(error)
             return yield* error
           }
-          liveness.lastSent = yield* Clock.currentTimeMillis
+          const now = yield* Clock.currentTimeMillis
+          // When the socket took these bytes, and whether it made us wait for room (see KeepAlive).
+          KeepAlive.sent(liveness, startedAt, now)
+          liveness.unsent -= size
+          if (offset === 0) settle(settles[i - 1] ?? 0, undefined) // each item as soon as its packets are written
+          // Larger writes while the socket takes them at once; back to small ones when it makes us wait.
+          limit = now - startedAt >= KeepAlive.FULL_WAIT_MILLIS ? MIN_WRITE_BYTES : size >= limit ? Math.min(2 * limit, MAX_WRITE_BYTES) : limit
         }
+        settle(items.length, undefined)
         writing = []
-        for (const item of items) item.onWritten?.(undefined)
       }
     })
 
@@ -152,8 +201,9 @@ const makeConnection = (
                 : lost("reading from the socket failed", cause)
             )
           )
-          liveness.lastReceived = yield* Clock.currentTimeMillis
-          liveness.pingSentAt = undefined // anything received proves the broker is alive
+          KeepAlive.received(liveness, yield* Clock.currentTimeMillis) // any byte proves the broker is alive
+          // Handing packets on may wait for a slow subscriber; meanwhile the socket is not read.
+          KeepAlive.handingOn(liveness)
           for (const chunk of chunks) {
             const packets = decoder.push(chunk)
             if (packets instanceof DecodeError) {
@@ -161,6 +211,7 @@ const makeConnection = (
             }
             for (const packet of packets) yield* handle(packet, onPacket)
           }
+          KeepAlive.reading(liveness, yield* Clock.currentTimeMillis)
         }
       })
 
@@ -171,13 +222,17 @@ const makeConnection = (
       keepAliveMillis: options.keepAliveMillis,
       pingTimeoutMillis: options.pingTimeoutMillis,
       liveness,
-      sendPing: () => send([{ _tag: "Pingreq" }])
+      sendPing: (written) =>
+        send([{ _tag: "Pingreq" }], (error) => {
+          if (error === undefined) written()
+        })
     })
 
     /** Every write still pending settles with `ConnectionLost`: the writer's batch, then the queue. */
     const failPending = Effect.gen(function*() {
-      const rest = [...writing, ...yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))]
+      const rest = [...writing.slice(settled), ...yield* Queue.clear(outbox).pipe(Effect.orElseSucceed(() => []))]
       writing = []
+      settled = 0
       yield* Queue.shutdown(outbox) // later `send`s fail at once (offer is refused)
       if (rest.length === 0) return // the usual clean close: no error object (and its stack trace) to build
       const error = lost("the connection closed before the packet was written")
@@ -218,26 +273,54 @@ const makeConnection = (
 /** Up to this many bytes of small packets are encoded into one buffer: one copy, one socket write. */
 const COALESCE_BYTES = 64 * 1024
 
+/**
+ * Socket writes take at least MIN_WRITE_BYTES (so runs of small packets are never split) and at most
+ * MAX_WRITE_BYTES: a larger packet goes out in slices, so that the keep-alive sees the broker take
+ * bytes during a long write (a 6 MB PUBLISH to a broker reading 1 MB/s). Each batch starts at the
+ * minimum (64 KiB leave within a second down to about 64 KB/s) and doubles the size while the socket
+ * takes the writes at once: a fast link pays for few writes.
+ */
+const MIN_WRITE_BYTES = COALESCE_BYTES
+const MAX_WRITE_BYTES = 1024 * 1024
+
+/** A batch of write items, encoded. */
+interface Batch {
+  readonly chunks: Array<Uint8Array>
+  /** `settles[i]`: how many items are entirely written once `chunks[0..i]` are. */
+  readonly settles: Array<number>
+  readonly bytes: number
+}
+
 /** Encodes a batch of write items into few chunks: runs of small packets share one buffer. */
-const coalesce = (items: ReadonlyArray<WriteItem>): Array<Uint8Array> => {
+const coalesce = (items: ReadonlyArray<WriteItem>): Batch => {
   const chunks: Array<Uint8Array> = []
+  const settles: Array<number> = []
+  let bytes = 0
   let run: Array<Packet> = []
   let runBytes = 0
-  for (const item of items) {
-    if (item.cancelled) continue
-    for (const packet of item.packets) {
-      const size = encodedLength(packet)
-      if (runBytes + size > COALESCE_BYTES && run.length > 0) {
-        chunks.push(encodeAll(run))
-        run = []
-        runBytes = 0
-      }
-      run.push(packet)
-      runBytes += size
-    }
+  let complete = 0 // items whose every packet is in `chunks` or `run`
+  const flush = () => {
+    const chunk = encodeAll(run)
+    chunks.push(chunk)
+    settles.push(complete)
+    bytes += chunk.length
+    run = []
+    runBytes = 0
   }
-  if (run.length > 0) chunks.push(encodeAll(run))
-  return chunks
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as WriteItem
+    if (!item.cancelled) {
+      for (const packet of item.packets) {
+        const size = encodedLength(packet)
+        if (runBytes + size > COALESCE_BYTES && run.length > 0) flush()
+        run.push(packet)
+        runBytes += size
+      }
+    }
+    complete = i + 1
+  }
+  if (run.length > 0) flush()
+  return { chunks, settles, bytes }
 }
 
 /** A `ConnectionLost` whose message also names the underlying cause, so `status` and logs show it. */
