@@ -7,8 +7,9 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Schema, Stream } from "effect"
 import { brokerUrl } from "./broker.ts"
 
-// Payloads are JSON; the Schema decodes them, and a payload that does not match fails the stream with
-// a typed PayloadDecodeError.
+// Payloads are JSON; the Schema decodes them. By default a payload that does not match fails the stream
+// with a typed PayloadDecodeError (topic, what the Schema said, a bounded copy of the payload); a
+// telemetry consumer that must keep going reports it and skips the message instead (onDecodeError).
 const Reading = Schema.Struct({ sensor: Schema.String, celsius: Schema.Number })
 
 const program = Effect.gen(function*() {
@@ -20,7 +21,13 @@ const program = Effect.gen(function*() {
         Effect.delay("200 millis")
       ))
   )
-  yield* mqtt.subscribe("sensors/+/temperature", { qos: 1, schema: Reading }).pipe(
+  // One reading that is not JSON: reported and skipped, the stream goes on.
+  yield* Effect.forkChild(mqtt.publish("sensors/attic/temperature", "21,5 °C").pipe(Effect.delay("100 millis")))
+  yield* mqtt.subscribe("sensors/+/temperature", {
+    qos: 1,
+    schema: Reading,
+    onDecodeError: (error) => Console.log(`skipped a reading on ${error.topic} (${error.payloadSize} bytes): not a Reading`)
+  }).pipe(
     Stream.take(5),
     Stream.runForEach(({ topic, value }) => Console.log(`${topic}: ${value.sensor} is at ${value.celsius} °C`))
   )
