@@ -15,13 +15,23 @@ import type { Packet } from "@aimeqtt/codec"
 import { Effect } from "effect"
 import type { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
-import type { Dispatcher } from "./Dispatcher.ts"
+import type { Dispatcher, Subscriber } from "./Dispatcher.ts"
 import { ProtocolError } from "./errors.ts"
 import { AckableMessage, Message } from "./Message.ts"
 import type { Session, Step } from "./Session.ts"
 
+/**
+ * The acknowledgements each manual-ack stream still owes on the current connection: one release function
+ * per message it received and has not acknowledged. When the stream ends, the engine releases them, so
+ * they do not hold back every later acknowledgement [MQTT-4.6.0-2].
+ *
+ * @since 0.2.0
+ */
+export type OwedAcks = Map<Subscriber, Set<() => void>>
+
 /** What the router needs from the engine. @since 0.2.0 */
 export interface RouterDeps<T> {
+  readonly owed: OwedAcks
   readonly session: Session<T>
   readonly dispatcher: Dispatcher
   /** Stores the step's changes; `false` when the store failed (the connection is then closed). */
@@ -36,7 +46,7 @@ export interface RouterDeps<T> {
  *
  * @since 0.2.0
  */
-export const make = <T>({ commit, dispatcher, session, transmit }: RouterDeps<T>) =>
+export const make = <T>({ commit, dispatcher, owed, session, transmit }: RouterDeps<T>) =>
 (connection: Connection.Connection, acks: AckSequencer) =>
 (packet: Packet): Effect.Effect<void, ProtocolError> => {
   if (packet._tag === "Publish" && packet.qos === 0 && !dispatcher.hasManual) {
@@ -67,17 +77,19 @@ export const make = <T>({ commit, dispatcher, session, transmit }: RouterDeps<T>
   const sendReady = (packets: ReadonlyArray<Packet>) => {
     if (packets.length > 0) connection.send(packets)
   }
-  const withAck = (): Message => {
+  const withAck = (subscriber: Subscriber): Message => {
     acks.addHolder(held)
     let done = false
-    return new AckableMessage(
-      message,
-      Effect.sync(() => {
-        if (done) return
-        done = true
-        sendReady(acks.release(held))
-      })
-    )
+    let owedBy = owed.get(subscriber)
+    if (owedBy === undefined) owed.set(subscriber, owedBy = new Set())
+    const release = (): void => {
+      if (done) return
+      done = true
+      owed.get(subscriber)?.delete(release)
+      sendReady(acks.release(held))
+    }
+    owedBy.add(release)
+    return new AckableMessage(message, Effect.sync(release))
   }
   return Effect.andThen(dispatcher.dispatch(message, withAck), Effect.sync(() => sendReady(acks.seal(held))))
 }

@@ -174,6 +174,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      */
     const subscribing = new Map<Token, Subscriber | undefined>()
     let resubscribeToken: Token | undefined
+    /** What each manual-ack stream owes on the current connection (see Router.OwedAcks). */
+    const owed: Router.OwedAcks = new Map()
 
     /** Resolves a request with its acknowledgement; a SUBACK first updates the subscription state. */
     const complete = (completion: Completion<Token>): void => {
@@ -221,24 +223,47 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       Effect.suspend(() => {
         dispatcher.unregister(subscriber)
         Queue.endUnsafe(subscriber.inbox)
-        if (!options.unsubscribeOnEnd || closed) return Effect.void
-        // After a yield: when the client's own scope is closing right behind this stream, it is closed by
-        // then and no UNSUBSCRIBE goes out (DISCONNECT only).
-        return Effect.forkDetach(Effect.andThen(
-          Effect.yieldNow,
-          Effect.sync(() => {
-            if (closed) return
-            const released = subscriptions.takeReleased()
-            if (released.length > 0) enqueue({ _tag: "Unsubscribe", filters: released }, Deferred.makeUnsafe())
-          })
-        )).pipe(Effect.asVoid)
+        const abandoned = releaseOwed(subscriber)
+        if (!options.unsubscribeOnEnd || closed) return abandoned
+        return Effect.andThen(abandoned, unsubscribeReleased)
       })
+
+    /**
+     * A manual-ack stream ended (take, timeout, interrupt, failure) owing acknowledgements: they are
+     * released now, as if acknowledged, because acknowledgements leave in arrival order [MQTT-4.6.0-2] and
+     * one held forever would hold back every later one on the connection. Logged with the count.
+     */
+    const releaseOwed = (subscriber: Subscriber): Effect.Effect<void> => {
+      const releases = owed.get(subscriber)
+      owed.delete(subscriber)
+      if (releases === undefined || releases.size === 0) return Effect.void
+      const count = releases.size
+      for (const release of [...releases]) release()
+      return Effect.logWarning(
+        `MQTT: a manual-ack stream on ${subscriber.requests.map((r) => r.filter).join(", ")} ended with ${count} message(s) ` +
+          "it had received but not acknowledged; they were acknowledged so that later messages are not held back [MQTT-4.6.0-2]"
+      )
+    }
+
+    /**
+     * UNSUBSCRIBE for the filters released by their last stream, after a yield: when the client's own
+     * scope is closing right behind this stream, it is closed by then and no UNSUBSCRIBE goes out
+     * (DISCONNECT only); when a new stream takes the filter up first, nothing goes out either.
+     */
+    const unsubscribeReleased: Effect.Effect<void> = Effect.asVoid(Effect.forkDetach(Effect.andThen(
+      Effect.yieldNow,
+      Effect.sync(() => {
+        if (closed) return
+        const released = subscriptions.takeReleased()
+        if (released.length > 0) enqueue({ _tag: "Unsubscribe", filters: released }, Deferred.makeUnsafe())
+      })
+    )))
 
     const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
       Effect.asVoid(request({ _tag: "Unsubscribe", filters }, () => subscriptions.unsubscribe(filters)))
 
     // --- incoming packets: see Router --------------------------------------------------------------
-    const route = Router.make({ session, dispatcher, commit, transmit })
+    const route = Router.make({ session, dispatcher, owed, commit, transmit })
 
     /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
     const forgetUnacknowledged = (acks: AckSequencer): void => {
@@ -264,6 +289,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         return {
           onPacket: route(connection, acks),
           ended: () => {
+            owed.clear() // the sequencer's holds die with the connection
             forgetUnacknowledged(acks)
             session.disconnected()
           }

@@ -7,7 +7,7 @@
  * Every wait is on an event (a message, a status, a log line) with a generous bound, never a count of
  * things that happen within a fixed time.
  */
-import { type MqttError, type PayloadDecodeError, SubscriptionRejected } from "@aimeqtt/client"
+import { type AckableMessage, type MqttError, type PayloadDecodeError, SubscriptionRejected } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
 import { CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
@@ -83,6 +83,32 @@ describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
         const subscribe = (): Typed => mqtt.subscribe("s/t", { schema: Reading })
         const got = yield* recover(subscribe(), subscribe).pipe(Stream.take(1), Stream.runCollect, Effect.timeout("5 seconds"), Effect.option)
         assert.isTrue(Option.isSome(got) && got.value.length === 1, `nothing after the recovery:\n${broker.logText()}`)
+      }), 30_000)
+  }
+
+  // Found by a newcomer's test: a manual-ack stream that ends owing acknowledgements held back every later
+  // PUBACK on the connection (they leave in arrival order [MQTT-4.6.0-2]); mosquitto stopped sending after
+  // its in-flight window and every stream of the client went silent, without an error.
+  const endings: ReadonlyArray<readonly [string, (stream: Stream.Stream<AckableMessage, MqttError>) => Effect.Effect<unknown, unknown>]> = [
+    ["take(1), the rest unacknowledged", (stream) => stream.pipe(Stream.take(1), Stream.runForEach((m) => m.ack))],
+    ["a timeout before any ack", (stream) => stream.pipe(Stream.runDrain, Effect.timeout("300 millis"), Effect.ignore)]
+  ]
+  for (const [name, end] of endings) {
+    it.live(`a manual-ack stream that ends owing acknowledgements (${name}) does not hold back later messages`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        const mqtt = yield* client(broker.url, { clientId: uniqueId("owed") })
+        const pub = yield* client(broker.url, { clientId: uniqueId("owed-pub") })
+        const manual = yield* end(mqtt.subscribe("job/x", { qos: 1, ack: "manual" })).pipe(Effect.forkChild({ startImmediately: true }))
+        yield* waitUntil(() => broker.logText().includes("\tjob/x (QoS 1)"), 5000, () => "SUBSCRIBE job/x")
+        for (const i of [0, 1, 2]) yield* pub.publish("job/x", `a${i}`, { qos: 1 })
+        yield* joinWithin(manual, "5 seconds")
+        // 40 more: more than mosquitto's window of 20 unacknowledged messages
+        const next = yield* collect(mqtt.subscribe("job/x", { qos: 1 }), 40)
+        yield* waitUntil(() => broker.logText().split("\n").filter((l) => l.includes("\tjob/x (QoS 1)")).length >= 2, 5000, () => "second SUBSCRIBE")
+        for (let i = 0; i < 40; i++) yield* pub.publish("job/x", `b${i}`, { qos: 1 })
+        const got = yield* joinWithin(next, "10 seconds")
+        assert.deepStrictEqual(got.map((m) => m.text), Array.from({ length: 40 }, (_, i) => `b${i}`))
       }), 30_000)
   }
 
