@@ -228,6 +228,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
         const inbox = yield* Queue.bounded<Message, SubscriptionRejected | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
         const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
+        // An UNSUBSCRIBE of one of these filters still unanswered: its UNSUBACK first (see Subscriptions).
+        yield* engine.awaitUnsubscribed(list)
         // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
         const buffered = yield* Effect.acquireRelease(
           Effect.sync(() => engine.dispatcher.register(subscriber)),

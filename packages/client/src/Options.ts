@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { mqttStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
+import { discouragedCodePointError, mqttStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
 import { Duration, Effect, Option, Redacted, Schedule } from "effect"
 import { ConnectError } from "./errors.ts"
 
@@ -239,7 +239,9 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     // Every string of CONNECT passes the codec's one check [MQTT-1.5.3] here, before anything is sent:
     // the encoder would write U+FFFD for an unpaired surrogate. Reasons name the field, never its value.
     const clientId = options.clientId ?? randomClientId()
-    const clientIdError = mqttStringError(clientId, "clientId")
+    // Also no control character or noncharacter: mosquitto closes the connection before CONNACK for them,
+    // and the client would only learn "the broker closed the connection" after `connectTimeout`.
+    const clientIdError = mqttStringError(clientId, "clientId") ?? discouragedCodePointError(clientId, "clientId")
     if (clientIdError !== undefined) return yield* new ConnectError({ message: `invalid option: ${clientIdError}` })
     const will = options.will
     const willError = will === undefined ? undefined : outgoingTopicNameError(will.topic)
@@ -250,9 +252,10 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       return yield* new ConnectError({ message: `invalid option: will.payload is ${willPayload.length} bytes, at most 65535 fit [MQTT-3.1.3.3]` })
     }
     const username = options.username ?? urlUsername
+    const usernameField = options.username === undefined ? "the URL's user name" : "username"
     const usernameError = username === undefined
       ? undefined
-      : mqttStringError(username, options.username === undefined ? "the URL's user name" : "username")
+      : mqttStringError(username, usernameField) ?? discouragedCodePointError(username, usernameField)
     if (usernameError !== undefined) return yield* new ConnectError({ message: `invalid option: ${usernameError}` })
     const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
     if (options.password !== undefined && username === undefined) {

@@ -83,6 +83,8 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   /** Recent topics' streams: most traffic repeats a few topics. Emptied whenever attachments change. */
   readonly #routes = new Map<string, ReadonlyArray<S>>()
   #unmatched: Array<M> = []
+  /** UNSUBSCRIBEs sent (or queued) and not answered yet, per filter. */
+  readonly #unsubscribing = new Map<string, number>()
 
   constructor(options: SubscriptionsOptions) {
     this.#options = options
@@ -241,6 +243,30 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     const evicted = this.#unmatched.length >= this.#options.unmatchedCapacity ? this.#unmatched.shift() : undefined
     this.#unmatched.push(message)
     return { _tag: "Buffered", evicted }
+  }
+
+  /** The caller sent (or queued) an UNSUBSCRIBE for these filters. */
+  unsubscribeSent(filters: ReadonlyArray<string>): void {
+    for (const filter of filters) this.#unsubscribing.set(filter, (this.#unsubscribing.get(filter) ?? 0) + 1)
+  }
+
+  /** Its UNSUBACK arrived, or the UNSUBSCRIBE was withdrawn before it went out. */
+  unsubacked(filters: ReadonlyArray<string>): void {
+    for (const filter of filters) {
+      const n = (this.#unsubscribing.get(filter) ?? 0) - 1
+      if (n > 0) this.#unsubscribing.set(filter, n)
+      else this.#unsubscribing.delete(filter)
+    }
+  }
+
+  /**
+   * Whether an UNSUBSCRIBE for one of these filters is still unanswered. A new stream on such a filter
+   * waits for the UNSUBACK before it opens and subscribes: until then the broker may still deliver the
+   * old subscription's messages [MQTT-3.10.4-3], and some brokers (aedes) apply an UNSUBSCRIBE whose
+   * UNSUBACK comes after a later SUBSCRIBE's SUBACK last, which would leave the new stream silent.
+   */
+  awaitsUnsuback(filters: ReadonlyArray<string>): boolean {
+    return this.#unsubscribing.size > 0 && filters.some((filter) => this.#unsubscribing.has(filter))
   }
 
   /** The broker's view of a filter still in use (`undefined` when none: never asked, or ended). */

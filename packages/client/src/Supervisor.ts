@@ -56,6 +56,8 @@ export interface Supervisor {
    * persistent session keeps its subscriptions).
    */
   readonly release: (subscriber: Subscriber) => Effect.Effect<void>
+  /** Waits until no UNSUBSCRIBE for these filters is unanswered (call before `dispatcher.register`). */
+  readonly awaitUnsubscribed: (filters: ReadonlyArray<string>) => Effect.Effect<void>
   /** The program unsubscribes: no stream receives through these filters and no reconnect restores them. */
   readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, MqttError>
 }
@@ -139,13 +141,11 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       return undefined
     }
 
-    /** `onQueued` runs once the request is accepted (sent or queued), in the same synchronous section. */
-    const request = (request: Request, onQueued?: () => void): Effect.Effect<Packet | undefined, MqttError> =>
+    const request = (request: Request): Effect.Effect<Packet | undefined, MqttError> =>
       Effect.suspend(() => {
         const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
         const error = enqueue(request, token)
         if (error !== undefined) return Effect.fail(error)
-        onQueued?.()
         return Deferred.await(token).pipe(
           // An interrupted request that is still queued is removed: nothing half-sent is left behind.
           Effect.onInterrupt(() => Effect.sync(() => session.cancel(token)))
@@ -195,10 +195,33 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
             `MQTT: the broker refused the subscription to ${filters} after a reconnect; ${others.length} stream(s) failed with SubscriptionRejected`
           ))
         }
-        if (unwanted.length > 0) enqueue({ _tag: "Unsubscribe", filters: unwanted }, Deferred.makeUnsafe())
+        if (unwanted.length > 0) sendUnsubscribe(unwanted)
       }
+      if (ack?._tag === "Unsuback" && request?._tag === "Unsubscribe") unsubscribed(request.filters)
       if (ack !== undefined) Deferred.doneUnsafe(token, Exit.succeed(ack))
     }
+
+    /** Wakes the streams waiting for an UNSUBACK (see `Subscriptions.awaitsUnsuback`). */
+    let unsuback = Deferred.makeUnsafe<void>()
+    const unsubscribed = (filters: ReadonlyArray<string>): void => {
+      subscriptions.unsubacked(filters)
+      const waking = unsuback
+      unsuback = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(waking, Exit.void)
+    }
+
+    /** Sends (or queues) an UNSUBSCRIBE nobody waits for; its UNSUBACK is counted like any other. */
+    const sendUnsubscribe = (filters: ReadonlyArray<string>): void => {
+      subscriptions.unsubscribeSent(filters)
+      if (enqueue({ _tag: "Unsubscribe", filters }, Deferred.makeUnsafe()) !== undefined) subscriptions.unsubacked(filters)
+    }
+
+    const awaitUnsubscribed = (filters: ReadonlyArray<string>): Effect.Effect<void> =>
+      Effect.suspend(() =>
+        closed || !subscriptions.awaitsUnsuback(filters)
+          ? Effect.void
+          : Effect.andThen(Deferred.await(unsuback), awaitUnsubscribed(filters))
+      )
 
     const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, MqttError> =>
       Effect.suspend(() => {
@@ -255,12 +278,23 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       Effect.sync(() => {
         if (closed) return
         const released = subscriptions.takeReleased()
-        if (released.length > 0) enqueue({ _tag: "Unsubscribe", filters: released }, Deferred.makeUnsafe())
+        if (released.length > 0) sendUnsubscribe(released)
       })
     )))
 
     const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
-      Effect.asVoid(request({ _tag: "Unsubscribe", filters }, () => subscriptions.unsubscribe(filters)))
+      Effect.suspend(() => {
+        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+        const error = enqueue({ _tag: "Unsubscribe", filters }, token)
+        if (error !== undefined) return Effect.fail(error)
+        subscriptions.unsubscribe(filters)
+        subscriptions.unsubscribeSent(filters)
+        return Deferred.await(token).pipe(
+          // Withdrawn before it went out: no UNSUBACK will come.
+          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token) && unsubscribed(filters))),
+          Effect.asVoid
+        )
+      })
 
     // --- incoming packets: see Router --------------------------------------------------------------
     const route = Router.make({ session, dispatcher, owed, commit, transmit })
@@ -298,6 +332,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       closed: (cause) =>
         Effect.gen(function*() {
           closed = true
+          Deferred.doneUnsafe(unsuback, Exit.void) // streams waiting for an UNSUBACK go on (and fail: ClientClosed)
           for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
           yield* dispatcher.shutdownAll
           dispatcher.endAll()
@@ -316,6 +351,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       publishNow,
       subscribe,
       release,
+      awaitUnsubscribed,
       unsubscribe
     }
   })

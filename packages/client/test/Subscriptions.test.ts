@@ -398,3 +398,23 @@ describe("model: random interleavings", () => {
     fc.assert(fc.property(fc.array(command, { maxLength: 60 }), (commands) => runModel(true, commands)), { numRuns: 400 })
   })
 })
+
+describe("UNSUBSCRIBE in flight", () => {
+  it("a new stream on a filter waits while an UNSUBSCRIBE of it is unanswered; each UNSUBACK counts once", () => {
+    const s = make()
+    assert.isFalse(s.awaitsUnsuback(["a"]))
+    s.unsubscribeSent(["a", "b"])
+    s.unsubscribeSent(["a"])
+    assert.isTrue(s.awaitsUnsuback(["a"]))
+    assert.isTrue(s.awaitsUnsuback(["x", "b"]))
+    assert.isFalse(s.awaitsUnsuback(["x"]))
+    s.unsubacked(["a", "b"])
+    assert.isTrue(s.awaitsUnsuback(["a"]), "a second UNSUBSCRIBE of a is still unanswered")
+    assert.isFalse(s.awaitsUnsuback(["b"]))
+    s.unsubacked(["a"])
+    assert.isFalse(s.awaitsUnsuback(["a"]))
+    s.unsubacked(["a"]) // an extra answer does not go negative
+    s.unsubscribeSent(["a"])
+    assert.isTrue(s.awaitsUnsuback(["a"]))
+  })
+})

@@ -9,8 +9,8 @@
  */
 import { type AckableMessage, type MqttError, type PayloadDecodeError, SubscriptionRejected } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
-import { CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
+import { Cause, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect"
+import { AedesBroker, CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
 import { subackBytes, connackBytes } from "./brokers/FakeBroker.ts"
 import { awaitStatus, client, collect, joinWithin, uniqueId, waitUntil } from "./util.ts"
 
@@ -139,6 +139,42 @@ describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
       const lines = yield* broker.logs
       assert.strictEqual(lines.filter((l) => l.includes("\tu/# (QoS")).length, 1, lines.join("\n"))
     }), 30_000)
+})
+
+// aedes applies an UNSUBSCRIBE whose UNSUBACK comes after a later SUBSCRIBE's SUBACK last (moscajs/aedes#469):
+// UNSUBSCRIBE f then SUBSCRIBE f, sent in that order, left it without the subscription and the new stream
+// silent. The client waits for the UNSUBACK before a new stream on f opens. Found by a newcomer's test.
+describe("subscription state against aedes, the embedded broker", () => {
+  it.live("take(1) in a loop with a pause between rounds (the UNSUBSCRIBE goes out each time): every round receives", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url, { clientId: uniqueId("aedes-rounds") })
+      yield* Effect.forkScoped(Effect.forever(Effect.andThen(broker.publish("t/x", "hello", { qos: 1 }), Effect.sleep("20 millis"))))
+      for (let round = 0; round < 15; round++) {
+        const got = yield* mqtt.subscribe("t/x", { qos: 1 }).pipe(Stream.take(1), Stream.runCollect, Effect.timeout("3 seconds"), Effect.option)
+        assert.isTrue(Option.isSome(got), `round ${round} received nothing`)
+        yield* Effect.sleep("2 millis") // lets the released filter's UNSUBSCRIBE go out
+      }
+    }), 60_000)
+
+  it.live("unsubscribe and a new stream on the same filter at once: the new stream receives", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url, { clientId: uniqueId("aedes-unsub-resub") })
+      for (let round = 0; round < 10; round++) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* mqtt.subscription("u/x", { qos: 1 })
+          const unsubscribing = yield* Effect.forkChild(mqtt.unsubscribe("u/x"), { startImmediately: true })
+          const next = yield* mqtt.subscribe("u/x", { qos: 1 }).pipe(Stream.take(1), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
+          yield* joinWithin(unsubscribing)
+          // published until the new stream has something (its SUBSCRIBE goes out after the UNSUBACK)
+          const publisher = yield* Effect.forkChild(Effect.forever(Effect.andThen(broker.publish("u/x", `r${round}`, { qos: 1 }), Effect.sleep("20 millis"))))
+          const got = yield* joinWithin(next, "3 seconds").pipe(Effect.option)
+          yield* Fiber.interrupt(publisher)
+          assert.isTrue(Option.isSome(got), `round ${round}: the new stream received nothing`)
+        }))
+      }
+    }), 60_000)
 })
 
 describe("subscription state against a scripted broker (issue 11, A)", () => {
