@@ -334,5 +334,7 @@ const causeMessage = (cause: unknown): string | undefined => {
   if (Cause.isCause(cause)) return causeMessage(Cause.squash(cause))
   const inner = typeof cause === "object" && cause !== null && "reason" in cause ? (cause as { reason: unknown }).reason : cause
   const root = typeof inner === "object" && inner !== null && "cause" in inner && inner.cause instanceof Error ? inner.cause : inner
-  return root instanceof Error && root.message !== "" ? root.message : undefined
+  if (!(root instanceof Error) || root.message === "") return undefined
+  // A socket close carries only its code (1000: a normal close): say what it is.
+  return /^\d+$/.test(root.message) ? (root.message === "1000" ? undefined : `close code ${root.message}`) : root.message
 }
