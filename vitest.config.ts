@@ -6,7 +6,11 @@ export default defineConfig({
   resolve: {
     alias: {
       "@aimeqtt/codec": src("codec"),
-      "@aimeqtt/client": src("client")
+      "@aimeqtt/client": src("client"),
+      // The client's Node transport, from source: the published package maps `#transport` to dist/ under
+      // every condition a user's tools may set, and to src/ only under `@aimeqtt/source`, which only this
+      // workspace sets (tsconfig's customConditions, `node --conditions`).
+      "#transport": new URL("./packages/client/src/Transport.node.ts", import.meta.url).pathname
     }
   },
   test: {
