@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Logger } from "effect"
+import { Effect, Logger, Stdio } from "effect"
 import { Command } from "effect/cli"
-import { CliFailure, ExitCode } from "./Failure.ts"
+import { CliFailure, ExitCode, report } from "./Failure.ts"
 import { pub } from "./Pub.ts"
 import { sub } from "./Sub.ts"
 
@@ -37,6 +37,25 @@ export const app = Command.make("aimeqtt").pipe(
 export const main = (
   argv?: ReadonlyArray<string>
 ): Effect.Effect<void, CliFailure, Command.Environment> =>
+  Effect.flatMap(argv === undefined ? Effect.flatMap(Stdio.Stdio, (stdio) => stdio.args) : Effect.succeed(argv), (args) => {
+    const habit = mosquittoHabit(args)
+    return habit === undefined ? run(argv) : report(Effect.fail(new CliFailure({ message: habit, exitCode: ExitCode.usage })))
+  })
+
+/**
+ * A mosquitto habit that would print the help or the version and exit 0 without doing what was asked:
+ * `-h` (mosquitto's host) or `-v` (mosquitto_sub's verbose) next to other arguments. In a script, that
+ * would be a silent false success, so it is a usage error (exit 2) with the flag to use instead.
+ */
+const mosquittoHabit = (args: ReadonlyArray<string>): string | undefined => {
+  const others = args.filter((arg) => arg !== "pub" && arg !== "sub" && arg !== "-h" && arg !== "-v")
+  if (others.length === 0) return undefined
+  if (args.includes("-h")) return "-h is --help here: give the broker host with -H or --host (mosquitto's -h)"
+  if (args.includes("-v")) return "-v is --version here: print \"topic payload\" with -V or --verbose (mosquitto_sub's -v)"
+  return undefined
+}
+
+const run = (argv: ReadonlyArray<string> | undefined): Effect.Effect<void, CliFailure, Command.Environment> =>
   (argv === undefined ? Command.run(app, { version: VERSION }) : Command.runWith(app, { version: VERSION })(argv)).pipe(
     Effect.catch((error) => {
       if (error._tag === "CliFailure") return Effect.fail(error)

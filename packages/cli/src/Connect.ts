@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { type ClientOptions, MqttClient, type MqttError, type TlsOptions } from "@aimeqtt/client"
+import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions } from "@aimeqtt/client"
 import { mqttStringError } from "@aimeqtt/codec"
 import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -120,22 +120,18 @@ export const clientOptions = (
       if (!Number.isInteger(port) || port < 1 || port > 65535) return yield* usage(`invalid port ${port}: expected 1..65535`)
       url = `${wantsTls ? "mqtts" : "mqtt"}://${host.includes(":") ? `[${host}]` : host}:${port}`
     }
-    // Not echoed with its user info: a typo in the host must not print the password.
-    if (!URL.canParse(url)) return yield* usage(`invalid broker URL ${JSON.stringify(url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@"))}`)
-    const parsed = new URL(url)
-    const secure = ["mqtts:", "ssl:", "tls:", "wss:"].includes(parsed.protocol)
-    if (!secure && !["mqtt:", "tcp:", "ws:"].includes(parsed.protocol)) {
-      return yield* usage(`unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)`)
-    }
-    if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${parsed.protocol}//`)
-    const address = `${parsed.protocol}//${parsed.host}`
+    // The client's own URL grammar (one parser): schemes, a missing scheme, a query, percent-encoded user
+    // info; its messages never show the password.
+    const endpoint = yield* parseUrl(url).pipe(Effect.mapError((error) => usage(error.message)))
+    const secure = endpoint.protocol === "mqtts" || endpoint.protocol === "wss"
+    if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${endpoint.protocol}://`)
+    const address = `${endpoint.protocol}://${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
     if (flags.keepAlive < 0 || flags.keepAlive > 65535) {
       return yield* usage(`invalid keep-alive ${flags.keepAlive}: expected 0..65535 seconds`)
     }
     if (!(flags.connectTimeout > 0)) return yield* usage(`invalid connect timeout ${flags.connectTimeout}: expected > 0 seconds`)
 
-    const fromUrl = yield* percentDecoded(parsed.username, "user name")
-    yield* percentDecoded(parsed.password, "password") // the client decodes it again; checked here for exit 2
+    const fromUrl = Option.fromUndefinedOr(endpoint.username)
     const username = Option.orElse(flags.username, () => fromUrl)
     // The strings of CONNECT pass the codec's check [MQTT-1.5.3] here, so a bad one is a usage error
     // (exit 2) rather than a connection error; the reason names the flag, not the value.
@@ -180,15 +176,6 @@ export const clientOptions = (
     }
     return { options, address }
   })
-
-/** A URL's user name or password, percent-decoded; a malformed escape is a usage failure that does not show the value. */
-const percentDecoded = (encoded: string, what: string): Effect.Effect<Option.Option<string>, CliFailure> =>
-  encoded === ""
-    ? Effect.succeed(Option.none())
-    : Effect.try({
-      try: () => Option.some(decodeURIComponent(encoded)),
-      catch: () => usage(`the broker URL's ${what} is not valid percent-encoded UTF-8`)
-    })
 
 /** Fails with a usage {@link CliFailure} (exit 2) when a topic name or filter is invalid, before connecting. */
 export const checkTopics = (topics: ReadonlyArray<string>, check: (topic: string) => string | undefined): Effect.Effect<void, CliFailure> => {

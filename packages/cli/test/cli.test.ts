@@ -407,7 +407,7 @@ describeMosquitto("aimeqtt CLI usage", () => {
       assert.include(run.stdout, version)
     }), 60_000)
 
-  it.live("usage errors exit 2: unknown flag, missing topic, no or two message sources, password without user, CONNECT strings, URL user info", () =>
+  it.live("usage errors exit 2: unknown flag, missing topic, no or two message sources, password without user, CONNECT strings, URL user info, -h/-v habits, URL without scheme or with a query", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [["pub", "-t", "a", "-m", "x", "--bogus"], "--bogus"],
@@ -424,7 +424,12 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["pub", "--url", "mqtt://a%00b@127.0.0.1:1", "-t", "a", "-m", "x"], "the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"],
         [["pub", "--url", "mqtt://%E0%A4%A@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's user name is not valid percent-encoded UTF-8"],
         [["pub", "--url", "mqtt://u:%ED%A0%80@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's password is not valid percent-encoded UTF-8"],
-        [["pub", "--url", "mqtt://u:pw-Zq9@host:99999", "-t", "a", "-m", "x"], "invalid broker URL \"mqtt://***@host:99999\""]
+        [["pub", "--url", "mqtt://u:pw-Zq9@host:99999", "-t", "a", "-m", "x"], "invalid broker URL \"mqtt://***@host:99999\""],
+        // mosquitto habits that used to print the help or the version and exit 0 without publishing (issue 12, item 7)
+        [["pub", "-h", "127.0.0.1", "-t", "x", "-m", "y"], "-h is --help here: give the broker host with -H or --host"],
+        [["sub", "-t", "a", "-v"], "-v is --version here: print \"topic payload\" with -V or --verbose"],
+        [["pub", "--url", "127.0.0.1:1883", "-t", "a", "-m", "x"], "did you mean \"mqtt://127.0.0.1:1883\"?"],
+        [["pub", "--url", "mqtt://127.0.0.1:1883?clientId=foo", "-t", "a", "-m", "x"], "is not read for mqtt://"]
       ]
       const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: 2 })
       cases.forEach(([args, expected], i) => {

@@ -153,7 +153,8 @@ const utf8 = new TextEncoder()
 /**
  * Parses a broker URL: `mqtt://host:port` (also `tcp://`), `mqtts://` (also `ssl://`, `tls://`),
  * `ws://host:port/path` and `wss://host:port/path`. A WebSocket URL without a path gets `wsPath`
- * (default `/mqtt`); its query string is kept.
+ * (default `/mqtt`); its query string is kept. Any other URL with a query fails (it would be ignored),
+ * and a URL without a scheme fails with a hint (`mqtt://`).
  *
  * @since 0.1.0
  */
@@ -161,13 +162,24 @@ export const parseUrl = (
   url: string,
   wsPath = "/mqtt"
 ): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
-  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}` }))
+  // "127.0.0.1:1883" or "localhost:1883": the scheme is missing (the second parses as scheme "localhost:").
+  const hint = url.includes("://") ? "" : `: it has no scheme; did you mean ${JSON.stringify(`mqtt://${withoutUserinfo(url)}`)}?`
+  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${hint}` }))
   const parsed = new URL(url)
   const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
   if (protocol === undefined) {
     return Effect.fail(
       new ConnectError({
-        message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)`
+        message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)${hint}`
+      })
+    )
+  }
+  if (parsed.search !== "" && protocol !== "ws" && protocol !== "wss") {
+    // Not silently ignored: a `?clientId=...` the user expected to work would connect with another id.
+    return Effect.fail(
+      new ConnectError({
+        message: `the broker URL's query ${JSON.stringify(parsed.search)} is not read for ${protocol}://; ` +
+          "pass clientId, keepAlive and the other settings as options"
       })
     )
   }

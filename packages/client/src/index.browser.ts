@@ -18,7 +18,7 @@ export {
   type SubscribeSchemaOptions,
   type Subscription
 } from "./MqttClient.ts"
-export { defaultReconnect, type ClientOptions, type WillOptions } from "./Options.ts"
+export { defaultReconnect, parseUrl, type ClientOptions, type Endpoint, type WillOptions } from "./Options.ts"
 export {
   Session,
   type Completion,

@@ -112,6 +112,18 @@ describe("options", () => {
       assert.match(control[1], /will\.topic.*control character U\+0001/)
     }))
 
+  it.effect("a URL without a scheme fails with a hint; a query on a TCP or TLS URL fails instead of being ignored", () =>
+    Effect.gen(function*() {
+      const bare = yield* Effect.flip(parseUrl("127.0.0.1:1883"))
+      assert.strictEqual(bare.message, 'invalid broker URL "127.0.0.1:1883": it has no scheme; did you mean "mqtt://127.0.0.1:1883"?')
+      const host = yield* Effect.flip(parseUrl("localhost:1883"))
+      assert.include(host.message, 'did you mean "mqtt://localhost:1883"?')
+      const query = yield* Effect.flip(parseUrl("mqtt://broker:1883?clientId=foo"))
+      assert.strictEqual(query.message, 'the broker URL\'s query "?clientId=foo" is not read for mqtt://; pass clientId, keepAlive and the other settings as options')
+      // a WebSocket URL keeps its query (a signed URL, a token)
+      assert.strictEqual((yield* parseUrl("wss://broker/mqtt?token=abc")).path, "/mqtt?token=abc")
+    }))
+
   it.effect("a URL with malformed percent-encoding or no parse fails with ConnectError, credentials not shown", () =>
     Effect.gen(function*() {
       const user = yield* Effect.flip(parseUrl("mqtt://%E0%A4%A@127.0.0.1"))
