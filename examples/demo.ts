@@ -41,7 +41,8 @@ const program = Effect.gen(function*() {
   Effect.scoped,
   Effect.catchTags({
     ConnectionRefused: (error) => Console.error(`the broker refused the connection: ${error.reason}`),
-    ConnectError: (error) => Console.error(`could not connect: ${error.message}`)
+    ConnectError: (error) => Console.error(`could not connect: ${error.message}`),
+    InvalidOptions: (error) => Console.error(`invalid options (MQTT_URL?): ${error.message}`)
   })
 )
 

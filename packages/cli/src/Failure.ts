@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { MqttError } from "@aimeqtt/client"
+import type { InvalidOptions, MqttError } from "@aimeqtt/client"
 import { Console, Data, Effect, type PlatformError, Runtime } from "effect"
 
 /**
@@ -56,10 +56,12 @@ export const usage = (message: string) => new CliFailure({ message, exitCode: Ex
  *
  * @since 0.1.0
  */
-export const toFailure = (error: MqttError | PlatformError.PlatformError | CliFailure, address: string): CliFailure => {
+export const toFailure = (error: MqttError | InvalidOptions | PlatformError.PlatformError | CliFailure, address: string): CliFailure => {
   switch (error._tag) {
     case "CliFailure":
       return error
+    case "InvalidOptions":
+      return new CliFailure({ message: error.message, exitCode: ExitCode.usage })
     case "ConnectionRefused":
       return new CliFailure({
         message: `Connection refused: ${error.reason} (CONNACK return code ${error.returnCode})`,

@@ -7,6 +7,7 @@ import { outgoingTopicFilterError, outgoingTopicNameError, type QoS, type Suback
 import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
   type ConnectError,
+  type InvalidOptions,
   type ConnectionRefused,
   InvalidTopic,
   type MqttError,
@@ -140,9 +141,10 @@ export class MqttClient extends Context.Service<MqttClient, {
    * Connects to the broker; the layer's scope is the client's lifetime. The first CONNACK decides:
    * refusals 1, 2, 4 and 5 fail with `ConnectionRefused`; network failures and refusal 3 are
    * retried with the `reconnect` schedule for at most `connectTimeout`, then fail with `ConnectError`.
+   * Invalid options fail with `InvalidOptions` before anything is dialled.
    * Closing the scope flushes pending writes and sends DISCONNECT.
    */
-  static layer(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError> {
+  static layer(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | InvalidOptions> {
     return Layer.effect(MqttClient, make(options))
   }
 
@@ -150,7 +152,7 @@ export class MqttClient extends Context.Service<MqttClient, {
    * Like {@link MqttClient.layer}, reading `MQTT_URL`, `MQTT_CLIENT_ID`, `MQTT_USERNAME`,
    * `MQTT_PASSWORD` (Redacted) and `MQTT_KEEPALIVE` from the ConfigProvider; set values win over `options`.
    */
-  static layerConfig(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | Config.ConfigError> {
+  static layerConfig(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | InvalidOptions | Config.ConfigError> {
     return Layer.effect(MqttClient, Effect.flatMap(config, (fromEnv) => make({ ...options, ...fromEnv })))
   }
 }
@@ -188,7 +190,7 @@ const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, In
   return Effect.void
 }
 
-const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], ConnectionRefused | ConnectError, Scope.Scope> =>
+const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], ConnectionRefused | ConnectError | InvalidOptions, Scope.Scope> =>
   Effect.gen(function*() {
     const options = yield* resolveOptions(clientOptions)
     const engine = yield* Supervisor.make(options)

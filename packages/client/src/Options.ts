@@ -5,7 +5,7 @@
  */
 import { discouragedCodePointError, mqttStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
 import { Duration, Effect, Option, Redacted, Schedule } from "effect"
-import { ConnectError } from "./errors.ts"
+import { ConnectError, InvalidOptions } from "./errors.ts"
 
 /**
  * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
@@ -161,15 +161,15 @@ const utf8 = new TextEncoder()
 export const parseUrl = (
   url: string,
   wsPath = "/mqtt"
-): Effect.Effect<Endpoint & { username?: string; password?: string }, ConnectError> => {
+): Effect.Effect<Endpoint & { username?: string; password?: string }, InvalidOptions> => {
   // "127.0.0.1:1883" or "localhost:1883": the scheme is missing (the second parses as scheme "localhost:").
   const hint = url.includes("://") ? "" : `: it has no scheme; did you mean ${JSON.stringify(`mqtt://${withoutUserinfo(url)}`)}?`
-  if (!URL.canParse(url)) return Effect.fail(new ConnectError({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${hint}` }))
+  if (!URL.canParse(url)) return Effect.fail(new InvalidOptions({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${hint}` }))
   const parsed = new URL(url)
   const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
   if (protocol === undefined) {
     return Effect.fail(
-      new ConnectError({
+      new InvalidOptions({
         message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)${hint}`
       })
     )
@@ -177,7 +177,7 @@ export const parseUrl = (
   if (parsed.search !== "" && protocol !== "ws" && protocol !== "wss") {
     // Not silently ignored: a `?clientId=...` the user expected to work would connect with another id.
     return Effect.fail(
-      new ConnectError({
+      new InvalidOptions({
         message: `the broker URL's query ${JSON.stringify(parsed.search)} is not read for ${protocol}://; ` +
           "pass clientId, keepAlive and the other settings as options"
       })
@@ -206,14 +206,14 @@ const withoutUserinfo = (url: string): string => url.replace(/^([^:/?#]*:\/\/)[^
 
 /**
  * The user name or password of a URL, percent-decoded (`undefined` when empty). A malformed escape
- * (e.g. `%E0%A4`, not UTF-8) fails with a `ConnectError` that does not show the value.
+ * (e.g. `%E0%A4`, not UTF-8) fails with a `InvalidOptions` that does not show the value.
  */
-const percentDecoded = (encoded: string, what: string): Effect.Effect<string | undefined, ConnectError> =>
+const percentDecoded = (encoded: string, what: string): Effect.Effect<string | undefined, InvalidOptions> =>
   encoded === ""
     ? Effect.succeed(undefined)
     : Effect.try({
       try: () => decodeURIComponent(encoded),
-      catch: () => new ConnectError({ message: `the broker URL's ${what} is not valid percent-encoded UTF-8` })
+      catch: () => new InvalidOptions({ message: `the broker URL's ${what} is not valid percent-encoded UTF-8` })
     })
 
 /**
@@ -224,8 +224,8 @@ const DEFAULT_MAX_INFLIGHT = 20
 
 const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice(2, 10)}`
 
-/** Validates options and applies defaults; invalid options fail with `ConnectError`. @since 0.1.0 */
-export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, ConnectError> =>
+/** Validates options and applies defaults; invalid options fail with `InvalidOptions`. @since 0.1.0 */
+export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, InvalidOptions> =>
   Effect.gen(function*() {
     const urls = options.urls !== undefined && options.urls.length > 0 ? options.urls : [options.url ?? "mqtt://localhost:1883"]
     const parsed = yield* Effect.forEach(urls, (url) => parseUrl(url, options.wsPath))
@@ -246,7 +246,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     }
     const keepAlive = options.keepAlive ?? 60
     if (!Number.isInteger(keepAlive) || keepAlive < 0 || keepAlive > 65535) {
-      return yield* new ConnectError({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })
+      return yield* new InvalidOptions({ message: `keepAlive must be an integer number of seconds in 0..65535, got ${keepAlive}` })
     }
     // Every string of CONNECT passes the codec's one check [MQTT-1.5.3] here, before anything is sent:
     // the encoder would write U+FFFD for an unpaired surrogate. Reasons name the field, never its value.
@@ -254,25 +254,25 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     // Also no control character or noncharacter: mosquitto closes the connection before CONNACK for them,
     // and the client would only learn "the broker closed the connection" after `connectTimeout`.
     const clientIdError = mqttStringError(clientId, "clientId") ?? discouragedCodePointError(clientId, "clientId")
-    if (clientIdError !== undefined) return yield* new ConnectError({ message: `invalid option: ${clientIdError}` })
+    if (clientIdError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${clientIdError}` })
     const will = options.will
     const willError = will === undefined ? undefined : outgoingTopicNameError(will.topic)
-    if (willError !== undefined) return yield* new ConnectError({ message: `invalid will topic (will.topic): ${willError}` })
+    if (willError !== undefined) return yield* new InvalidOptions({ message: `invalid will topic (will.topic): ${willError}` })
     const willPayload = will === undefined ? undefined : typeof will.payload === "string" ? utf8.encode(will.payload) : will.payload
     if (willPayload !== undefined && willPayload.length > 65535) {
       // Its length prefix is two bytes [MQTT-3.1.3.3]: a longer one would corrupt CONNECT.
-      return yield* new ConnectError({ message: `invalid option: will.payload is ${willPayload.length} bytes, at most 65535 fit [MQTT-3.1.3.3]` })
+      return yield* new InvalidOptions({ message: `invalid option: will.payload is ${willPayload.length} bytes, at most 65535 fit [MQTT-3.1.3.3]` })
     }
     const username = options.username ?? urlUsername
     const usernameField = options.username === undefined ? "the URL's user name" : "username"
     const usernameError = username === undefined
       ? undefined
       : mqttStringError(username, usernameField) ?? discouragedCodePointError(username, usernameField)
-    if (usernameError !== undefined) return yield* new ConnectError({ message: `invalid option: ${usernameError}` })
+    if (usernameError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${usernameError}` })
     const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
     if (options.password !== undefined && username === undefined) {
       // [MQTT-3.1.2-22]: a password needs a user name.
-      return yield* new ConnectError({ message: "a password was given without a username [MQTT-3.1.2-22]" })
+      return yield* new InvalidOptions({ message: "a password was given without a username [MQTT-3.1.2-22]" })
     }
     const cleanSession = options.cleanSession ?? true
     const keepAliveMillis = keepAlive * 1000
@@ -322,8 +322,8 @@ const resolvePassword = (
   return Effect.succeed(password)
 }
 
-const duration = (name: string, input: Duration.Input): Effect.Effect<Duration.Duration, ConnectError> =>
+const duration = (name: string, input: Duration.Input): Effect.Effect<Duration.Duration, InvalidOptions> =>
   Option.match(Duration.fromInput(input), {
-    onNone: () => Effect.fail(new ConnectError({ message: `${name} is not a valid duration: ${String(input)}` })),
+    onNone: () => Effect.fail(new InvalidOptions({ message: `${name} is not a valid duration: ${String(input)}` })),
     onSome: Effect.succeed
   })

@@ -114,6 +114,17 @@ export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejecte
 }
 
 /**
+ * An option given to `MqttClient.layer` (or read by `layerConfig`), or a broker URL given to `parseUrl`, is
+ * invalid: nothing was sent and retrying cannot help. `message` names the field and the rule, never a
+ * credential. (A broker that cannot be reached is a `ConnectError` instead.)
+ *
+ * @since 0.2.0
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  message: Schema.String
+}) {}
+
+/**
  * A topic name or filter breaks the rules of [MQTT-4.7]; nothing was sent.
  *
  * @since 0.1.0

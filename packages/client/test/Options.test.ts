@@ -43,7 +43,7 @@ describe("options", () => {
       const bad = yield* Effect.exit(parseUrl("gopher://x"))
       assert.isTrue(Exit.isFailure(bad))
       const garbage = yield* Effect.flip(parseUrl("not a url"))
-      assert.strictEqual(garbage._tag, "ConnectError")
+      assert.strictEqual(garbage._tag, "InvalidOptions")
     }))
 
   it.effect("defaults and validation", () =>
@@ -77,25 +77,25 @@ describe("options", () => {
       const unpaired = (field: string, unit: string, index: number) =>
         `${field} contains an unpaired surrogate (U+${unit} at index ${index}), which is not well-formed UTF-8 [MQTT-1.5.3-1]`
       const cut = "sensor/" + "🌡️".slice(0, 1) // "sensor/\uD83C": cut inside an emoji
-      assert.deepStrictEqual(yield* fails({ clientId: cut }), ["ConnectError", `invalid option: ${unpaired("clientId", "D83C", 7)}`])
-      assert.deepStrictEqual(yield* fails({ clientId: "\uDC00id" }), ["ConnectError", `invalid option: ${unpaired("clientId", "DC00", 0)}`])
+      assert.deepStrictEqual(yield* fails({ clientId: cut }), ["InvalidOptions", `invalid option: ${unpaired("clientId", "D83C", 7)}`])
+      assert.deepStrictEqual(yield* fails({ clientId: "\uDC00id" }), ["InvalidOptions", `invalid option: ${unpaired("clientId", "DC00", 0)}`])
       assert.deepStrictEqual(yield* fails({ clientId: "a\u0000b" }), [
-        "ConnectError",
+        "InvalidOptions",
         "invalid option: clientId contains the null character U+0000 [MQTT-1.5.3-2]"
       ])
       assert.deepStrictEqual(yield* fails({ clientId: "c".repeat(65536) }), [
-        "ConnectError",
+        "InvalidOptions",
         "invalid option: clientId is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"
       ])
       // The user name is named, never shown; the password never appears.
       const user = yield* fails({ username: "al\uD83Cice-Zq9", password: Redacted.make("pw-Zq9-secret") })
-      assert.deepStrictEqual(user, ["ConnectError", `invalid option: ${unpaired("username", "D83C", 2)}`])
+      assert.deepStrictEqual(user, ["InvalidOptions", `invalid option: ${unpaired("username", "D83C", 2)}`])
       assert.notInclude(user[1], "Zq9")
       const fromUrl = yield* fails({ url: "mqtt://a%00b:pw-Zq9-secret@127.0.0.1" })
-      assert.deepStrictEqual(fromUrl, ["ConnectError", "invalid option: the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"])
+      assert.deepStrictEqual(fromUrl, ["InvalidOptions", "invalid option: the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"])
       const willTopic = yield* fails({ will: { topic: cut, payload: "gone" } })
       assert.deepStrictEqual(willTopic, [
-        "ConnectError",
+        "InvalidOptions",
         "invalid will topic (will.topic): topic name contains an unpaired surrogate (U+D83C at index 7), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
       ])
       const willPayload = yield* fails({ will: { topic: "t", payload: new Uint8Array(65536) } })
@@ -124,7 +124,7 @@ describe("options", () => {
       assert.strictEqual((yield* parseUrl("wss://broker/mqtt?token=abc")).path, "/mqtt?token=abc")
     }))
 
-  it.effect("a URL with malformed percent-encoding or no parse fails with ConnectError, credentials not shown", () =>
+  it.effect("a URL with malformed percent-encoding or no parse fails with InvalidOptions, credentials not shown", () =>
     Effect.gen(function*() {
       const user = yield* Effect.flip(parseUrl("mqtt://%E0%A4%A@127.0.0.1"))
       assert.strictEqual(user.message, "the broker URL's user name is not valid percent-encoded UTF-8")
