@@ -19,15 +19,8 @@ export {
   type Subscription
 } from "./MqttClient.ts"
 export { defaultReconnect, parseUrl, type ClientOptions, type Endpoint, type WillOptions } from "./Options.ts"
-export {
-  Session,
-  type Completion,
-  type Request,
-  type SessionOptions,
-  type Step,
-  type StoreChange,
-  type StoredFlow,
-  type StoredSession
-} from "./Session.ts"
+// The session state machine (Session, Step, Request, ...) is the engine's, not public API: only the shapes
+// a custom SessionStore reads and writes are exported.
+export type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"
 export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
 export type { Protocol, TlsOptions } from "./Options.ts"
