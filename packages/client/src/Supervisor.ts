@@ -39,7 +39,6 @@ type Token = Deferred.Deferred<Packet | undefined, MqttError>
 export interface Supervisor {
   readonly dispatcher: Dispatcher
   readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
-  readonly isClosed: () => boolean
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
   readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
   /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
@@ -141,14 +140,26 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       return undefined
     }
 
-    const request = (request: Request): Effect.Effect<Packet | undefined, MqttError> =>
+    /**
+     * Sends a request (or queues it while offline) and waits for its acknowledgement. `queued` runs once it
+     * is accepted, in the same synchronous section; `withdrawn` when it was interrupted while still queued
+     * and removed (nothing half-sent is left behind, and no acknowledgement will come).
+     */
+    const request = (
+      request: Request,
+      hooks?: { readonly queued?: (token: Token) => void; readonly withdrawn?: (token: Token) => void }
+    ): Effect.Effect<Packet | undefined, MqttError> =>
       Effect.suspend(() => {
         const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
         const error = enqueue(request, token)
         if (error !== undefined) return Effect.fail(error)
+        hooks?.queued?.(token)
         return Deferred.await(token).pipe(
-          // An interrupted request that is still queued is removed: nothing half-sent is left behind.
-          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token)))
+          Effect.onInterrupt(() =>
+            Effect.sync(() => {
+              if (session.cancel(token)) hooks?.withdrawn?.(token)
+            })
+          )
         )
       })
 
@@ -224,23 +235,17 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       )
 
     const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, MqttError> =>
-      Effect.suspend(() => {
-        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
-        subscribing.set(token, subscriber)
-        const error = enqueue({ _tag: "Subscribe", subscriptions: subscriber.requests }, token)
-        if (error !== undefined) {
-          subscribing.delete(token)
-          return Effect.fail(error)
+      Effect.flatMap(
+        request({ _tag: "Subscribe", subscriptions: subscriber.requests }, {
+          queued: (token) => subscribing.set(token, subscriber),
+          withdrawn: (token) => subscribing.delete(token)
+        }),
+        (ack) => {
+          const suback = ack as Suback
+          const rejected = subscriber.requests.filter((_, i) => suback.returnCodes[i] === 0x80).map((r) => r.filter)
+          return rejected.length === 0 ? Effect.succeed(suback) : Effect.fail(new SubscriptionRejected({ filters: rejected }))
         }
-        return Deferred.await(token).pipe(
-          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token) && subscribing.delete(token))),
-          Effect.flatMap((ack) => {
-            const suback = ack as Suback
-            const rejected = subscriber.requests.filter((_, i) => suback.returnCodes[i] === 0x80).map((r) => r.filter)
-            return rejected.length === 0 ? Effect.succeed(suback) : Effect.fail(new SubscriptionRejected({ filters: rejected }))
-          })
-        )
-      })
+      )
 
     const release = (subscriber: Subscriber): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -283,18 +288,13 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     )))
 
     const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
-      Effect.suspend(() => {
-        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
-        const error = enqueue({ _tag: "Unsubscribe", filters }, token)
-        if (error !== undefined) return Effect.fail(error)
-        subscriptions.unsubscribe(filters)
-        subscriptions.unsubscribeSent(filters)
-        return Deferred.await(token).pipe(
-          // Withdrawn before it went out: no UNSUBACK will come.
-          Effect.onInterrupt(() => Effect.sync(() => session.cancel(token) && unsubscribed(filters))),
-          Effect.asVoid
-        )
-      })
+      Effect.asVoid(request({ _tag: "Unsubscribe", filters }, {
+        queued: () => {
+          subscriptions.unsubscribe(filters)
+          subscriptions.unsubscribeSent(filters)
+        },
+        withdrawn: () => unsubscribed(filters) // no UNSUBACK will come
+      }))
 
     // --- incoming packets: see Router --------------------------------------------------------------
     const route = Router.make({ session, dispatcher, owed, commit, transmit })
@@ -346,7 +346,6 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     return {
       dispatcher,
       status,
-      isClosed: () => closed,
       request,
       publishNow,
       subscribe,
