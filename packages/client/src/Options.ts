@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { discouragedCodePointError, mqttStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
+import { outgoingStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
 import { Duration, Effect, Option, Redacted, Schedule } from "effect"
 import { ConnectError, InvalidOptions } from "./errors.ts"
 
@@ -253,7 +253,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     const clientId = options.clientId ?? randomClientId()
     // Also no control character or noncharacter: mosquitto closes the connection before CONNACK for them,
     // and the client would only learn "the broker closed the connection" after `connectTimeout`.
-    const clientIdError = mqttStringError(clientId, "clientId") ?? discouragedCodePointError(clientId, "clientId")
+    const clientIdError = outgoingStringError(clientId, "clientId")
     if (clientIdError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${clientIdError}` })
     const will = options.will
     const willError = will === undefined ? undefined : outgoingTopicNameError(will.topic)
@@ -267,7 +267,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     const usernameField = options.username === undefined ? "the URL's user name" : "username"
     const usernameError = username === undefined
       ? undefined
-      : mqttStringError(username, usernameField) ?? discouragedCodePointError(username, usernameField)
+      : outgoingStringError(username, usernameField)
     if (usernameError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${usernameError}` })
     const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
     if (options.password !== undefined && username === undefined) {

@@ -120,3 +120,13 @@ export const discouragedCodePointError = (s: string, field: string): string | un
   }
   return undefined
 }
+
+/**
+ * {@link mqttStringError}, then {@link discouragedCodePointError}: the check for a string a client is about
+ * to send (a topic, a filter, its client identifier, its user name), which the reference broker must not
+ * take for a malformed packet.
+ *
+ * @since 0.2.0
+ */
+export const outgoingStringError = (s: string, field: string): string | undefined =>
+  mqttStringError(s, field) ?? discouragedCodePointError(s, field)

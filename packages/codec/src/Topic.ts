@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { discouragedCodePointError, mqttStringError } from "./MqttString.ts"
+import { mqttStringError, outgoingStringError } from "./MqttString.ts"
 
 const SLASH = 0x2f // "/"
 const PLUS = 0x2b // "+"
@@ -48,8 +48,8 @@ export const topicNameShapeError = (topic: string): string | undefined => {
  * Rules: non-empty [MQTT-4.7.3-1], no `+` or `#` [MQTT-4.7.1-1], and a valid MQTT string (see
  * {@link mqttStringError}): well-formed, so no unpaired surrogate [MQTT-1.5.3-1], no U+0000
  * [MQTT-1.5.3-2][MQTT-4.7.3-2], at most 65535 bytes in UTF-8 [MQTT-1.5.3][MQTT-4.7.3-3]. A topic may
- * start with `$` (e.g. `$SYS/...`); that only affects matching. What a client sends should also pass
- * `discouragedCodePointError`.
+ * start with `$` (e.g. `$SYS/...`); that only affects matching. What a client sends is checked by
+ * {@link outgoingTopicNameError} instead.
  *
  * @example
  * topicNameError("sensor/\uD83C") // "topic name contains an unpaired surrogate (U+D83C at index 7), ..."
@@ -91,7 +91,7 @@ export const topicFilterShapeError = (filter: string): string | undefined => {
  * the whole filter or preceded by `/` [MQTT-4.7.1-2]; `+` alone in its level [MQTT-4.7.1-3]; and a
  * valid MQTT string (see {@link mqttStringError}): no unpaired surrogate [MQTT-1.5.3-1], no U+0000
  * [MQTT-1.5.3-2][MQTT-4.7.3-2], at most 65535 bytes in UTF-8 [MQTT-1.5.3][MQTT-4.7.3-3]. What a client
- * sends should also pass `discouragedCodePointError`.
+ * sends is checked by {@link outgoingTopicFilterError} instead.
  *
  * @since 0.1.0
  */
@@ -99,23 +99,23 @@ export const topicFilterError = (filter: string): string | undefined =>
   topicFilterShapeError(filter) ?? mqttStringError(filter, "topic filter")
 
 /**
- * {@link topicNameError}, plus the code points a sender should not use ({@link discouragedCodePointError}):
+ * {@link topicNameError}, plus the code points a sender should not use (see {@link outgoingStringError}):
  * the check for a topic name a client is about to send (PUBLISH, the will topic). The reference broker
  * closes the connection on those, so sending one would make a reconnecting client loop.
  *
  * @since 0.2.0
  */
 export const outgoingTopicNameError = (topic: string): string | undefined =>
-  topicNameError(topic) ?? discouragedCodePointError(topic, "topic name")
+  topicNameShapeError(topic) ?? outgoingStringError(topic, "topic name")
 
 /**
- * {@link topicFilterError}, plus the code points a sender should not use ({@link discouragedCodePointError}):
+ * {@link topicFilterError}, plus the code points a sender should not use (see {@link outgoingStringError}):
  * the check for a topic filter a client is about to send (SUBSCRIBE, UNSUBSCRIBE).
  *
  * @since 0.2.0
  */
 export const outgoingTopicFilterError = (filter: string): string | undefined =>
-  topicFilterError(filter) ?? discouragedCodePointError(filter, "topic filter")
+  topicFilterShapeError(filter) ?? outgoingStringError(filter, "topic filter")
 
 /**
  * Whether the topic name `topic` matches the topic filter `filter` [MQTT-4.7.1].

@@ -6,7 +6,7 @@
 export * from "./Packet.ts"
 export * from "./DecodeError.ts"
 export { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "./Topic.ts"
-export { discouragedCodePointError, MAX_STRING_BYTES, mqttStringError, utf8Length } from "./MqttString.ts"
+export { discouragedCodePointError, MAX_STRING_BYTES, mqttStringError, outgoingStringError, utf8Length } from "./MqttString.ts"
 export { encode, encodeAll, encodedLength } from "./encode.ts"
 export { decode, decodePacket } from "./decode.ts"
 export type { DecodeOptions } from "./decode.ts"

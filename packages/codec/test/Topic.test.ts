@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { discouragedCodePointError, mqttStringError, outgoingStringError } from "../src/MqttString.ts"
 import { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "../src/Topic.ts"
 
 describe("topicNameError", () => {
@@ -345,6 +346,11 @@ describe("outgoingTopicNameError / outgoingTopicFilterError (what a client sends
       expect(outgoingTopicNameError(topic), JSON.stringify(topic)).toBeUndefined()
     }
     expect(outgoingTopicFilterError("sensor/+/🌡️/#")).toBeUndefined()
+  })
+  it("outgoingStringError (client id, user name) is the MQTT string rule, then the discouraged code points", () => {
+    expect(outgoingStringError("id\u0000", "clientId")).toBe(mqttStringError("id\u0000", "clientId"))
+    expect(outgoingStringError("id\u0001", "clientId")).toBe(discouragedCodePointError("id\u0001", "clientId"))
+    expect(outgoingStringError("sensor/🌡️ \uFEFF", "clientId")).toBeUndefined()
   })
   it("still applies the rules of every MQTT string and of topics first", () => {
     expect(outgoingTopicNameError("sensor/\uD83C")).toMatch(/unpaired surrogate/)
