@@ -49,7 +49,9 @@ describe("MqttClient against aedes: strings that are not MQTT strings [MQTT-1.5.
       assert.deepStrictEqual(broker.published.filter((m) => m.clientId === clientId).map((m) => m.topic), ["sentinel"])
     }))
 
-  it.live("the other ill-formed inputs: a lone low surrogate, a high one in the middle, a reversed pair, U+0000", () =>
+  // Control characters and noncharacters: mosquitto 2.0 closes the connection on them ("malformed packet"),
+  // so a reconnecting client that sent them again would loop forever and the request would never settle.
+  it.live("the other ill-formed inputs (a lone low surrogate, a high one in the middle, a reversed pair, U+0000) and control characters and noncharacters fail with InvalidTopic; nothing is sent", () =>
     Effect.gen(function*() {
       const broker = yield* AedesBroker.start()
       const tap = yield* Tap.start(broker.port)
@@ -58,13 +60,22 @@ describe("MqttClient against aedes: strings that are not MQTT strings [MQTT-1.5.
         ["sensor/\uDC00", "unpaired surrogate (U+DC00 at index 7)"],
         ["a/\uD83C/b", "unpaired surrogate (U+D83C at index 2)"],
         ["\uDE00\uD83D", "unpaired surrogate (U+DE00 at index 0)"],
-        ["a/\u0000", "null character U+0000 [MQTT-1.5.3-2]"]
+        ["a/\u0000", "null character U+0000 [MQTT-1.5.3-2]"],
+        ["a\u0001b", "control character U+0001"],
+        ["a\u001Fb", "control character U+001F"],
+        ["a\u007Fb", "control character U+007F"],
+        ["a\u0085b", "control character U+0085"],
+        ["x/\uFFFF", "noncharacter U+FFFF"],
+        ["x/\uFFFE", "noncharacter U+FFFE"],
+        ["x/\uFDD0", "noncharacter U+FDD0"],
+        ["x/\uD83F\uDFFF", "noncharacter U+1FFFF"]
       ]
       for (const [topic, reason] of cases) {
         for (
           const error of [
             yield* Effect.flip(mqtt.publish(topic, "x", { qos: 1 })),
             yield* mqtt.subscribe(topic).pipe(Stream.runCollect, Effect.flip, Effect.timeout("2 seconds")),
+            yield* mqtt.subscription(topic).pipe(Effect.scoped, Effect.flip),
             yield* Effect.flip(mqtt.unsubscribe(topic))
           ]
         ) {
@@ -72,30 +83,6 @@ describe("MqttClient against aedes: strings that are not MQTT strings [MQTT-1.5.
           if (error._tag !== "InvalidTopic") continue
           assert.strictEqual(error.topic, topic)
           assert.include(error.reason, reason)
-        }
-      }
-      yield* mqtt.publish("sentinel", "s", { qos: 1 })
-      yield* broker.awaitPublish("sentinel")
-      assert.deepStrictEqual(tap.summary(), ["Connect", "Publish:sentinel"])
-    }))
-
-  // mosquitto 2.0 closes the connection on these ("malformed packet"): a reconnecting client that sent
-  // them again would loop forever and the request would never settle.
-  it.live("control characters and noncharacters in topics and filters fail with InvalidTopic; nothing is sent", () =>
-    Effect.gen(function*() {
-      const broker = yield* AedesBroker.start()
-      const tap = yield* Tap.start(broker.port)
-      const mqtt = yield* client(tap.url, { clientId: uniqueId("discouraged") })
-      const inputs = ["a\u0001b", "a\u001Fb", "a\u007Fb", "a\u0085b", "x/\uFFFF", "x/\uFFFE", "x/\uFDD0", "x/\uD83F\uDFFF"]
-      for (const topic of inputs) {
-        const errors = [
-          yield* Effect.flip(mqtt.publish(topic, "v", { qos: 1 })),
-          yield* mqtt.subscription(topic).pipe(Effect.scoped, Effect.flip),
-          yield* Effect.flip(mqtt.unsubscribe(topic))
-        ]
-        for (const error of errors) {
-          assert.strictEqual(error._tag, "InvalidTopic", JSON.stringify(topic))
-          if (error._tag === "InvalidTopic") assert.match(error.reason, /control character|noncharacter/)
         }
       }
       yield* mqtt.publish("sentinel", "s", { qos: 1 })
