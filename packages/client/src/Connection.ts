@@ -14,14 +14,14 @@
  */
 import { Decoder, DecodeError, encode, encodeAll, encodedLength, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
-import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type MqttError } from "./errors.ts"
+import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type ConnectionFailure } from "./errors.ts"
 import * as KeepAlive from "./KeepAlive.ts"
-import type { Endpoint } from "./Options.ts"
+import type { ClientOptions, Endpoint } from "./Options.ts"
 import * as Transport from "./Transport.ts"
 import * as Wake from "./Wake.ts"
 
 /** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
-export type WriteCallback = (error: MqttError | undefined) => void
+export type WriteCallback = (error: ConnectionFailure | undefined) => void
 
 /** Packets queued for the writer. `cancelled` (set by an interrupted caller) skips them if not yet written. @since 0.1.0 */
 export interface WriteItem {
@@ -39,7 +39,19 @@ export interface ConnectionOptions {
   readonly keepAliveMillis: number
   readonly pingTimeoutMillis: number
   readonly maxPacketSize: number
+  /** Observes the packets sent and received (see {@link ClientOptions.onPacket}). */
+  readonly onPacket?: ClientOptions["onPacket"]
 }
+
+/** A hook of {@link ClientOptions.onPacket}. */
+type PacketHook = NonNullable<ClientOptions["onPacket"]>
+
+/**
+ * Runs the packet hook; its failures and defects (a throw, even before it returns an Effect) are
+ * dropped: a broken hook must not end the connection.
+ */
+const observe = (hook: PacketHook, direction: "sent" | "received", packet: Packet): Effect.Effect<void> =>
+  Effect.asVoid(Effect.exit(Effect.suspend(() => hook({ direction, packet }))))
 
 /** Why a connection ended. @since 0.1.0 */
 export type ConnectionEnd = ConnectionLost | ProtocolError
@@ -75,6 +87,9 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
     const connect: Connect = options.password === undefined
       ? options.connect
       : { ...options.connect, password: textEncoder.encode(Redacted.value(options.password)) }
+    const hook = options.onPacket
+    // The hook sees CONNECT without its password: never a credential, not even its length.
+    if (hook !== undefined) yield* observe(hook, "sent", options.connect)
     yield* channel.write([encode(connect)]).pipe(Effect.mapError((cause) => new ConnectError({ message: "could not send CONNECT", cause })))
 
     // The first packet from the broker must be CONNACK [MQTT-3.2.0-1]; later packets may share its chunk.
@@ -86,6 +101,7 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
       for (const chunk of chunks) {
         const packets = decoder.push(chunk)
         if (packets instanceof DecodeError) return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message}` })
+        if (hook !== undefined) for (const packet of packets) yield* observe(hook, "received", packet)
         received.push(...packets)
       }
     }
@@ -114,6 +130,7 @@ const makeConnection = (
     const outbox = yield* Queue.unbounded<WriteItem>()
     const ended = yield* Deferred.make<never, ConnectionEnd>()
     const liveness = KeepAlive.make(yield* Clock.currentTimeMillis)
+    const hook = options.onPacket
 
     const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): WriteItem => {
       const item: WriteItem = { packets, onWritten, cancelled: false }
@@ -125,7 +142,7 @@ const makeConnection = (
     // Taken from the outbox; `writing[settled..]` are not on the socket yet (their callbacks are pending).
     let writing: ReadonlyArray<WriteItem> = []
     let settled = 0
-    const settle = (upTo: number, error: MqttError | undefined): void => {
+    const settle = (upTo: number, error: ConnectionFailure | undefined): void => {
       while (settled < upTo) {
         const item = writing[settled++]
         item?.onWritten?.(error)
@@ -138,6 +155,11 @@ const makeConnection = (
         writing = items
         settled = 0
         const { bytes, chunks, settles } = coalesce(items)
+        if (hook !== undefined) {
+          // The items `coalesce` encoded (one may be cancelled while the hook runs: it is written anyway).
+          const encoded = items.filter((item) => !item.cancelled)
+          for (const item of encoded) for (const packet of item.packets) yield* observe(hook, "sent", packet)
+        }
         liveness.unsent = bytes
         let limit = MIN_WRITE_BYTES // the most bytes the next socket write takes (see MIN_WRITE_BYTES)
         let i = 0 // the next chunk to write
@@ -209,7 +231,14 @@ const makeConnection = (
             if (packets instanceof DecodeError) {
               return yield* new ProtocolError({ message: `malformed packet from the broker: ${packets.message}` })
             }
-            for (const packet of packets) yield* handle(packet, onPacket)
+            if (hook !== undefined) {
+              for (const packet of packets) {
+                yield* observe(hook, "received", packet)
+                yield* handle(packet, onPacket)
+              }
+            } else {
+              for (const packet of packets) yield* handle(packet, onPacket)
+            }
           }
           KeepAlive.reading(liveness, yield* Clock.currentTimeMillis)
         }

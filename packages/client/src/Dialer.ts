@@ -1,6 +1,6 @@
 /**
  * Opening connections: which broker to try (round-robin over `urls`), the first connection (retried
- * within `connectTimeout`, final refusals fail at once) and reconnecting after a loss with a fresh
+ * within `connectTimeout` unless `connectRetry` is false, errors that are not `isRetryable` fail at once) and reconnecting after a loss with a fresh
  * `reconnect` schedule per outage.
  *
  * @since 0.1.0
@@ -8,7 +8,7 @@
 import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
 import * as Connection from "./Connection.ts"
 import * as Tracing from "./Tracing.ts"
-import { ConnectError, type ConnectionRefused, type MqttError, type ProtocolError, TlsError } from "./errors.ts"
+import { ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
 import type { Endpoint, ResolvedOptions } from "./Options.ts"
 import type { ConnectionStatus } from "./Supervisor.ts"
 
@@ -31,7 +31,7 @@ export interface Dialer {
   readonly reconnect: (
     lastEnd: Connection.ConnectionEnd,
     report: (status: ConnectionStatus) => Effect.Effect<void>
-  ) => Effect.Effect<Opened, MqttError>
+  ) => Effect.Effect<Opened, ConnectionFailure>
   /** Moves on to the next broker (after a lost connection). */
   readonly next: () => void
 }
@@ -70,12 +70,12 @@ export const make = (options: ResolvedOptions): Dialer => {
     return attempt.pipe(
       Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
       Effect.retry({
-        schedule: options.reconnect,
-        // Refusals other than "server unavailable" (3) are final [MQTT-3.2.2.3]; so is a certificate
-        // problem when there is no other broker to try: retrying cannot fix it.
-        while: (error) =>
-          !(error._tag === "ConnectionRefused" && error.returnCode !== 3) &&
-          !(options.endpoints.length === 1 && TlsError.find(error) !== undefined)
+        // Without `connectRetry`, each broker is tried once, one after the other, with no pause.
+        schedule: options.connectRetry ? options.reconnect : Schedule.recurs(options.endpoints.length - 1),
+        // The error says whether trying again can help (`isRetryable`): refusals other than "server
+        // unavailable" (3) are final [MQTT-3.2.2.3], so is a certificate problem. Another broker in `urls`
+        // may still have a good certificate, or answer at all.
+        while: (error) => error.isRetryable || (options.endpoints.length > 1 && error._tag !== "ConnectionRefused")
       }),
       Effect.timeoutOrElse({
         duration: options.connectTimeout,
@@ -95,11 +95,12 @@ export const make = (options: ResolvedOptions): Dialer => {
   const reconnect = (lastEnd: Connection.ConnectionEnd, report: (status: ConnectionStatus) => Effect.Effect<void>) =>
     Effect.gen(function*() {
       const step = yield* Schedule.toStep(options.reconnect)
-      let cause: MqttError = lastEnd
+      let cause: ConnectionFailure = lastEnd
       for (let n = 1; ; n++) {
         const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
         if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
-        const delay = decision.value[1]
+        // Whole milliseconds: a jittered schedule gives nanoseconds, which print as "844946141 nanos".
+        const delay = Duration.millis(Math.round(Duration.toMillis(decision.value[1])))
         yield* report({ _tag: "Reconnecting", attempt: n, delay })
         yield* Effect.sleep(delay)
         const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))

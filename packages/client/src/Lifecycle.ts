@@ -10,7 +10,7 @@ import type { Packet } from "@aimeqtt/codec"
 import { type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
 import type * as Connection from "./Connection.ts"
 import * as Dialer from "./Dialer.ts"
-import { ClientClosed, type ConnectError, type ConnectionRefused, type MqttError, type ProtocolError } from "./errors.ts"
+import { ClientClosed, type ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
 import type { ResolvedOptions } from "./Options.ts"
 
 /**
@@ -20,8 +20,8 @@ import type { ResolvedOptions } from "./Options.ts"
  */
 export type ConnectionStatus =
   | { readonly _tag: "Connected"; readonly sessionPresent: boolean }
-  | { readonly _tag: "Disconnected"; readonly cause: MqttError | undefined }
-  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration }
+  | { readonly _tag: "Disconnected"; readonly cause: ConnectionFailure | ClientClosed | undefined }
+  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration } // whole milliseconds
 
 /** What a connection's life means to the caller. All hooks but `closed` are synchronous sections. @since 0.2.0 */
 export interface LifecycleHooks {
@@ -34,7 +34,7 @@ export interface LifecycleHooks {
     readonly ended: () => void
   }
   /** The client gives up (the schedule ended) or closes: fail what waits, end the streams. */
-  readonly closed: (cause: MqttError) => Effect.Effect<void>
+  readonly closed: (cause: ConnectionFailure | ClientClosed) => Effect.Effect<void>
 }
 
 /** A running lifecycle. @since 0.2.0 */
@@ -84,12 +84,13 @@ export const start = (
           handler.ended()
         })
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
-        yield* Effect.logWarning(`MQTT connection lost: ${end.message}`)
+        const level = options.connectionLossLogLevel
+        if (level !== "None") yield* Effect.logWithLevel(level === "All" ? "Trace" : level)(`MQTT connection lost: ${end.message}`)
         return end
       }).pipe(Effect.ensuring(Scope.close(opened.scope, Exit.void)))
 
     /** Fails everything still waiting and ends every stream. */
-    const shutdown = (cause: MqttError) =>
+    const shutdown = (cause: ConnectionFailure | ClientClosed) =>
       Effect.gen(function*() {
         current = undefined
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
@@ -105,7 +106,7 @@ export const start = (
           next = yield* dialer.reconnect(end, (update) => SubscriptionRef.set(status, update))
           yield* establish(next.connection)
         }
-      }).pipe(Effect.catch((cause: MqttError) => shutdown(cause)))
+      }).pipe(Effect.catch((cause: ConnectionFailure | ClientClosed) => shutdown(cause)))
     )
 
     yield* Effect.addFinalizer(() =>

@@ -6,15 +6,16 @@
 import { outgoingTopicFilterError, outgoingTopicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
 import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
-  type ConnectError,
-  type InvalidOptions,
-  type ConnectionRefused,
   InvalidTopic,
-  type MqttError,
+  type LayerError,
   PayloadDecodeError,
   PayloadEncodeError,
   PayloadTooLarge,
-  SubscriptionRejected
+  type ConnectionFailure,
+  type PublishError,
+  type SubscribeError,
+  SubscriptionRejected,
+  type UnsubscribeError
 } from "./errors.ts"
 import { AckableMessage, type AckableTypedMessage, type Message, type TypedMessage } from "./Message.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
@@ -29,6 +30,15 @@ export interface PublishOptions {
   /** Ask the broker to keep the message for future subscribers [MQTT-3.3.1-5]. Default false. */
   readonly retain?: boolean
 }
+
+/**
+ * The payload of a `publish` without `schema`: a string or a `Uint8Array`. For any other value the type
+ * carries a property whose name says what is missing, so the compiler's message leads to `options.schema`.
+ *
+ * @since 0.2.0
+ */
+export type RawPayload<P> = P extends string | Uint8Array ? unknown
+  : { readonly "a payload other than a string or a Uint8Array needs options.schema to encode it": never }
 
 /** `publish` of a value encoded as JSON through a Schema. @since 0.1.0 */
 export interface PublishSchemaOptions<A, I> extends PublishOptions {
@@ -99,13 +109,18 @@ export type { ConnectionStatus } from "./Supervisor.ts"
  */
 export class MqttClient extends Context.Service<MqttClient, {
   /**
-   * Publishes a message. Fails with `InvalidTopic` before sending anything when the topic is invalid,
-   * `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close.
-   * Interrupting a publish that still waits in the offline queue removes it.
+   * Publishes a message [MQTT-3.3]: `payload` is a string (sent as UTF-8) or raw bytes. Any other value
+   * needs `{ schema }` (see {@link PublishSchemaOptions}), which encodes it as JSON; without it the type
+   * error names the missing `options.schema`.
+   *
+   * Fails with {@link PublishError}: `InvalidTopic` or `PayloadTooLarge` before anything is sent,
+   * `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close, and a
+   * {@link ConnectionFailure} when the client gave up reconnecting. Interrupting a publish that still waits
+   * in the offline queue removes it.
    */
   publish: {
-    (topic: string, payload: string | Uint8Array, options?: PublishOptions): Effect.Effect<void, MqttError>
-    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, MqttError | PayloadEncodeError>
+    <P>(topic: string, payload: P & RawPayload<P>, options?: PublishOptions): Effect.Effect<void, PublishError>
+    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, PublishError | PayloadEncodeError>
   }
   /**
    * Subscribes when the stream starts and emits after SUBACK. Fails with `SubscriptionRejected` when
@@ -120,18 +135,18 @@ export class MqttClient extends Context.Service<MqttClient, {
     <A, I>(
       filters: string | ReadonlyArray<string>,
       options: SubscribeSchemaOptions<A, I> & { readonly ack: "manual" }
-    ): Stream.Stream<AckableTypedMessage<A>, MqttError | PayloadDecodeError>
+    ): Stream.Stream<AckableTypedMessage<A>, SubscribeError | PayloadDecodeError>
     <A, I>(
       filters: string | ReadonlyArray<string>,
       options: SubscribeSchemaOptions<A, I>
-    ): Stream.Stream<TypedMessage<A>, MqttError | PayloadDecodeError>
-    (filters: string | ReadonlyArray<string>, options: SubscribeOptions & { readonly ack: "manual" }): Stream.Stream<AckableMessage, MqttError>
-    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, MqttError>
+    ): Stream.Stream<TypedMessage<A>, SubscribeError | PayloadDecodeError>
+    (filters: string | ReadonlyArray<string>, options: SubscribeOptions & { readonly ack: "manual" }): Stream.Stream<AckableMessage, SubscribeError>
+    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, SubscribeError>
   }
   /** Subscribes and waits for SUBACK; the subscription lasts as long as the scope. */
-  subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, MqttError, Scope.Scope>
+  subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, SubscribeError, Scope.Scope>
   /** Sends UNSUBSCRIBE and waits for UNSUBACK. Open streams on these filters stay open but receive nothing more. */
-  unsubscribe(filters: string | ReadonlyArray<string>): Effect.Effect<void, MqttError>
+  unsubscribe(filters: string | ReadonlyArray<string>): Effect.Effect<void, UnsubscribeError>
   /** Every incoming message, whether or not a subscription stream takes it. */
   readonly messages: Stream.Stream<Message>
   /** The connection state: Connected, Disconnected (with the cause) or Reconnecting. */
@@ -144,20 +159,34 @@ export class MqttClient extends Context.Service<MqttClient, {
    * Invalid options fail with `InvalidOptions` before anything is dialled.
    * Closing the scope flushes pending writes and sends DISCONNECT.
    */
-  static layer(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | InvalidOptions> {
+  static layer(options: ClientOptions = {}): Layer.Layer<MqttClient, LayerError> {
     return Layer.effect(MqttClient, make(options))
   }
 
   /**
-   * Like {@link MqttClient.layer}, reading `MQTT_URL`, `MQTT_CLIENT_ID`, `MQTT_USERNAME`,
-   * `MQTT_PASSWORD` (Redacted) and `MQTT_KEEPALIVE` from the ConfigProvider; set values win over `options`.
+   * Like {@link MqttClient.layer}, with the options read through Effect's `Config` (the convention of
+   * effect's own `layerConfig`s): each field may be a `Config`, or the whole options one `Config`.
+   * Fails with `Config.ConfigError` when a value is missing or malformed, otherwise as `layer` does.
+   *
+   * @example
+   * MqttClient.layerConfig({ url: Config.String("BROKER_URL"), password: Config.Redacted("BROKER_PASSWORD") })
+   * MqttClient.layerConfig(MqttClient.envConfig({ keepAlive: 30 })) // the MQTT_* variables
    */
-  static layerConfig(options: ClientOptions = {}): Layer.Layer<MqttClient, ConnectionRefused | ConnectError | InvalidOptions | Config.ConfigError> {
-    return Layer.effect(MqttClient, Effect.flatMap(config, (fromEnv) => make({ ...options, ...fromEnv })))
+  static layerConfig(config: Config.Wrap<ClientOptions>): Layer.Layer<MqttClient, LayerError | Config.ConfigError> {
+    return Layer.effect(MqttClient, Effect.flatMap(Config.unwrap(config), make))
+  }
+
+  /**
+   * The client's options from the environment (the `ConfigProvider`): `MQTT_URL`, `MQTT_CLIENT_ID`,
+   * `MQTT_USERNAME`, `MQTT_PASSWORD` (read as `Redacted`) and `MQTT_KEEPALIVE` (seconds); the variables
+   * that are set win over `defaults`. For {@link MqttClient.layerConfig}.
+   */
+  static envConfig(defaults: ClientOptions = {}): Config.Config<ClientOptions> {
+    return Config.map(envOptions, (fromEnv) => ({ ...defaults, ...fromEnv }))
   }
 }
 
-const config = Config.all({
+const envOptions = Config.all({
   url: Config.option(Config.String("MQTT_URL")),
   clientId: Config.option(Config.String("MQTT_CLIENT_ID")),
   username: Config.option(Config.String("MQTT_USERNAME")),
@@ -190,12 +219,12 @@ const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, In
   return Effect.void
 }
 
-const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], ConnectionRefused | ConnectError | InvalidOptions, Scope.Scope> =>
+const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], LayerError, Scope.Scope> =>
   Effect.gen(function*() {
     const options = yield* resolveOptions(clientOptions)
     const engine = yield* Supervisor.make(options)
 
-    const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, MqttError> => {
+    const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, PublishError> => {
       const qos = publishOptions?.qos ?? 0
       const reason = outgoingTopicNameError(topic)
       if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
@@ -205,7 +234,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
       }
       const retain = publishOptions?.retain ?? false
-      const send = (): Effect.Effect<void, MqttError> =>
+      const send = (): Effect.Effect<void, PublishError> =>
         (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
           Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
       // Sent each time the effect runs, never when it is built.

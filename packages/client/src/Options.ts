@@ -3,8 +3,8 @@
  *
  * @since 0.1.0
  */
-import { outgoingStringError, outgoingTopicNameError, type Connect, type QoS } from "@aimeqtt/codec"
-import { Duration, Effect, Option, Redacted, Schedule } from "effect"
+import { outgoingStringError, outgoingTopicNameError, type Connect, type Packet, type QoS } from "@aimeqtt/codec"
+import { Duration, Effect, type LogLevel, Option, Redacted, Schedule } from "effect"
 import { ConnectError, InvalidOptions } from "./errors.ts"
 
 /**
@@ -79,6 +79,18 @@ export interface ClientOptions {
   /** When to retry after a failed or lost connection. Default: exponential from 1 s with jitter, capped at 30 s. */
   readonly reconnect?: Schedule.Schedule<unknown, unknown>
   /**
+   * Whether the first connection is retried (paced by `reconnect`, bounded by `connectTimeout`). Default true.
+   * With false, the layer fails at once with the first attempt's error when every broker in `urls` was tried
+   * once (a refused or unreachable broker, as `mosquitto_sub` does); reconnects after a lost connection are
+   * unaffected.
+   */
+  readonly connectRetry?: boolean
+  /**
+   * The level of the client's own log line on each lost connection ("MQTT connection lost: ..."). Default
+   * `"Warn"`; `"None"` turns it off (`status` reports the same as `Disconnected { cause }`).
+   */
+  readonly connectionLossLogLevel?: LogLevel.LogLevel
+  /**
    * QoS 1/2 publishes in flight at once; later ones wait. Default 20.
    *
    * Keep it at or below the broker's window for incoming flows. mosquitto's `max_inflight_messages`
@@ -98,6 +110,25 @@ export interface ClientOptions {
   readonly maxPacketSize?: number
   /** Send UNSUBSCRIBE when the last stream on a filter ends. Default: the value of `cleanSession`. */
   readonly unsubscribeOnEnd?: boolean
+  /**
+   * Observes every control packet of every connection, for debugging and tracing (the CLI's `-d`):
+   * `direction: "sent"` as a packet is handed to the socket (CONNECT, PUBLISH, PUBACK, PINGREQ, DISCONNECT, ...),
+   * `"received"` as soon as it is decoded, before the client acts on it (CONNACK, PUBLISH, SUBACK, PINGRESP, ...).
+   *
+   * - The CONNECT it reports has its `password` removed (whether the password came from `password` or
+   *   from the URL): a credential never reaches the hook, not even its length. Everything else is as
+   *   sent (client id, user name, will).
+   * - A PUBLISH's `payload` may be a view into the read buffer: copy it before keeping or changing it.
+   * - It runs inline in the connection's reader and writer, in wire order: keep it quick, a slow hook
+   *   slows the connection down. Its failures and defects (a throw) are ignored: they never end the
+   *   connection.
+   * - When absent, the hot path pays one `undefined` check per batch of packets.
+   *
+   * @example
+   * MqttClient.layer({ onPacket: ({ direction, packet }) => Effect.logDebug(`${direction} ${packet._tag}`) })
+   * @since 0.2.0
+   */
+  readonly onPacket?: (event: { readonly direction: "sent" | "received"; readonly packet: Packet }) => Effect.Effect<unknown, unknown>
 }
 
 /** A transport, picked by the URL scheme. @since 0.1.0 */
@@ -124,12 +155,16 @@ export interface ResolvedOptions {
   readonly pingTimeoutMillis: number
   readonly connectTimeout: Duration.Duration
   readonly reconnect: Schedule.Schedule<unknown, unknown>
+  readonly connectRetry: boolean
+  readonly connectionLossLogLevel: LogLevel.LogLevel
   readonly maxInflight: number
   readonly offlineQueueSize: number
   readonly subscriberBufferSize: number
   readonly unmatchedBufferSize: number
   readonly maxPacketSize: number
   readonly unsubscribeOnEnd: boolean
+  /** See {@link ClientOptions.onPacket}. */
+  readonly onPacket?: ClientOptions["onPacket"]
 }
 
 /** Exponential from 1 s with jitter, capped at 30 s. @since 0.1.0 */
@@ -303,12 +338,15 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
         : Duration.toMillis(yield* duration("pingTimeout", options.pingTimeout)),
       connectTimeout: yield* duration("connectTimeout", options.connectTimeout ?? "30 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
+      connectRetry: options.connectRetry ?? true,
+      connectionLossLogLevel: options.connectionLossLogLevel ?? "Warn",
       maxInflight: Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT),
       offlineQueueSize: Math.max(0, options.offlineQueueSize ?? 1000),
       subscriberBufferSize: Math.max(1, options.subscriberBufferSize ?? 1024),
       unmatchedBufferSize: Math.max(0, options.unmatchedBufferSize ?? 1000),
       maxPacketSize: options.maxPacketSize ?? 64 * 1024 * 1024,
-      unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession
+      unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
+      ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }
   })
 

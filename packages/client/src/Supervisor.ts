@@ -22,7 +22,7 @@ import {
   type ConnectionRefused,
   OfflineQueueFull,
   SubscriptionRejected,
-  type MqttError
+  type RequestError
 } from "./errors.ts"
 import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
@@ -33,21 +33,21 @@ import type { ConnectionStatus } from "./Lifecycle.ts"
 /** @since 0.1.0 */
 export type { ConnectionStatus } from "./Lifecycle.ts"
 
-type Token = Deferred.Deferred<Packet | undefined, MqttError>
+type Token = Deferred.Deferred<Packet | undefined, RequestError>
 
 /** What `MqttClient` needs from the engine. @since 0.1.0 */
 export interface Supervisor {
   readonly dispatcher: Dispatcher
   readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
-  readonly request: (request: Request) => Effect.Effect<Packet | undefined, MqttError>
+  readonly request: (request: Request) => Effect.Effect<Packet | undefined, RequestError>
   /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
-  readonly publishNow: (packet: Publish) => Effect.Effect<void, MqttError> | undefined
+  readonly publishNow: (packet: Publish) => Effect.Effect<void, RequestError> | undefined
   /**
    * Sends SUBSCRIBE for a stream registered with `dispatcher.register` and waits for SUBACK. Fails with
    * `SubscriptionRejected` when the broker refuses any of its filters (the caller then releases it).
    */
-  readonly subscribe: (subscriber: Subscriber) => Effect.Effect<Suback, MqttError>
+  readonly subscribe: (subscriber: Subscriber) => Effect.Effect<Suback, RequestError | SubscriptionRejected>
   /**
    * A stream ended: unregisters it and ends its inbox. With `unsubscribeOnEnd`, the filters no stream uses
    * any more are unsubscribed after the current fiber yields, unless a new stream took them up by then
@@ -58,7 +58,7 @@ export interface Supervisor {
   /** Waits until no UNSUBSCRIBE for these filters is unanswered (call before `dispatcher.register`). */
   readonly awaitUnsubscribed: (filters: ReadonlyArray<string>) => Effect.Effect<void>
   /** The program unsubscribes: no stream receives through these filters and no reconnect restores them. */
-  readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, MqttError>
+  readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, RequestError>
 }
 
 /**
@@ -132,7 +132,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       if (commit(step, connection)) transmit(step, connection)
     }
 
-    const enqueue = (request: Request, token: Token): MqttError | undefined => {
+    const enqueue = (request: Request, token: Token): RequestError | undefined => {
       if (closed) return new ClientClosed()
       const step = session.request(request, token)
       if (step === "full") return new OfflineQueueFull({ capacity: options.offlineQueueSize })
@@ -148,9 +148,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const request = (
       request: Request,
       hooks?: { readonly queued?: (token: Token) => void; readonly withdrawn?: (token: Token) => void }
-    ): Effect.Effect<Packet | undefined, MqttError> =>
+    ): Effect.Effect<Packet | undefined, RequestError> =>
       Effect.suspend(() => {
-        const token = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+        const token = Deferred.makeUnsafe<Packet | undefined, RequestError>()
         const error = enqueue(request, token)
         if (error !== undefined) return Effect.fail(error)
         hooks?.queued?.(token)
@@ -167,10 +167,10 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * QoS 0 publish while connected: no session state is involved, so it goes straight to the
      * connection (the hot path). Completes once written; interrupted before that, it is skipped.
      */
-    const publishNow = (packet: Publish): Effect.Effect<void, MqttError> | undefined => {
+    const publishNow = (packet: Publish): Effect.Effect<void, RequestError> | undefined => {
       const connection = current()
       if (closed || connection === undefined) return undefined
-      return Effect.callback<void, MqttError>((resume) => {
+      return Effect.callback<void, RequestError>((resume) => {
         const item = connection.send([packet], (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
         return Effect.sync(() => {
           item.cancelled = true
@@ -234,7 +234,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           : Effect.andThen(Deferred.await(unsuback), awaitUnsubscribed(filters))
       )
 
-    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, MqttError> =>
+    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, RequestError | SubscriptionRejected> =>
       Effect.flatMap(
         request({ _tag: "Subscribe", subscriptions: subscriber.requests }, {
           queued: (token) => subscribing.set(token, subscriber),
@@ -287,7 +287,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       })
     )))
 
-    const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
+    const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, RequestError> =>
       Effect.asVoid(request({ _tag: "Unsubscribe", filters }, {
         queued: () => {
           subscriptions.unsubscribe(filters)
@@ -313,7 +313,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
         resubscribeToken = undefined
         if (resubscribe.length > 0) {
-          resubscribeToken = Deferred.makeUnsafe<Packet | undefined, MqttError>()
+          resubscribeToken = Deferred.makeUnsafe<Packet | undefined, RequestError>()
           subscribing.set(resubscribeToken, undefined)
         }
         apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken), connection)

@@ -23,6 +23,13 @@ export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("
   returnCode: Schema.Literals([1, 2, 3, 4, 5]),
   reason: Schema.String
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. Only return code 3 (server unavailable) may succeed later; 1, 2, 4 and 5 need another configuration [MQTT-3.2.2.3].
+   * The client's own connection retries ask it too.
+   */
+  get isRetryable(): boolean {
+    return this.returnCode === 3
+  }
   /** Builds the error for a CONNACK return code, with the spec's wording as `reason`. */
   static fromReturnCode(returnCode: 1 | 2 | 3 | 4 | 5): ConnectionRefused {
     return new ConnectionRefused({ returnCode, reason: refusalReasons[returnCode] })
@@ -41,7 +48,15 @@ export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("
 export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectError", {
   message: Schema.String,
   cause: Schema.optionalKey(Schema.Defect())
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. A network failure may heal; a TLS certificate problem (a `TlsError` cause) does not.
+   * The client's own connection retries ask it too.
+   */
+  get isRetryable(): boolean {
+    return TlsError.find(this.cause) === undefined
+  }
+}
 
 /**
  * Why a TLS handshake failed, as far as the client can tell.
@@ -66,6 +81,12 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
   code: Schema.optionalKey(Schema.String)
 }) {
   /**
+   * Whether trying again, unchanged, may succeed. A certificate problem does not heal by retrying the same broker.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+  /**
    * The `TlsError` behind a connection failure: `error` itself or the nearest one in its `cause`
    * chain (a `ConnectError` from the layer wraps the last attempt's `ConnectError`, which wraps it).
    */
@@ -88,7 +109,14 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
 export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
   message: Schema.String,
   cause: Schema.optionalKey(Schema.Defect())
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. The client reconnects by itself; an operation that failed with it may be tried again.
+   */
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /**
  * The broker broke the protocol: malformed bytes, a packet a server must not send, or an
@@ -98,7 +126,14 @@ export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("Connec
  */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
   message: Schema.String
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. The client closes the connection and opens a new one.
+   */
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /**
  * The broker answered SUBACK with the failure code 0x80 for these filters [MQTT-3.9.3].
@@ -108,6 +143,12 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
 export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejected>()("SubscriptionRejected", {
   filters: Schema.Array(Schema.String)
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. The broker's refusal is a policy (ACL, unsupported filter), not a transient state.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
   override get message(): string {
     return `the broker rejected the subscription to ${this.filters.join(", ")}`
   }
@@ -122,7 +163,14 @@ export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejecte
  */
 export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
   message: Schema.String
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. The same options fail the same way.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * A topic name or filter breaks the rules of [MQTT-4.7]; nothing was sent.
@@ -133,6 +181,12 @@ export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTop
   topic: Schema.String,
   reason: Schema.String
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. The same topic fails the same way.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
   override get message(): string {
     return `invalid topic ${JSON.stringify(this.topic)}: ${this.reason}`
   }
@@ -144,6 +198,12 @@ export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTop
  * @since 0.1.0
  */
 export class ClientClosed extends Schema.TaggedError<ClientClosed>()("ClientClosed", {}) {
+  /**
+   * Whether trying again, unchanged, may succeed. A closed client stays closed.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
   override get message(): string {
     return "the MQTT client is closed"
   }
@@ -158,6 +218,12 @@ export class ClientClosed extends Schema.TaggedError<ClientClosed>()("ClientClos
 export class OfflineQueueFull extends Schema.TaggedError<OfflineQueueFull>()("OfflineQueueFull", {
   capacity: Schema.Number
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. The queue drains once the connection is back.
+   */
+  get isRetryable(): boolean {
+    return true
+  }
   override get message(): string {
     return `the offline queue is full (${this.capacity} requests wait for the connection)`
   }
@@ -172,6 +238,12 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   size: Schema.Number,
   limit: Schema.Number
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. The same payload is always too large.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
   override get message(): string {
     return `packet of ${this.size} bytes exceeds the limit of ${this.limit} bytes`
   }
@@ -195,6 +267,12 @@ export class PayloadDecodeError extends Schema.TaggedError<PayloadDecodeError>()
   payload: Schema.Uint8Array,
   payloadSize: Schema.Number
 }) {
+  /**
+   * Whether trying again, unchanged, may succeed. The same payload fails the same way.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
   /** Builds the error for a message's raw payload, keeping a bounded copy of it. */
   static fromPayload(topic: string, payload: Uint8Array, message: string): PayloadDecodeError {
     return new PayloadDecodeError({ topic, message, payload: payload.slice(0, PAYLOAD_SAMPLE_BYTES), payloadSize: payload.length })
@@ -212,7 +290,14 @@ export const PAYLOAD_SAMPLE_BYTES = 1024
 export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()("PayloadEncodeError", {
   topic: Schema.String,
   message: Schema.String
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. The same value fails the same way.
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * The session store failed to read or write (disk full, permissions, a corrupt file).
@@ -222,12 +307,74 @@ export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()
 export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("SessionStoreError", {
   message: Schema.String,
   cause: Schema.optionalKey(Schema.Defect())
-}) {}
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed. The store needs attention (disk full, permissions, a corrupt file).
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
- * Any error of an MQTT operation.
+ * Why the connection ended, or could not be opened again: a request still waiting for the broker fails
+ * with one of these when the client gives up (its `reconnect` schedule ended).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type ConnectionFailure = ConnectionRefused | ConnectError | ConnectionLost | ProtocolError
+
+/**
+ * What any request to the broker can fail with once it was accepted: a full offline queue, a closed
+ * client, or a connection the client gave up on.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type RequestError = OfflineQueueFull | ClientClosed | ConnectionFailure
+
+/**
+ * The errors of `publish` [MQTT-3.3]: an invalid topic name or a payload too large for one packet (before
+ * anything is sent), or a {@link RequestError}. A schema publish adds `PayloadEncodeError`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type PublishError = InvalidTopic | PayloadTooLarge | RequestError
+
+/**
+ * The errors of `subscribe` and `subscription` [MQTT-3.8]: an invalid filter (before anything is sent), a
+ * filter the broker refused, or a {@link RequestError}. A schema subscription adds `PayloadDecodeError`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type SubscribeError = InvalidTopic | SubscriptionRejected | RequestError
+
+/**
+ * The errors of `unsubscribe` [MQTT-3.10]: an invalid filter (before anything is sent), or a {@link RequestError}.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type UnsubscribeError = InvalidTopic | RequestError
+
+/**
+ * The errors of building the client's layer: options that are invalid, a broker that refused the
+ * connection for good, or one that could not be reached within `connectTimeout`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type LayerError = InvalidOptions | ConnectionRefused | ConnectError
+
+/**
+ * Any error of an MQTT operation (the union of {@link PublishError}, {@link SubscribeError},
+ * {@link UnsubscribeError}, and `SessionStoreError`). Each operation declares its own, narrower set.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type MqttError =
   | ConnectionRefused

@@ -13,6 +13,7 @@ export {
   type ConnectionStatus,
   type PublishOptions,
   type PublishSchemaOptions,
+  type RawPayload,
   type SubscribeOptions,
   type DecodeErrorPolicy,
   type SubscribeSchemaOptions,

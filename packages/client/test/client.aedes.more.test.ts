@@ -4,7 +4,7 @@
  */
 import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Redacted, Schedule, Schema, Scope, Stream } from "effect"
+import { Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Redacted, Schedule, Schema, Scope, Stream } from "effect"
 import { AedesBroker, CutProxy } from "./brokers/index.ts"
 import { awaitStatus, client, collect, joinWithin, stopwatch, Tap, uniqueId } from "./util.ts"
 
@@ -382,7 +382,7 @@ describe("MqttClient against aedes: layerConfig", () => {
         }
       })
       const env = { MQTT_URL: broker.url, MQTT_CLIENT_ID: "from-env-42", MQTT_USERNAME: "cfg-user", MQTT_PASSWORD: "cfg-pass" }
-      const mqtt = yield* Layer.build(MqttClient.layerConfig({ connectTimeout: "3 seconds" })).pipe(
+      const mqtt = yield* Layer.build(MqttClient.layerConfig(MqttClient.envConfig({ connectTimeout: "3 seconds" }))).pipe(
         Effect.map((context) => Context.get(context, MqttClient)),
         Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
       )
@@ -393,11 +393,37 @@ describe("MqttClient against aedes: layerConfig", () => {
       assert.strictEqual(message.clientId, "from-env-42")
     }))
 
+  it.live("takes each option as a Config of its own (effect's layerConfig convention)", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const env = { BROKER_URL: broker.url, BROKER_CLIENT: "per-field-7" }
+      const mqtt = yield* Layer.build(MqttClient.layerConfig({
+        url: Config.String("BROKER_URL"),
+        clientId: Config.String("BROKER_CLIENT"),
+        connectTimeout: Config.succeed("3 seconds")
+      })).pipe(
+        Effect.map((context) => Context.get(context, MqttClient)),
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      )
+      yield* mqtt.publish("cfg/y", "hi", { qos: 1 })
+      const message = yield* broker.awaitPublish("cfg/y")
+      assert.strictEqual(message.clientId, "per-field-7")
+      // A missing variable is a ConfigError naming it, before anything is dialled.
+      const error = yield* Layer.build(MqttClient.layerConfig({ url: Config.String("NOT_SET_URL") })).pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))),
+        Effect.scoped,
+        Effect.flip,
+        Effect.timeout("3 seconds")
+      )
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.include(String(error), "NOT_SET_URL")
+    }))
+
   it.live("a malformed MQTT_KEEPALIVE fails with a ConfigError", () =>
     Effect.gen(function*() {
       const broker = yield* AedesBroker.start()
       const env = { MQTT_URL: broker.url, MQTT_KEEPALIVE: "soon" }
-      const error = yield* Layer.build(MqttClient.layerConfig()).pipe(
+      const error = yield* Layer.build(MqttClient.layerConfig(MqttClient.envConfig())).pipe(
         Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))),
         Effect.scoped,
         Effect.flip,

@@ -201,6 +201,21 @@ describe("MqttClient: hanging and unreachable brokers", () => {
         }))
     }))
 
+  it.live("Reconnecting.delay is whole milliseconds, also from a jittered schedule (it printed as 844946141 nanos)", () =>
+    Effect.gen(function*() {
+      const broker = yield* FakeBroker.start(firstThen(connackThen([0x00, 0x00])))
+      const reconnect = Schedule.spaced("300 millis").pipe(Schedule.jittered)
+      yield* withClient(broker.url, { reconnect, connectTimeout: "3 seconds" }, (mqtt) =>
+        Effect.gen(function*() {
+          const reconnecting = yield* awaitStatus(mqtt, (s) => s._tag === "Reconnecting")
+          assert.strictEqual(reconnecting._tag, "Reconnecting")
+          if (reconnecting._tag !== "Reconnecting") return
+          assert.match(String(reconnecting.delay), /^\d+ millis$/)
+          assert.notInclude(Duration.format(reconnecting.delay), "ns")
+          assert.isTrue(Number.isInteger(Duration.toMillis(reconnecting.delay)))
+        }))
+    }))
+
   // Regression (fixed): a QoS 0 publish whose bytes are not written when the connection dies never settles (observed: even
   // the big one below hangs). Two holes in Connection.ts: (1) the writer (l.117-131) is INTERRUPTED by
   // `run`'s ensuring (l.188) while blocked in `channel.write`, so the items it took never get `onWritten`;

@@ -1,8 +1,8 @@
 import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Option, Redacted, Tracer } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Option, Redacted, References, Schedule, Stream, SubscriptionRef, Tracer } from "effect"
 import { AedesBroker } from "./brokers/index.ts"
-import { collect, joinWithin } from "./util.ts"
+import { collect, joinWithin, waitUntil } from "./util.ts"
 
 const SECRET = "s3cret-Pa55"
 
@@ -60,4 +60,36 @@ describe("tracing and logs", () => {
       const everything = JSON.stringify(spans) + logged.join("\n")
       assert.notInclude(everything, SECRET)
     }))
+
+  for (const [option, expected] of [[undefined, "Warn"], ["Debug", "Debug"], ["None", undefined]] as const) {
+    it.live(`connectionLossLogLevel ${option ?? "(default)"}: the lost connection is logged at ${expected ?? "no level"}`, () =>
+      Effect.gen(function*() {
+        const logged: Array<{ readonly level: LogLevel.LogLevel; readonly message: string }> = []
+        const logger = Logger.make((entry) => {
+          logged.push({ level: entry.logLevel, message: JSON.stringify(entry.message) })
+        })
+        const broker = yield* AedesBroker.start()
+        const program = Effect.gen(function*() {
+          const context = yield* Layer.build(MqttClient.layer({
+            url: broker.url,
+            connectTimeout: "5 seconds",
+            reconnect: Schedule.spaced("50 millis"),
+            ...(option === undefined ? {} : { connectionLossLogLevel: option })
+          }))
+          const mqtt = Context.get(context, MqttClient)
+          const seen: Array<string> = []
+          yield* SubscriptionRef.changes(mqtt.status).pipe(Stream.runForEach((s) => Effect.sync(() => seen.push(s._tag))), Effect.forkScoped)
+          yield* waitUntil(() => seen.length > 0, 5000)
+          yield* broker.dropConnections
+          // Reconnected: the loss (and its log line) came before.
+          yield* waitUntil(() => seen.includes("Disconnected") && seen.at(-1) === "Connected", 5000, () => seen.join(", "))
+        })
+        yield* Effect.scoped(program).pipe(
+          Effect.provide(Logger.layer([logger])),
+          Effect.provideService(References.MinimumLogLevel, "All")
+        )
+        const lines = logged.filter((entry) => entry.message.includes("connection lost"))
+        assert.deepStrictEqual(lines.map((entry) => entry.level), expected === undefined ? [] : [expected])
+      }))
+  }
 })
