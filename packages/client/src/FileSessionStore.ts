@@ -85,6 +85,7 @@ const attempt = <A>(message: string, f: () => A): A | SessionStoreError => {
  * when it opens and every {@link COMPACT_AFTER} lines.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export const make = (directory: string): SessionStoreShape => ({
   open: (clientId) =>
@@ -155,5 +156,6 @@ export const make = (directory: string): SessionStoreShape => ({
  * Provides the file-backed {@link SessionStore}: `MqttClient.layer(options).pipe(Layer.provide(FileSessionStore.layer(dir)))`.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export const layer = (directory: string): Layer.Layer<never> => Layer.succeed(SessionStore, make(directory))

@@ -17,6 +17,7 @@ import type { ResolvedOptions } from "./Options.ts"
  * The state of the connection, observable through `MqttClient.status`.
  *
  * @since 0.1.0
+ * @category models
  */
 export type ConnectionStatus =
   | { readonly _tag: "Connected"; readonly sessionPresent: boolean }

@@ -14,6 +14,7 @@ const utf8 = new TextDecoder()
  * mutating it.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Message {
   /** The topic name the message was published to. */
@@ -48,6 +49,7 @@ export class Message {
  * persistent session. `ack` is idempotent; at QoS 0 it does nothing.
  *
  * @since 0.1.0
+ * @category models
  */
 export class AckableMessage extends Message {
   /** Acknowledges the message to the broker. */
@@ -63,6 +65,7 @@ export class AckableMessage extends Message {
  * A message whose payload was decoded with a Schema (see `subscribe(filter, { schema })`).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface TypedMessage<A> {
   readonly topic: string
@@ -77,6 +80,7 @@ export interface TypedMessage<A> {
  * on {@link AckableMessage} (its PUBACK/PUBREC goes out only once `ack` ran).
  *
  * @since 0.2.0
+ * @category models
  */
 export interface AckableTypedMessage<A> extends TypedMessage<A> {
   /** Acknowledges the message to the broker. */

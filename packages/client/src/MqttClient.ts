@@ -23,7 +23,7 @@ import type { Subscriber } from "./Dispatcher.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as Tracing from "./Tracing.ts"
 
-/** Options of `publish`. @since 0.1.0 */
+/** Options of `publish`. @since 0.1.0 @category options */
 export interface PublishOptions {
   /** Default 0. At 0 `publish` completes once the bytes are handed to the socket; at 1 on PUBACK; at 2 on PUBCOMP. */
   readonly qos?: QoS
@@ -36,16 +36,17 @@ export interface PublishOptions {
  * carries a property whose name says what is missing, so the compiler's message leads to `options.schema`.
  *
  * @since 0.2.0
+ * @category models
  */
 export type RawPayload<P> = P extends string | Uint8Array ? unknown
   : { readonly "a payload other than a string or a Uint8Array needs options.schema to encode it": never }
 
-/** `publish` of a value encoded as JSON through a Schema. @since 0.1.0 */
+/** `publish` of a value encoded as JSON through a Schema. @since 0.1.0 @category options */
 export interface PublishSchemaOptions<A, I> extends PublishOptions {
   readonly schema: Schema.Codec<A, I>
 }
 
-/** Options of `subscribe` and `subscription`. @since 0.1.0 */
+/** Options of `subscribe` and `subscription`. @since 0.1.0 @category options */
 export interface SubscribeOptions {
   /** The maximum QoS to receive messages at. Default 0. */
   readonly qos?: QoS
@@ -71,17 +72,18 @@ export interface SubscribeOptions {
  * unacknowledged message would hold back every later acknowledgement [MQTT-4.6.0-2]).
  *
  * @since 0.2.0
+ * @category models
  */
 export type DecodeErrorPolicy = "fail" | "skip" | ((error: PayloadDecodeError) => Effect.Effect<void>)
 
-/** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 */
+/** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 @category options */
 export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
   readonly schema: Schema.Codec<A, I>
   /** What an undecodable payload does: see {@link DecodeErrorPolicy}. Default `"fail"`. */
   readonly onDecodeError?: DecodeErrorPolicy
 }
 
-/** An acknowledged subscription. @since 0.1.0 */
+/** An acknowledged subscription. @since 0.1.0 @category models */
 export interface Subscription {
   /** The QoS the broker granted, one per filter, in request order [MQTT-3.9.3]. */
   readonly granted: ReadonlyArray<QoS>
@@ -106,6 +108,7 @@ export type { ConnectionStatus } from "./Supervisor.ts"
  * }).pipe(Effect.provide(MqttClient.layer({ url: "mqtt://localhost:1883" })))
  *
  * @since 0.1.0
+ * @category services
  */
 export class MqttClient extends Context.Service<MqttClient, {
   /**

@@ -11,6 +11,7 @@ import { ConnectError, InvalidOptions } from "./errors.ts"
  * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
  *
  * @since 0.1.0
+ * @category options
  */
 export interface WillOptions {
   readonly topic: string
@@ -24,6 +25,7 @@ export interface WillOptions {
  * certificate selection, so these options fail the connection there).
  *
  * @since 0.1.0
+ * @category options
  */
 export interface TlsOptions {
   /** Trusted CA certificates (PEM text or bytes) replacing the system store, e.g. a private CA. */
@@ -45,6 +47,7 @@ export interface TlsOptions {
  * Options of {@link MqttClient.layer}.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface ClientOptions {
   /**
@@ -131,10 +134,10 @@ export interface ClientOptions {
   readonly onPacket?: (event: { readonly direction: "sent" | "received"; readonly packet: Packet }) => Effect.Effect<unknown, unknown>
 }
 
-/** A transport, picked by the URL scheme. @since 0.1.0 */
+/** A transport, picked by the URL scheme. @since 0.1.0 @category options */
 export type Protocol = "mqtt" | "mqtts" | "ws" | "wss"
 
-/** Where to connect. @since 0.1.0 */
+/** Where to connect. @since 0.1.0 @category options */
 export interface Endpoint {
   readonly protocol: Protocol
   readonly host: string
@@ -167,7 +170,7 @@ export interface ResolvedOptions {
   readonly onPacket?: ClientOptions["onPacket"]
 }
 
-/** Exponential from 1 s with jitter, capped at 30 s. @since 0.1.0 */
+/** Exponential from 1 s with jitter, capped at 30 s. @since 0.1.0 @category options */
 export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.min([
   Schedule.exponential("1 second", 2).pipe(Schedule.jittered),
   Schedule.spaced("30 seconds")
@@ -192,6 +195,7 @@ const utf8 = new TextEncoder()
  * and a URL without a scheme fails with a hint (`mqtt://`).
  *
  * @since 0.1.0
+ * @category parsing
  */
 export const parseUrl = (
   url: string,

@@ -18,6 +18,7 @@ import type { SessionStoreError } from "./errors.ts"
  * A QoS 1/2 publish in flight, as a session store keeps it.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export interface StoredFlow {
   readonly packetId: number
@@ -29,7 +30,7 @@ export interface StoredFlow {
   readonly retain: boolean
 }
 
-/** The part of a session that must survive a process restart. @since 0.1.0 */
+/** The part of a session that must survive a process restart. @since 0.1.0 @category session stores */
 export interface StoredSession {
   /** Outgoing flows in the order they were first sent. */
   readonly outgoing: ReadonlyArray<StoredFlow>
@@ -41,6 +42,7 @@ export interface StoredSession {
  * A change to the durable session state. The caller must store it before sending the step's packets.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export type StoreChange =
   | { readonly _tag: "PutOutgoing"; readonly flow: StoredFlow }
@@ -49,7 +51,7 @@ export type StoreChange =
   | { readonly _tag: "DeleteIncoming"; readonly packetId: number }
   | { readonly _tag: "ClearIncoming" }
 
-/** One client's stored session. @since 0.1.0 */
+/** One client's stored session. @since 0.1.0 @category session stores */
 export interface ClientSessionStore {
   /** The state stored by earlier runs. */
   readonly load: () => StoredSession
@@ -59,7 +61,7 @@ export interface ClientSessionStore {
   readonly clear: () => SessionStoreError | undefined
 }
 
-/** @since 0.1.0 */
+/** @since 0.1.0 @category session stores */
 export interface SessionStoreShape {
   /** Opens the store of one client id; the scope closes it. */
   readonly open: (clientId: string) => Effect.Effect<ClientSessionStore, SessionStoreError, Scope.Scope>
@@ -98,6 +100,7 @@ export class SessionState {
  * Keeps sessions in memory, by client id, for the life of the process.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export const memory = (): SessionStoreShape => {
   const sessions = new Map<string, SessionState>()
@@ -127,6 +130,7 @@ export const memory = (): SessionStoreShape => {
  * `FileSessionStore.layer(directory)` for sessions that survive a restart.
  *
  * @since 0.1.0
+ * @category session stores
  */
 export const SessionStore: Context.Reference<SessionStoreShape> = Context.Reference<SessionStoreShape>(
   "@aimeqtt/client/SessionStore",

@@ -18,6 +18,7 @@ const refusalReasons = {
  * Codes 1, 2, 4 and 5 are final; 3 (server unavailable) is retried by the client.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("ConnectionRefused", {
   returnCode: Schema.Literals([1, 2, 3, 4, 5]),
@@ -44,6 +45,7 @@ export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("
  * `cause` carries the underlying failure of the last attempt.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectError", {
   message: Schema.String,
@@ -62,6 +64,7 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
  * Why a TLS handshake failed, as far as the client can tell.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type TlsFailure = "unknown-ca" | "hostname-mismatch" | "expired" | "not-yet-valid" | "other"
 
@@ -73,6 +76,7 @@ export type TlsFailure = "unknown-ca" | "hostname-mismatch" | "expired" | "not-y
  * Browsers hide certificate details, so there a failed `wss://` handshake is a plain `ConnectError`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
   reason: Schema.Literals(["unknown-ca", "hostname-mismatch", "expired", "not-yet-valid", "other"]),
@@ -105,6 +109,7 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
  * keep-alive pings.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
   message: Schema.String,
@@ -123,6 +128,7 @@ export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("Connec
  * acknowledgement for a packet id that is not in flight. The connection is closed and re-opened.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
   message: Schema.String
@@ -139,6 +145,7 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
  * The broker answered SUBACK with the failure code 0x80 for these filters [MQTT-3.9.3].
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejected>()("SubscriptionRejected", {
   filters: Schema.Array(Schema.String)
@@ -160,6 +167,7 @@ export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejecte
  * credential. (A broker that cannot be reached is a `ConnectError` instead.)
  *
  * @since 0.2.0
+ * @category errors
  */
 export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
   message: Schema.String
@@ -176,6 +184,7 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
  * A topic name or filter breaks the rules of [MQTT-4.7]; nothing was sent.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTopic", {
   topic: Schema.String,
@@ -196,6 +205,7 @@ export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTop
  * The client was closed (its scope ended) before the operation could complete.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ClientClosed extends Schema.TaggedError<ClientClosed>()("ClientClosed", {}) {
   /**
@@ -214,6 +224,7 @@ export class ClientClosed extends Schema.TaggedError<ClientClosed>()("ClientClos
  * Nothing is dropped silently: the caller decides to wait, retry or give up.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class OfflineQueueFull extends Schema.TaggedError<OfflineQueueFull>()("OfflineQueueFull", {
   capacity: Schema.Number
@@ -233,6 +244,7 @@ export class OfflineQueueFull extends Schema.TaggedError<OfflineQueueFull>()("Of
  * A payload too large for one MQTT packet, or larger than the client's `maxPacketSize`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   size: Schema.Number,
@@ -260,6 +272,7 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
  * Whether it fails the stream or is reported and skipped is the subscription's `onDecodeError` choice.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class PayloadDecodeError extends Schema.TaggedError<PayloadDecodeError>()("PayloadDecodeError", {
   topic: Schema.String,
@@ -279,13 +292,14 @@ export class PayloadDecodeError extends Schema.TaggedError<PayloadDecodeError>()
   }
 }
 
-/** How many bytes of an undecodable payload a {@link PayloadDecodeError} keeps. @since 0.2.0 */
+/** How many bytes of an undecodable payload a {@link PayloadDecodeError} keeps. @since 0.2.0 @category errors */
 export const PAYLOAD_SAMPLE_BYTES = 1024
 
 /**
  * A value given to `publish(topic, value, { schema })` did not encode with its Schema.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()("PayloadEncodeError", {
   topic: Schema.String,
@@ -303,6 +317,7 @@ export class PayloadEncodeError extends Schema.TaggedError<PayloadEncodeError>()
  * The session store failed to read or write (disk full, permissions, a corrupt file).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("SessionStoreError", {
   message: Schema.String,

@@ -10,6 +10,7 @@ import { Schema } from "effect"
  * broken; `packetType` is the fixed-header type nibble when it was read.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
   message: Schema.String,

@@ -34,6 +34,7 @@ import type { Packet } from "./Packet.ts"
  * decoder.push(new Uint8Array([0x00])) // [{ _tag: "Pingresp" }]
  *
  * @since 0.1.0
+ * @category decoding
  */
 export class Decoder {
   /**
@@ -247,6 +248,7 @@ export class Decoder {
  * Fails with the first `DecodeError`, including when the byte stream ends inside a packet.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodeStream = (options?: DecodeOptions) =>
 <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Packet, E | DecodeError, R> =>

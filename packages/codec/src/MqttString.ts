@@ -20,6 +20,7 @@
  * The largest length in bytes of an MQTT UTF-8 encoded string: its length prefix is two bytes [MQTT-1.5.3].
  *
  * @since 0.1.0
+ * @category validation
  */
 export const MAX_STRING_BYTES = 65535
 
@@ -32,6 +33,7 @@ const ALWAYS_SHORT_ENOUGH = 21845
  * refused by {@link mqttStringError} before it is ever encoded.
  *
  * @since 0.1.0
+ * @category validation
  */
 export const utf8Length = (s: string): number => {
   const length = s.length
@@ -68,6 +70,7 @@ const hex4 = (c: number): string => c.toString(16).toUpperCase().padStart(4, "0"
  * // "topic name contains an unpaired surrogate (U+D83C at index 7), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
  *
  * @since 0.1.0
+ * @category validation
  */
 export const mqttStringError = (s: string, field: string): string | undefined => {
   const length = s.length
@@ -100,6 +103,7 @@ export const mqttStringError = (s: string, field: string): string | undefined =>
  * to the specification's MUST rules and accepts them.
  *
  * @since 0.2.0
+ * @category validation
  */
 export const discouragedCodePointError = (s: string, field: string): string | undefined => {
   const length = s.length
@@ -127,6 +131,7 @@ export const discouragedCodePointError = (s: string, field: string): string | un
  * take for a malformed packet.
  *
  * @since 0.2.0
+ * @category validation
  */
 export const outgoingStringError = (s: string, field: string): string | undefined =>
   mqttStringError(s, field) ?? discouragedCodePointError(s, field)

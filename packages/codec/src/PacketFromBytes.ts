@@ -81,6 +81,7 @@ const filterError = (name: string, filter: string): string | undefined => {
  * without a user name [MQTT-3.1.2-22]; the packet fits the remaining length limit [MQTT-2.2.3].
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const packetError = (packet: Packet): string | undefined => {
   const e = fieldsError(packet)
@@ -100,6 +101,7 @@ export const packetError = (packet: Packet): string | undefined => {
  * // { _tag: "Pingreq" }
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const PacketFromBytes = Schema.Uint8Array.pipe(
   Schema.decodeTo(Packet, {

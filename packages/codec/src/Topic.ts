@@ -55,6 +55,7 @@ export const topicNameShapeError = (topic: string): string | undefined => {
  * topicNameError("sensor/\uD83C") // "topic name contains an unpaired surrogate (U+D83C at index 7), ..."
  *
  * @since 0.1.0
+ * @category topics
  */
 export const topicNameError = (topic: string): string | undefined =>
   topicNameShapeError(topic) ?? mqttStringError(topic, "topic name")
@@ -94,6 +95,7 @@ export const topicFilterShapeError = (filter: string): string | undefined => {
  * sends is checked by {@link outgoingTopicFilterError} instead.
  *
  * @since 0.1.0
+ * @category topics
  */
 export const topicFilterError = (filter: string): string | undefined =>
   topicFilterShapeError(filter) ?? mqttStringError(filter, "topic filter")
@@ -104,6 +106,7 @@ export const topicFilterError = (filter: string): string | undefined =>
  * closes the connection on those, so sending one would make a reconnecting client loop.
  *
  * @since 0.2.0
+ * @category topics
  */
 export const outgoingTopicNameError = (topic: string): string | undefined =>
   topicNameShapeError(topic) ?? outgoingStringError(topic, "topic name")
@@ -113,6 +116,7 @@ export const outgoingTopicNameError = (topic: string): string | undefined =>
  * the check for a topic filter a client is about to send (SUBSCRIBE, UNSUBSCRIBE).
  *
  * @since 0.2.0
+ * @category topics
  */
 export const outgoingTopicFilterError = (filter: string): string | undefined =>
   topicFilterShapeError(filter) ?? outgoingStringError(filter, "topic filter")
@@ -128,6 +132,7 @@ export const outgoingTopicFilterError = (filter: string): string | undefined =>
  * comparison walks the two strings once and does not allocate.
  *
  * @since 0.1.0
+ * @category topics
  */
 export const matches = (filter: string, topic: string): boolean => {
   const fl = filter.length
@@ -212,6 +217,7 @@ const removeValue = <A>(values: Array<A>, value: A): boolean => {
  * trie.match("sport/tennis/player1") // ["all sport", "scores"] (in some order)
  *
  * @since 0.1.0
+ * @category topics
  */
 export class TopicTrie<A> {
   #root = new TrieNode<A>()

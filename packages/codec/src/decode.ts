@@ -18,6 +18,7 @@ import type { Packet } from "./Packet.ts"
  *   the protocol maximum, 268,435,455 bytes of remaining length plus a 5-byte header [MQTT-2.2.3].
  *
  * @since 0.1.0
+ * @category decoding
  */
 export interface DecodeOptions {
   readonly maxPacketSize?: number
@@ -27,6 +28,7 @@ export interface DecodeOptions {
  * The effective `maxPacketSize` of `options`.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const maxPacketSizeOf = (options: DecodeOptions | undefined): number =>
   options?.maxPacketSize ?? MAX_PACKET_SIZE
@@ -36,6 +38,7 @@ export const maxPacketSizeOf = (options: DecodeOptions | undefined): number =>
  * the streaming `Decoder`.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodeRange = (
   bytes: Uint8Array,
@@ -75,6 +78,7 @@ export const decodeRange = (
  * `bytes`, not copies: do not mutate `bytes` while the packet is in use.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodePacket = (bytes: Uint8Array, options?: DecodeOptions): Packet | DecodeError =>
   decodeRange(bytes, 0, bytes.length, maxPacketSizeOf(options))
@@ -83,6 +87,7 @@ export const decodePacket = (bytes: Uint8Array, options?: DecodeOptions): Packet
  * {@link decodePacket} as an Effect that fails with the `DecodeError`.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decode = (bytes: Uint8Array, options?: DecodeOptions): Effect.Effect<Packet, DecodeError> =>
   Effect.suspend(() => {

@@ -106,6 +106,7 @@ const remainingLength = (p: Packet): number => {
  * The number of bytes `encode(packet)` produces, fixed header included.
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const encodedLength = (packet: Packet): number => {
   const rl = remainingLength(packet)
@@ -279,6 +280,7 @@ const writePacket = (out: Uint8Array, start: number, packet: Packet, rl: number)
  * with `Schema.encodeEffect(PacketFromBytes)` (or `packetError`) when the packet comes from outside.
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const encode = (packet: Packet): Uint8Array => {
   const rl = remainingLength(packet)
@@ -292,6 +294,7 @@ export const encode = (packet: Packet): Uint8Array => {
  * client coalesces a batch of small packets. Same assumptions as {@link encode}.
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const encodeAll = (packets: ReadonlyArray<Packet>): Uint8Array => {
   if (packets.length === 1) return encode(packets[0] as Packet)
