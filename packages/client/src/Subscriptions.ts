@@ -18,9 +18,13 @@
  * filter, a reconnect could undo an explicit `unsubscribe`, a refused re-subscribe went unnoticed and an
  * ended subscription's tail was replayed to a later one.
  *
+ * A shared subscription, `$share/{group}/{filter}` [MQTT-4.8.2], is one filter like any other for what
+ * the broker is asked (SUBSCRIBE, UNSUBSCRIBE and the re-subscribe use the exact string), and is routed by
+ * the filter after the group: the broker sends its messages with their real topic (`jobs/a`).
+ *
  * @since 0.2.0
  */
-import { matches, type QoS, type SubscriptionRequest, TopicTrie } from "@aimeqtt/codec"
+import { matches, matchingFilter, type QoS, type SubscriptionRequest, TopicTrie } from "@aimeqtt/codec"
 
 /** Options of {@link Subscriptions}. @since 0.2.0 */
 export interface SubscriptionsOptions {
@@ -103,7 +107,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     for (const { filter, qos } of requests) {
       if (attached.has(filter)) continue // a filter listed twice counts once
       attached.add(filter)
-      this.#trie.add(filter, stream)
+      this.#trie.add(matchingFilter(filter), stream)
       this.#unend(filter)
       const state = this.#filters.get(filter)
       if (state === undefined) this.#filters.set(filter, { streams: new Map([[stream, qos]]), broker: "subscribing" })
@@ -181,7 +185,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     this.#streams.delete(stream)
     this.#routes.clear()
     for (const filter of attached) {
-      this.#trie.remove(filter, stream)
+      this.#trie.remove(matchingFilter(filter), stream)
       const state = this.#filters.get(filter)
       if (state === undefined) continue
       state.streams.delete(stream)
@@ -297,7 +301,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   /** Whether a subscription of this client that the broker may still hold (not ended) matches `topic`. */
   #heldByBroker(topic: string): boolean {
     for (const [filter, state] of this.#filters) {
-      if (state.broker !== "releasing" && state.streams.size === 0 && matches(filter, topic)) return true
+      if (state.broker !== "releasing" && state.streams.size === 0 && matches(matchingFilter(filter), topic)) return true
     }
     return false
   }
@@ -314,7 +318,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
 
   #detach(stream: S, filter: string): void {
     this.#routes.clear()
-    this.#trie.remove(filter, stream)
+    this.#trie.remove(matchingFilter(filter), stream)
     this.#streams.get(stream)?.delete(filter)
     this.#filters.get(filter)?.streams.delete(stream)
   }
@@ -330,11 +334,11 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   #markEnded(filter: string): void {
     if (this.#endedFilters.has(filter)) return
     this.#endedFilters.add(filter)
-    this.#ended.add(filter, filter)
+    this.#ended.add(matchingFilter(filter), filter)
   }
 
   #unend(filter: string): void {
-    if (this.#endedFilters.delete(filter)) this.#ended.remove(filter, filter)
+    if (this.#endedFilters.delete(filter)) this.#ended.remove(matchingFilter(filter), filter)
   }
 }
 

@@ -4,7 +4,7 @@
  * stream start and end, `unsubscribe`, disconnect, reconnect with and without a session, SUBACK success
  * and refusal, and incoming messages.
  */
-import { matches, type QoS, type SubscriptionRequest } from "@aimeqtt/codec"
+import { matches, matchingFilter, type QoS, type SubscriptionRequest } from "@aimeqtt/codec"
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { type Route, Subscriptions, type SubscriptionsOptions } from "../src/Subscriptions.ts"
@@ -141,6 +141,35 @@ describe("refused SUBACK (item 3)", () => {
   })
 })
 
+describe("shared subscriptions: keyed by the whole filter, routed by the filter after the ShareName [MQTT-4.8.2]", () => {
+  it("a stream on $share/g/jobs/# gets jobs/a; SUBSCRIBE, UNSUBSCRIBE and the re-subscribe use the exact $share filter", () => {
+    const s = make()
+    s.open("W", [req("$share/g/jobs/#", 1)])
+    s.open("P", [req("other/#")])
+    s.subacked([req("$share/g/jobs/#", 1)], [1], "W")
+    s.subacked([req("other/#")], [0], "P")
+    assert.deepStrictEqual(delivered(s.route({ topic: "jobs/a", id: 1 })), ["W"])
+    assert.deepStrictEqual(delivered(s.route({ topic: "other/x", id: 2 })), ["P"])
+    assert.deepStrictEqual(s.connected(false).map((r) => r.filter).sort(), ["$share/g/jobs/#", "other/#"])
+    s.close("W")
+    assert.deepStrictEqual(s.takeReleased(), ["$share/g/jobs/#"])
+    // Its tail is dropped as an ended subscription's, by the real topic.
+    assert.deepStrictEqual(s.route({ topic: "jobs/a", id: 3 }), { _tag: "Dropped", reason: "ended" })
+  })
+
+  it("two groups on the same filter are two subscriptions; each stream gets what matches its own", () => {
+    const s = make()
+    s.open("G", [req("$share/g/jobs/#")])
+    s.open("H", [req("$share/h/jobs/+")])
+    assert.strictEqual(s.stateOf("$share/g/jobs/#"), "subscribing")
+    assert.isUndefined(s.stateOf("jobs/#"))
+    assert.deepStrictEqual(delivered(s.route({ topic: "jobs/a", id: 1 })), ["G", "H"])
+    assert.deepStrictEqual(delivered(s.route({ topic: "jobs/a/b", id: 2 })), ["G"])
+    s.unsubscribe(["$share/g/jobs/#"])
+    assert.deepStrictEqual(delivered(s.route({ topic: "jobs/a", id: 3 })), ["H"])
+  })
+})
+
 describe("messages without a stream (item 4)", () => {
   it("clean session: the tail of an ended subscription is dropped, never handed to a later stream", () => {
     const s = make()
@@ -188,7 +217,7 @@ describe("messages without a stream (item 4)", () => {
 
 // --- the model-based property test ------------------------------------------------------------------
 
-const FILTERS = ["a", "a/#", "+/b", "c", "#"] as const
+const FILTERS = ["a", "a/#", "+/b", "c", "#", "$share/g/a/#", "$share/h/c"] as const
 const TOPICS = ["a", "a/b", "x/b", "c"] as const
 
 type Command =
@@ -314,7 +343,7 @@ const runModel = (persistent: boolean, commands: ReadonlyArray<Command>) => {
           const at = buffered.get(m.id)
           assert.isDefined(at, `message ${m.id} was never buffered`)
           assert.isFalse(at?.letGoAtRouting, `message ${m.id} is the tail of an ended subscription`)
-          assert.isTrue(c.filters.some((f) => matches(f, m.topic)))
+          assert.isTrue(c.filters.some((f) => matches(matchingFilter(f), m.topic)))
           buffered.delete(m.id)
         }
         send({ _tag: "Subscribe", requests, stream })
@@ -349,14 +378,14 @@ const runModel = (persistent: boolean, commands: ReadonlyArray<Command>) => {
         forbidden.add(c.filter)
         return
       case "Publish": {
-        if (!connected || ![...broker].some((f) => matches(f, c.topic))) return
+        if (!connected || ![...broker].some((f) => matches(matchingFilter(f), c.topic))) return
         const id = nextMessage++
         const route = s.route({ topic: c.topic, id })
-        const expected = [...alive].filter(([, fs]) => [...fs].some((f) => matches(f, c.topic))).map(([k]) => k).sort()
+        const expected = [...alive].filter(([, fs]) => [...fs].some((f) => matches(matchingFilter(f), c.topic))).map(([k]) => k).sort()
         assert.deepStrictEqual(delivered(route), expected, `routing ${c.topic}`)
         if (route._tag === "Buffered") {
           assert.isTrue(persistent, "a clean session buffers nothing")
-          buffered.set(id, { letGoAtRouting: [...letGo].some((f) => matches(f, c.topic)) })
+          buffered.set(id, { letGoAtRouting: [...letGo].some((f) => matches(matchingFilter(f), c.topic)) })
           if (route.evicted !== undefined) buffered.delete(route.evicted.id)
         }
         return

@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { mqttStringError, outgoingStringError } from "./MqttString.ts"
+import { sharedSubscriptionError } from "./SharedSubscription.ts"
 
 const SLASH = 0x2f // "/"
 const PLUS = 0x2b // "+"
@@ -112,14 +113,16 @@ export const outgoingTopicNameError = (topic: string): string | undefined =>
   topicNameShapeError(topic) ?? outgoingStringError(topic, "topic name")
 
 /**
- * {@link topicFilterError}, plus the code points a sender should not use (see {@link outgoingStringError}):
- * the check for a topic filter a client is about to send (SUBSCRIBE, UNSUBSCRIBE).
+ * {@link topicFilterError}, plus the code points a sender should not use (see {@link outgoingStringError})
+ * and the rules of a shared subscription, `$share/{ShareName}/{filter}` [MQTT-4.8.2] (see
+ * `parseSharedSubscription`): the check for a topic filter a client is about to send (SUBSCRIBE,
+ * UNSUBSCRIBE), whatever the protocol version.
  *
  * @since 0.2.0
  * @category topics
  */
 export const outgoingTopicFilterError = (filter: string): string | undefined =>
-  topicFilterShapeError(filter) ?? outgoingStringError(filter, "topic filter")
+  topicFilterShapeError(filter) ?? sharedSubscriptionError(filter) ?? outgoingStringError(filter, "topic filter")
 
 /**
  * Whether the topic name `topic` matches the topic filter `filter` [MQTT-4.7.1].

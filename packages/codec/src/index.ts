@@ -6,6 +6,13 @@
 export * from "./Packet.ts"
 export * from "./DecodeError.ts"
 export { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "./Topic.ts"
+export {
+  isSharedSubscription,
+  matchingFilter,
+  parseSharedSubscription,
+  type SharedSubscription,
+  sharedSubscriptionError
+} from "./SharedSubscription.ts"
 export { discouragedCodePointError, MAX_STRING_BYTES, mqttStringError, outgoingStringError, utf8Length } from "./MqttString.ts"
 export { encode, encodeAll, encodedLength } from "./encode.ts"
 export { decode, decodePacket } from "./decode.ts"
