@@ -60,7 +60,7 @@ export const make = <T>({ commit, dispatcher, owed, session, transmit }: RouterD
   const p = step.deliver
   if (p === undefined) {
     transmit(step, connection)
-    return Effect.void
+    return step.notice === undefined ? Effect.void : Effect.logWarning(`MQTT: ${step.notice}`)
   }
   const message = new Message(p.topic, p.payload, p.qos, p.retain, p.dup)
   if (!dispatcher.hasManual && acks.isEmpty) {

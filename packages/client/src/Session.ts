@@ -36,6 +36,7 @@ export type Completion<T> = { readonly token: T; readonly ack: Packet | undefine
  * - `completed`: requests whose flow is over (QoS 0 publishes complete once `send` is written).
  * - `deliver`: an incoming message to hand to subscribers (before sending its acknowledgement).
  * - `violation`: the broker broke the protocol; the connection must be closed.
+ * - `notice`: the broker did something the program should hear of, though the flow went on (a warning).
  *
  * @since 0.1.0
  */
@@ -45,6 +46,7 @@ export interface Step<T> {
   readonly completed: Array<Completion<T>>
   deliver?: Publish
   violation?: string
+  notice?: string
 }
 
 type Stage = "queued" | "sent" | "released"
@@ -82,6 +84,7 @@ export class Session<T> {
   #inflightPublishes = 0
   readonly #incomingQos2 = new Set<number>() // ids received at QoS 2, waiting for PUBREL
   #nextId = 1
+  #downgraded = 0 // QoS 2 publishes the broker answered with PUBACK
 
   constructor(options: SessionOptions) {
     this.#options = options
@@ -212,8 +215,23 @@ export class Session<T> {
         if (this.#incomingQos2.delete(packet.packetId)) step.changes.push({ _tag: "DeleteIncoming", packetId: packet.packetId })
         step.send.push({ _tag: "Pubcomp", packetId: packet.packetId })
         return step
-      case "Puback":
+      case "Puback": {
+        const entry = this.#inflight.get(packet.packetId)
+        if (entry?.request._tag === "Publish" && entry.request.qos === 2 && entry.stage !== "released") {
+          // RabbitMQ 3.10 answers a QoS 2 PUBLISH with PUBACK and delivers the message at QoS 1: the broker
+          // took it, and no PUBREC will ever come. Treating it as a protocol violation closed the connection,
+          // and the reconnect re-sent the PUBLISH to the same answer, for ever. It completes the publish as
+          // QoS 1 (at least once), with a notice.
+          const n = ++this.#downgraded
+          if (n === 1 || n % 1000 === 0) {
+            step.notice = `the broker answered a QoS 2 PUBLISH (packet id ${packet.packetId}) with PUBACK instead of PUBREC ` +
+              "[MQTT-4.3.3]: it accepted the message at QoS 1, so it is delivered at least once, not exactly once " +
+              `(RabbitMQ does this; ${n} so far)`
+          }
+          return this.#complete(entry, packet, step)
+        }
         return this.#acknowledged(packet.packetId, packet, "Publish", 1, step)
+      }
       case "Pubrec": {
         const entry = this.#inflight.get(packet.packetId)
         if (entry === undefined || entry.request._tag !== "Publish" || entry.request.qos !== 2) {
@@ -274,10 +292,15 @@ export class Session<T> {
       (qos === undefined || (entry.request._tag === "Publish" && entry.request.qos === qos)) &&
       (qos !== 2 || entry.stage === "released")
     if (!matches) return violation(step, `${ack._tag.toUpperCase()} for packet id ${packetId}, which is not in flight`)
-    this.#inflight.delete(packetId)
+    return this.#complete(entry, ack, step)
+  }
+
+  /** The flow of `entry` is over: forget it, complete its request, let the next one go. */
+  #complete(entry: Entry<T>, ack: Packet, step: Step<T>): Step<T> {
+    this.#inflight.delete(entry.packetId)
     if (entry.request._tag === "Publish") {
       this.#inflightPublishes--
-      step.changes.push({ _tag: "DeleteOutgoing", packetId })
+      step.changes.push({ _tag: "DeleteOutgoing", packetId: entry.packetId })
     }
     if (entry.token !== undefined) step.completed.push({ token: entry.token, ack, request: entry.request })
     this.#drainQueue(step) // a slot may have opened

@@ -579,7 +579,7 @@ describe("violations", () => {
 
   const cases: Array<[string, Packet]> = [
     ["PUBACK for an id not in flight", { _tag: "Puback", packetId: 99 }],
-    ["PUBACK for a QoS 2 publish", { _tag: "Puback", packetId: 2 }],
+    // A PUBACK for a QoS 2 publish before PUBREC is RabbitMQ's downgrade, accepted as QoS 1: see "a QoS 2 PUBLISH answered with PUBACK".
     ["PUBACK for a SUBSCRIBE", { _tag: "Puback", packetId: 3 }],
     ["PUBACK for an UNSUBSCRIBE", { _tag: "Puback", packetId: 4 }],
     ["PUBREC for an id not in flight", { _tag: "Pubrec", packetId: 99 }],
@@ -1189,5 +1189,41 @@ describe("model: Session against a simulated broker", () => {
       fc.property(scenario(fc.boolean()), (s) => runScenario(s, { subscriptionsRestored: true })),
       { numRuns: 400 }
     )
+  })
+})
+
+describe("a QoS 2 PUBLISH answered with PUBACK (RabbitMQ 3.10 downgrades QoS 2 to 1)", () => {
+  it("completes the publish as QoS 1 with a notice, frees its window slot and its stored flow, and is not re-sent", () => {
+    const session = online<string>({ maxInflight: 1 })
+    const id = sendId(session, publish(2, "q2"), "q2")
+    const waiting = req(session, publish(1, "next"), "next")
+    expect(waiting.send).toEqual([]) // the window of 1 is taken
+    const step = noViolation(session.received({ _tag: "Puback", packetId: id }))
+    expect(step.completed.map((c) => c.token)).toEqual(["q2"])
+    expect(step.notice).toContain("PUBACK instead of PUBREC")
+    expect(step.changes).toContainEqual({ _tag: "DeleteOutgoing", packetId: id })
+    expect(step.send.map((p) => p._tag)).toEqual(["Publish"]) // the next publish takes the slot
+    // A reconnect re-sends nothing of it.
+    session.disconnected()
+    expect(session.connected(true, []).send.filter((p) => p._tag === "Publish" && p.topic === "q2")).toEqual([])
+  })
+
+  it("the notice comes once, then every 1000th, with the count", () => {
+    const session = online<number>({ maxInflight: 5000, maxQueued: 5000 })
+    const notices: Array<string> = []
+    for (let n = 0; n < 2000; n++) {
+      const id = sendId(session, publish(2, `m${n}`), n)
+      const notice = noViolation(session.received({ _tag: "Puback", packetId: id })).notice
+      if (notice !== undefined) notices.push(notice)
+    }
+    expect(notices).toHaveLength(3)
+    expect(notices[2]).toContain("2000 so far")
+  })
+
+  it("after PUBREC the flow is QoS 2 for good: a PUBACK then is a violation", () => {
+    const session = online<string>()
+    const id = sendId(session, publish(2, "q2"), "q2")
+    noViolation(session.received({ _tag: "Pubrec", packetId: id }))
+    expect(session.received({ _tag: "Puback", packetId: id }).violation).toBeTypeOf("string")
   })
 })

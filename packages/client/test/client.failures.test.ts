@@ -3,7 +3,7 @@
  * ports. Every test is bounded in time and must not crash the process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Logger, Schedule, Scope } from "effect"
 import { AedesBroker, connackBytes, CutProxy, FakeBroker, type FakeConnection, FakeScripts, freePort } from "./brokers/index.ts"
 import { awaitStatus, client, recordStatus, stopwatch } from "./util.ts"
 
@@ -254,4 +254,38 @@ describe("MqttClient: hanging and unreachable brokers", () => {
       }).pipe(Effect.scoped)
       assert.isBelow(elapsed(), 1000, `closing took ${elapsed()} ms`)
     }), 15_000)
+})
+
+describe("a broker that answers a QoS 2 PUBLISH with PUBACK (RabbitMQ 3.10)", () => {
+  it.live("the publish completes as QoS 1, once: no protocol error, no reconnect, no re-send loop; one warning", () =>
+    Effect.gen(function*() {
+      const publishes: Array<number> = []
+      const broker = yield* FakeBroker.start((conn) =>
+        Effect.gen(function*() {
+          yield* conn.readPacket // CONNECT
+          yield* conn.write(connackBytes(0))
+          while (true) {
+            const packet = yield* conn.readPacket
+            if ((packet[0] as number) >> 4 !== 3) continue
+            publishes.push(conn.index)
+            // The packet id follows the topic: 2-byte length + topic.
+            const topicLength = ((packet[2] as number) << 8) | (packet[3] as number)
+            const id = packet.subarray(4 + topicLength, 6 + topicLength)
+            yield* conn.write([0x40, 0x02, id[0] as number, id[1] as number]) // PUBACK, not PUBREC
+          }
+        })
+      )
+      const warnings: Array<string> = []
+      const logger = Logger.make((entry) => {
+        if (entry.logLevel === "Warn") warnings.push(String(entry.message))
+      })
+      yield* withClient(broker.url, fast, (mqtt) =>
+        Effect.gen(function*() {
+          yield* mqtt.publish("q2/a", "one", { qos: 2 }).pipe(Effect.timeout("3 seconds"))
+          yield* mqtt.publish("q2/b", "two", { qos: 2 }).pipe(Effect.timeout("3 seconds"))
+        })).pipe(Effect.provide(Logger.layer([logger])))
+      assert.deepStrictEqual(publishes, [1, 1], "each PUBLISH sent once, on the first connection")
+      assert.strictEqual(broker.connectionCount(), 1, "no reconnect")
+      assert.strictEqual(warnings.filter((w) => w.includes("PUBACK instead of PUBREC")).length, 1, warnings.join("\n"))
+    }))
 })
