@@ -25,15 +25,23 @@ export interface Dialer {
   /** The first connection of the client; fails with the layer's errors. */
   readonly first: Effect.Effect<Opened, ConnectionRefused | ConnectError>
   /**
-   * After a lost connection: waits and retries as the schedule says, reporting each step through
-   * `report`; fails with the last cause when the schedule ends.
+   * A new outage, with a fresh `reconnect` schedule. Its `reconnect`, after a lost connection, waits and
+   * retries as the schedule says, reporting each step through `report`, and fails with the last cause when
+   * the schedule ends. Called again in the same outage (the connection it opened ended before it settled),
+   * it goes on with the same schedule, so the schedule's limit holds for a broker that accepts a
+   * connection and then closes it every time.
    */
-  readonly reconnect: (
-    lastEnd: Connection.ConnectionEnd,
-    report: (status: ConnectionStatus) => Effect.Effect<void>
-  ) => Effect.Effect<Opened, ConnectionFailure>
+  readonly outage: Effect.Effect<Outage>
   /** Moves on to the next broker (after a lost connection). */
   readonly next: () => void
+}
+
+/** One outage: from a lost connection until a new one settles. @since 0.2.0 */
+export interface Outage {
+  readonly reconnect: (
+    lastEnd: ConnectionFailure,
+    report: (status: ConnectionStatus) => Effect.Effect<void>
+  ) => Effect.Effect<Opened, ConnectionFailure>
 }
 
 /** @since 0.1.0 */
@@ -92,25 +100,28 @@ export const make = (options: ResolvedOptions): Dialer => {
     )
   })
 
-  const reconnect = (lastEnd: Connection.ConnectionEnd, report: (status: ConnectionStatus) => Effect.Effect<void>) =>
-    Effect.gen(function*() {
-      const step = yield* Schedule.toStep(options.reconnect)
-      let cause: ConnectionFailure = lastEnd
-      for (let n = 1; ; n++) {
-        const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
-        if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
-        // Whole milliseconds: a jittered schedule gives nanoseconds, which print as "844946141 nanos".
-        const delay = Duration.millis(Math.round(Duration.toMillis(decision.value[1])))
-        yield* report({ _tag: "Reconnecting", attempt: n, delay })
-        yield* Effect.sleep(delay)
-        const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
-        if (Result.isSuccess(result)) return result.success
-        cause = result.failure._tag === "TimeoutError"
-          ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
-          : result.failure
-        yield* report({ _tag: "Disconnected", cause })
-      }
-    })
+  const outage: Effect.Effect<Outage> = Effect.map(Schedule.toStep(options.reconnect), (step) => {
+    let n = 0 // attempts in this outage
+    const reconnect = (lastEnd: ConnectionFailure, report: (status: ConnectionStatus) => Effect.Effect<void>) =>
+      Effect.gen(function*() {
+        let cause: ConnectionFailure = lastEnd
+        while (true) {
+          const decision = yield* Effect.exit(step(yield* Clock.currentTimeMillis, cause))
+          if (Exit.isFailure(decision)) return yield* Effect.fail(cause) // schedule exhausted
+          // Whole milliseconds: a jittered schedule gives nanoseconds, which print as "844946141 nanos".
+          const delay = Duration.millis(Math.round(Duration.toMillis(decision.value[1])))
+          yield* report({ _tag: "Reconnecting", attempt: ++n, delay })
+          yield* Effect.sleep(delay)
+          const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
+          if (Result.isSuccess(result)) return result.success
+          cause = result.failure._tag === "TimeoutError"
+            ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
+            : result.failure
+          yield* report({ _tag: "Disconnected", cause })
+        }
+      })
+    return { reconnect }
+  })
 
-  return { first, reconnect, next }
+  return { first, outage, next }
 }

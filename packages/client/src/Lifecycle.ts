@@ -10,7 +10,7 @@ import type { Packet } from "@aimeqtt/codec"
 import { type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
 import type * as Connection from "./Connection.ts"
 import * as Dialer from "./Dialer.ts"
-import { ClientClosed, type ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
+import { ClientClosed, type ConnectError, type ConnectionFailure, ConnectionLost, type ConnectionRefused, type ProtocolError } from "./errors.ts"
 import type { ResolvedOptions } from "./Options.ts"
 
 /**
@@ -33,6 +33,8 @@ export interface LifecycleHooks {
     readonly onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>
     /** The connection ended (before the reconnect starts). */
     readonly ended: () => void
+    /** The filters of the SUBSCRIBEs still unanswered on it (asked when it ends, before `ended`). */
+    readonly unansweredSubscriptions: () => ReadonlyArray<string>
   }
   /** The client gives up (the schedule ended) or closes: fail what waits, end the streams. */
   readonly closed: (cause: ConnectionFailure | ClientClosed) => Effect.Effect<void>
@@ -44,6 +46,18 @@ export interface Lifecycle {
   /** The connection that is up, if any. */
   readonly current: () => Connection.Connection | undefined
 }
+
+/**
+ * Why a connection ended, with the SUBSCRIBEs it left unanswered: a broker that refuses a subscription by
+ * closing the connection (RabbitMQ, for a session whose queue lives on a node that is down) shows so on
+ * `status` instead of as a plain "connection closed".
+ */
+const explain = (end: Connection.ConnectionEnd, unanswered: ReadonlyArray<string>): Connection.ConnectionEnd =>
+  unanswered.length === 0 || end._tag !== "ConnectionLost" ? end : new ConnectionLost({
+    message: `${end.message}, before it answered the SUBSCRIBE to ${unanswered.join(", ")}; a broker may refuse a ` +
+      "subscription this way (RabbitMQ does for a session whose queue lives on a cluster node that is down)",
+    cause: end
+  })
 
 /**
  * Opens the first connection (failing like the layer does), then keeps the connection alive in a
@@ -74,11 +88,20 @@ export const start = (
         SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
       )
 
-    /** Runs one connection until it ends; returns why. */
+    /**
+     * Runs one connection until it ends; returns why, and whether it settled: the broker sent a packet
+     * after CONNACK (an answer, a message, a PINGRESP). A connection closed before that (RabbitMQ closes
+     * it on the SUBSCRIBE of a session whose queue lives on a node that is down) does not end the outage.
+     */
     const run = (opened: Dialer.Opened) =>
       Effect.gen(function*() {
         const handler = hooks.handler(opened.connection)
-        const end = yield* Effect.flip(opened.connection.run(handler.onPacket))
+        let settled = false
+        const onPacket = (packet: Packet) => {
+          settled = true
+          return handler.onPacket(packet)
+        }
+        const end = explain(yield* Effect.flip(opened.connection.run(onPacket)), handler.unansweredSubscriptions())
         yield* Effect.sync(() => {
           current = undefined
           dialer.next()
@@ -87,7 +110,7 @@ export const start = (
         yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause: end })
         const level = options.connectionLossLogLevel
         if (level !== "None") yield* Effect.logWithLevel(level === "All" ? "Trace" : level)(`MQTT connection lost: ${end.message}`)
-        return end
+        return { end, settled }
       }).pipe(Effect.ensuring(Scope.close(opened.scope, Exit.void)))
 
     /** Fails everything still waiting and ends every stream. */
@@ -102,9 +125,12 @@ export const start = (
     const loop = yield* Effect.forkDetach(
       Effect.gen(function*() {
         let next = first
+        let outage: Dialer.Outage | undefined
         while (true) {
-          const end = yield* run(next)
-          next = yield* dialer.reconnect(end, (update) => SubscriptionRef.set(status, update))
+          const { end, settled } = yield* run(next)
+          // A fresh schedule per outage; a connection that never settled continues the same one.
+          if (settled || outage === undefined) outage = yield* dialer.outage
+          next = yield* outage.reconnect(end, (update) => SubscriptionRef.set(status, update))
           yield* establish(next.connection)
         }
       }).pipe(Effect.catch((cause: ConnectionFailure | ClientClosed) => shutdown(cause)))

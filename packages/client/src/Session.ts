@@ -189,6 +189,17 @@ export class Session<T> {
   }
 
   /** The connection is gone. In-flight flows stay, to be resumed by the next `connected`. */
+  /** The filters of every SUBSCRIBE sent on the current connection and not answered yet, in order. */
+  unansweredSubscriptions(): ReadonlyArray<string> {
+    const filters: Array<string> = []
+    for (const entry of this.#inflight.values()) {
+      if (entry.request._tag === "Subscribe" && entry.stage === "sent") {
+        for (const { filter } of entry.request.subscriptions) filters.push(filter)
+      }
+    }
+    return filters
+  }
+
   disconnected(): void {
     this.#connected = false
   }

@@ -322,6 +322,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         const acks = new AckSequencer()
         return {
           onPacket: route(connection, acks),
+          unansweredSubscriptions: () => session.unansweredSubscriptions(),
           ended: () => {
             owed.clear() // the sequencer's holds die with the connection
             forgetUnacknowledged(acks)

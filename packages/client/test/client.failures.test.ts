@@ -3,7 +3,7 @@
  * ports. Every test is bounded in time and must not crash the process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Logger, Schedule, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Logger, Schedule, Scope, Stream } from "effect"
 import { AedesBroker, connackBytes, CutProxy, FakeBroker, type FakeConnection, FakeScripts, freePort } from "./brokers/index.ts"
 import { awaitStatus, client, recordStatus, stopwatch } from "./util.ts"
 
@@ -287,5 +287,35 @@ describe("a broker that answers a QoS 2 PUBLISH with PUBACK (RabbitMQ 3.10)", ()
       assert.deepStrictEqual(publishes, [1, 1], "each PUBLISH sent once, on the first connection")
       assert.strictEqual(broker.connectionCount(), 1, "no reconnect")
       assert.strictEqual(warnings.filter((w) => w.includes("PUBACK instead of PUBREC")).length, 1, warnings.join("\n"))
+    }))
+})
+
+describe("a broker that accepts the connection, then closes it on SUBSCRIBE, every time (RabbitMQ, queue on a dead node)", () => {
+  it.live("the reconnect schedule's limit holds (the outage goes on), and status and the error say which SUBSCRIBE went unanswered", () =>
+    Effect.gen(function*() {
+      const broker = yield* FakeBroker.start((conn) =>
+        Effect.gen(function*() {
+          yield* conn.readPacket // CONNECT
+          yield* conn.write(connackBytes(0))
+          while (true) {
+            const packet = yield* conn.readPacket
+            if ((packet[0] as number) >> 4 === 8) return yield* conn.close // SUBSCRIBE: closed, no SUBACK
+          }
+        })
+      )
+      const reconnect = Schedule.max([Schedule.spaced("50 millis"), Schedule.recurs(3)])
+      const { statuses } = yield* withClient(broker.url, { reconnect, connectTimeout: "3 seconds" }, (mqtt) =>
+        Effect.gen(function*() {
+          const statuses = yield* recordStatus(mqtt)
+          const error = yield* mqtt.subscribe("cmd/#", { qos: 1 }).pipe(Stream.runDrain, Effect.flip, Effect.timeout("10 seconds"))
+          assert.strictEqual(error._tag, "ConnectionLost")
+          assert.include(error.message, "before it answered the SUBSCRIBE to cmd/#")
+          return { statuses }
+        }).pipe(Effect.scoped))
+      assert.strictEqual(broker.connectionCount(), 4, "the first connection and 3 reconnects, then the client gave up")
+      const causes = statuses.flatMap((s) => s._tag === "Disconnected" && s.cause !== undefined ? [s.cause.message] : [])
+      assert.isTrue(causes.some((m) => m.includes("SUBSCRIBE to cmd/#")), causes.join("\n"))
+      const attempts = statuses.flatMap((s) => s._tag === "Reconnecting" ? [s.attempt] : [])
+      assert.deepStrictEqual(attempts, [1, 2, 3], "one outage: attempts count on")
     }))
 })
