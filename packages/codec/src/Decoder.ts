@@ -13,12 +13,14 @@
  */
 import { Effect, Stream } from "effect"
 import { DecodeError } from "./DecodeError.ts"
-import { maxPacketSizeOf } from "./decode.ts"
+import { maxPacketSizeOf, protocolVersionOf, readBody } from "./decode.ts"
 import type { DecodeOptions } from "./decode.ts"
-import { readBody } from "./decode/body.ts"
-import { readFixedHeader, sizeError } from "./decode/fixedHeader.ts"
-import { decodeError, packetName } from "./decode/Reader.ts"
+import { readFixedHeader, sizeError } from "./internal/fixedHeader.ts"
+import { decodeError } from "./internal/Reader.ts"
+import { rulesOf } from "./internal/rules.ts"
 import type { Packet } from "./Packet.ts"
+import { packetName } from "./PacketType.ts"
+import type { ProtocolVersion } from "./packets/fields.ts"
 
 /**
  * A stateful decoder: {@link Decoder.push} chunks split at any byte boundary (even inside the
@@ -28,6 +30,9 @@ import type { Packet } from "./Packet.ts"
  * payloads) may be views of them: do not mutate a chunk after pushing it. After a `DecodeError` the
  * decoder stays failed and returns that same error from every later `push`.
  *
+ * `options.protocolVersion` (4 by default) sets the version of the packets, and of the decoder's
+ * type: `Decoder.make({ protocolVersion: 5 })` is a `Decoder<5>`, whose `push` gives `Packet<5>`s.
+ *
  * @example
  * const decoder = Decoder.make({ maxPacketSize: 1024 * 1024 })
  * decoder.push(new Uint8Array([0xd0])) // []
@@ -36,13 +41,13 @@ import type { Packet } from "./Packet.ts"
  * @since 0.1.0
  * @category decoding
  */
-export class Decoder {
+export class Decoder<V extends ProtocolVersion = 4> {
   /**
    * A new decoder with the given options.
    *
    * @since 0.1.0
    */
-  static make(options?: DecodeOptions): Decoder {
+  static make<V extends ProtocolVersion = 4>(options?: DecodeOptions<V>): Decoder<V> {
     return new Decoder(options)
   }
 
@@ -52,6 +57,13 @@ export class Decoder {
    * @since 0.1.0
    */
   readonly maxPacketSize: number
+
+  /**
+   * The protocol version of the stream.
+   *
+   * @since 0.3.0
+   */
+  readonly protocolVersion: V
 
   /** The unread tail, as the chunks (or chunk suffixes) it arrived in. */
   #chunks: Array<Uint8Array> = []
@@ -68,8 +80,9 @@ export class Decoder {
    *
    * @since 0.1.0
    */
-  constructor(options?: DecodeOptions) {
+  constructor(options?: DecodeOptions<V>) {
     this.maxPacketSize = maxPacketSizeOf(options)
+    this.protocolVersion = protocolVersionOf(options)
   }
 
   /**
@@ -115,9 +128,9 @@ export class Decoder {
    *
    * @since 0.1.0
    */
-  push(chunk: Uint8Array): Array<Packet> | DecodeError {
+  push(chunk: Uint8Array): Array<Packet<V>> | DecodeError {
     if (this.#error !== undefined) return this.#error
-    const out: Array<Packet> = []
+    const out: Array<Packet<V>> = []
     const error = this.#feed(chunk, out)
     return error === undefined ? out : error
   }
@@ -130,7 +143,7 @@ export class Decoder {
     return error
   }
 
-  #feed(chunk: Uint8Array, out: Array<Packet>): DecodeError | undefined {
+  #feed(chunk: Uint8Array, out: Array<Packet<V>>): DecodeError | undefined {
     if (chunk.length === 0) return undefined
     if (this.#buffered === 0) return this.#scan(chunk, out)
     this.#chunks.push(chunk)
@@ -145,11 +158,11 @@ export class Decoder {
   }
 
   /** Decodes the complete packets of `chunk` in place; keeps the incomplete tail. */
-  #scan(chunk: Uint8Array, out: Array<Packet>): DecodeError | undefined {
+  #scan(chunk: Uint8Array, out: Array<Packet<V>>): DecodeError | undefined {
     const end = chunk.length
     let offset = 0
     while (offset < end) {
-      const header = readFixedHeader(chunk, offset, end)
+      const header = readFixedHeader(chunk, offset, end, this.protocolVersion)
       if (header === undefined) break // the chunk ends inside a fixed header
       if (header instanceof DecodeError) return this.#fail(header)
       const tooBig = sizeError(header, this.maxPacketSize)
@@ -159,7 +172,7 @@ export class Decoder {
         this.#need = size
         break
       }
-      const packet = readBody(header.type, header.flags, chunk, offset + header.headerLength, offset + size)
+      const packet = readBody<V>(header, chunk, offset + header.headerLength, offset + size, this.protocolVersion)
       if (packet instanceof DecodeError) return this.#fail(packet)
       out.push(packet)
       offset += size
@@ -179,7 +192,7 @@ export class Decoder {
       for (let i = 0; i < chunk.length && n < 5; i++) header[n++] = chunk[i] as number
       if (n === 5) break
     }
-    const result = readFixedHeader(header, 0, n)
+    const result = readFixedHeader(header, 0, n, this.protocolVersion)
     if (result === undefined) return undefined
     if (result instanceof DecodeError) return result
     const tooBig = sizeError(result, this.maxPacketSize)
@@ -189,7 +202,7 @@ export class Decoder {
   }
 
   /** Concatenates the buffered chunks once the pending packet is complete, then decodes it. */
-  #assemble(out: Array<Packet>): DecodeError | undefined {
+  #assemble(out: Array<Packet<V>>): DecodeError | undefined {
     const need = this.#need
     const chunks = this.#chunks
     const bytes = new Uint8Array(need)
@@ -208,11 +221,11 @@ export class Decoder {
     this.#chunks = []
     this.#buffered = 0
     this.#need = -1
-    const header = readFixedHeader(bytes, 0, need)
+    const header = readFixedHeader(bytes, 0, need, this.protocolVersion)
     if (header === undefined || header instanceof DecodeError) {
       return this.#fail(header ?? decodeError("unreadable fixed header [MQTT-2.2]"))
     }
-    const packet = readBody(header.type, header.flags, bytes, header.headerLength, need)
+    const packet = readBody<V>(header, bytes, header.headerLength, need, this.protocolVersion)
     if (packet instanceof DecodeError) return this.#fail(packet)
     out.push(packet)
     if (rest !== undefined) {
@@ -237,7 +250,9 @@ export class Decoder {
     const first = (this.#chunks[0]?.[0] ?? 0) >> 4
     const expected = this.#need < 0 ? "its fixed header" : `${this.#need} bytes`
     return this.#fail(decodeError(
-      `stream ended inside a ${packetName(first)} packet: ${this.#buffered} bytes of ${expected} [MQTT-2.2.3]`,
+      `stream ended inside a ${packetName(first, this.protocolVersion)} packet: ${this.#buffered} bytes of ${expected} ${
+        rulesOf(this.protocolVersion).remainingLength
+      }`,
       first
     ))
   }
@@ -250,15 +265,15 @@ export class Decoder {
  * @since 0.1.0
  * @category decoding
  */
-export const decodeStream = (options?: DecodeOptions) =>
-<E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Packet, E | DecodeError, R> =>
+export const decodeStream = <V extends ProtocolVersion = 4>(options?: DecodeOptions<V>) =>
+<E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Packet<V>, E | DecodeError, R> =>
   Stream.suspend(() => {
-    const decoder = new Decoder(options)
+    const decoder = new Decoder<V>(options)
     const decoded = self.pipe(
       Stream.mapAccumArrayEffect(
         () => decoder,
         (d, chunks) => {
-          const packets: Array<Packet> = []
+          const packets: Array<Packet<V>> = []
           for (const chunk of chunks) {
             const result = d.push(chunk)
             if (result instanceof DecodeError) return Effect.fail(result)

@@ -6,22 +6,27 @@
  */
 import { Effect } from "effect"
 import { DecodeError } from "./DecodeError.ts"
-import { readBody } from "./decode/body.ts"
-import { MAX_PACKET_SIZE, readFixedHeader, sizeError } from "./decode/fixedHeader.ts"
-import { decodeError, packetName } from "./decode/Reader.ts"
+import { MAX_PACKET_SIZE, readFixedHeader, sizeError } from "./internal/fixedHeader.ts"
+import type { FixedHeader } from "./internal/fixedHeader.ts"
+import { decodeError } from "./internal/Reader.ts"
+import { rulesOf } from "./internal/rules.ts"
 import type { Packet } from "./Packet.ts"
+import { packetName } from "./PacketType.ts"
+import type { ProtocolVersion } from "./packets/fields.ts"
 
 /**
  * Options of the decoders.
  *
+ * - `protocolVersion`: 4 (MQTT 3.1.1, the default; a CONNECT may also be MQTT 3.1) or 5 (MQTT 5.0).
  * - `maxPacketSize`: the largest packet accepted, in bytes including the fixed header. Defaults to
- *   the protocol maximum, 268,435,455 bytes of remaining length plus a 5-byte header [MQTT-2.2.3].
+ *   the protocol maximum, 268,435,455 bytes of remaining length plus a 5-byte header [MQTT-2.1.4].
  *
  * @since 0.1.0
  * @category decoding
  */
-export interface DecodeOptions {
+export interface DecodeOptions<V extends ProtocolVersion = 4> {
   readonly maxPacketSize?: number
+  readonly protocolVersion?: V
 }
 
 /**
@@ -30,8 +35,18 @@ export interface DecodeOptions {
  * @since 0.1.0
  * @category decoding
  */
-export const maxPacketSizeOf = (options: DecodeOptions | undefined): number =>
+export const maxPacketSizeOf = (options: DecodeOptions<ProtocolVersion> | undefined): number =>
   options?.maxPacketSize ?? MAX_PACKET_SIZE
+
+/**
+ * The effective `protocolVersion` of `options`: 4 unless it says 5.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const protocolVersionOf = <V extends ProtocolVersion>(options: { readonly protocolVersion?: V } | undefined): V =>
+  // Without the option, V is its default, 4.
+  (options?.protocolVersion ?? 4) as V
 
 /**
  * Decodes `bytes[start, end)`, which must hold exactly one packet. Shared by {@link decodePacket} and
@@ -40,20 +55,20 @@ export const maxPacketSizeOf = (options: DecodeOptions | undefined): number =>
  * @since 0.1.0
  * @category decoding
  */
-export const decodeRange = (
+export const decodeRange = <V extends ProtocolVersion = 4>(
   bytes: Uint8Array,
   start: number,
   end: number,
-  maxPacketSize: number
-): Packet | DecodeError => {
-  const header = readFixedHeader(bytes, start, end)
+  maxPacketSize: number,
+  protocolVersion?: V
+): Packet<V> | DecodeError => {
+  const version: ProtocolVersion = protocolVersion ?? 4
+  const header = readFixedHeader(bytes, start, end, version)
   if (header === undefined) {
+    const type = (bytes[start] as number) >> 4
     return start >= end
-      ? decodeError("empty input, expected a packet [MQTT-2.2]")
-      : decodeError(
-        `${packetName((bytes[start] as number) >> 4)} truncated inside its fixed header [MQTT-2.2.3]`,
-        (bytes[start] as number) >> 4
-      )
+      ? decodeError(`empty input, expected a packet ${version === 5 ? "[MQTT-2.1.1]" : "[MQTT-2.2]"}`)
+      : decodeError(`${packetName(type, version)} truncated inside its fixed header ${rulesOf(version).remainingLength}`, type)
   }
   if (header instanceof DecodeError) return header
   const tooBig = sizeError(header, maxPacketSize)
@@ -63,25 +78,47 @@ export const decodeRange = (
   if (available !== header.remainingLength) {
     const relation = available < header.remainingLength ? "shorter" : "longer"
     return decodeError(
-      `${packetName(header.type)} body of ${available} bytes is ${relation} than its remaining length ${header.remainingLength} [MQTT-2.2.3]`,
+      `${header.row.name} body of ${available} bytes is ${relation} than its remaining length ${header.remainingLength} ${
+        rulesOf(version).remainingLength
+      }`,
       header.type
     )
   }
-  return readBody(header.type, header.flags, bytes, bodyStart, end)
+  return readBody(header, bytes, bodyStart, end, version)
 }
+
+/**
+ * Decodes the body `bytes[start, end)` of the packet whose fixed header is `header`, with the codec
+ * of its row. The result is a packet of `version`.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const readBody = <V extends ProtocolVersion>(
+  header: FixedHeader,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  version: ProtocolVersion
+): Packet<V> | DecodeError =>
+  // The codecs of `version` build packets of `version`.
+  header.row.codec.read(bytes, start, end, header.flags, header.row, version) as Packet<V> | DecodeError
 
 /**
  * Decodes `bytes`, which must hold exactly one complete packet: fixed header plus exactly
  * remaining-length bytes. Returns the packet, or a `DecodeError` citing the broken rule; never throws.
+ * `options.protocolVersion` (4 by default) sets the version, and so the type of the result.
  *
- * Byte fields of the result (PUBLISH payload, will message, password) are `subarray` views of
- * `bytes`, not copies: do not mutate `bytes` while the packet is in use.
+ * Byte fields of the result (PUBLISH payload, will message, password, binary properties) are
+ * `subarray` views of `bytes`, not copies: do not mutate `bytes` while the packet is in use.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodePacket = (bytes: Uint8Array, options?: DecodeOptions): Packet | DecodeError =>
-  decodeRange(bytes, 0, bytes.length, maxPacketSizeOf(options))
+export const decodePacket = <V extends ProtocolVersion = 4>(
+  bytes: Uint8Array,
+  options?: DecodeOptions<V>
+): Packet<V> | DecodeError => decodeRange(bytes, 0, bytes.length, maxPacketSizeOf(options), protocolVersionOf(options))
 
 /**
  * {@link decodePacket} as an Effect that fails with the `DecodeError`.
@@ -89,7 +126,10 @@ export const decodePacket = (bytes: Uint8Array, options?: DecodeOptions): Packet
  * @since 0.1.0
  * @category decoding
  */
-export const decode = (bytes: Uint8Array, options?: DecodeOptions): Effect.Effect<Packet, DecodeError> =>
+export const decode = <V extends ProtocolVersion = 4>(
+  bytes: Uint8Array,
+  options?: DecodeOptions<V>
+): Effect.Effect<Packet<V>, DecodeError> =>
   Effect.suspend(() => {
     const result = decodePacket(bytes, options)
     return result instanceof DecodeError ? Effect.fail(result) : Effect.succeed(result)

@@ -1,27 +1,28 @@
 /**
- * Strict decoding of MQTT UTF-8 strings [MQTT-1.5.3]: well-formed UTF-8 only (no overlong forms,
- * no surrogates U+D800..U+DFFF, nothing above U+10FFFF) [MQTT-1.5.3-1], and no U+0000 [MQTT-1.5.3-2].
+ * Strict decoding of MQTT UTF-8 strings [MQTT-1.5.4]: well-formed UTF-8 only (no overlong forms,
+ * no surrogates U+D800..U+DFFF, nothing above U+10FFFF) [MQTT-1.5.4-1], and no U+0000 [MQTT-1.5.4-2].
  *
  * Validation is done by hand so that a bad string is a value, not a thrown `TypeError` as with a
  * `fatal` `TextDecoder`; a validated string is then decoded with a non-fatal decoder. A leading BOM is
- * kept, never stripped [MQTT-1.5.3-3].
+ * kept, never stripped [MQTT-1.5.4-3].
  *
  * @since 0.1.0
  */
 
 /**
- * Why a byte sequence is not an MQTT string.
+ * Why a byte sequence is not an MQTT string: not well-formed [MQTT-1.5.4-1], or holding U+0000
+ * [MQTT-1.5.4-2] (`nul`). The reader words the message, citing the rule of its protocol version.
  *
  * @since 0.1.0
  */
 export interface Utf8Failure {
-  readonly reason: string
+  readonly nul: boolean
 }
 
-const INVALID: Utf8Failure = { reason: "is not well-formed UTF-8 [MQTT-1.5.3-1]" }
-const NUL: Utf8Failure = { reason: "contains the null character U+0000 [MQTT-1.5.3-2]" }
+const INVALID: Utf8Failure = { nul: false }
+const NUL: Utf8Failure = { nul: true }
 
-// ignoreBOM keeps a leading U+FEFF in the string [MQTT-1.5.3-3].
+// ignoreBOM keeps a leading U+FEFF in the string [MQTT-1.5.4-3].
 const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
 /** Very short ASCII strings are built directly: cheaper than a call into TextDecoder (~250 ns). */

@@ -1,0 +1,198 @@
+/**
+ * The codec shared by PUBACK, PUBREC, PUBREL and PUBCOMP, which differ only in their name, flags and
+ * reason codes. MQTT 3.1.1: a packet identifier and nothing else. MQTT 5.0: a packet identifier, a
+ * reason code and properties, in the shortest of the three forms the standard allows: remaining
+ * length 2 (reason code 0, no properties), 3 (no properties) or more [MQTT-3.4.2-1].
+ *
+ * @since 0.3.0
+ */
+import { DecodeError } from "../DecodeError.ts"
+import type { AckProperties } from "../Properties.ts"
+import { isReasonCodeOf } from "../ReasonCode.ts"
+import type { ReasonCodeCarrier, ReasonCodeOf } from "../ReasonCode.ts"
+import type { PacketCodec, PacketKind } from "./PacketCodec.ts"
+import { propertiesError, propertiesSize, readProperties, writeProperties } from "./PropertyCodec.ts"
+import { decodeError, Reader } from "./Reader.ts"
+import type { PropertiesOf } from "../Properties.ts"
+import { rulesOf } from "./rules.ts"
+import { writeU16 } from "./Writer.ts"
+
+/**
+ * The acknowledgements of a PUBLISH.
+ *
+ * @since 0.3.0
+ */
+export type AckTag = "Puback" | "Pubrec" | "Pubrel" | "Pubcomp"
+
+/**
+ * An acknowledgement in MQTT 3.1.1.
+ *
+ * @since 0.3.0
+ */
+export interface Ack4<T extends AckTag> {
+  readonly _tag: T
+  readonly packetId: number
+}
+
+/**
+ * An acknowledgement in MQTT 5.0.
+ *
+ * @since 0.3.0
+ */
+export interface Ack5<T extends AckTag, R extends number> extends Ack4<T> {
+  readonly reasonCode: R
+  readonly properties?: AckProperties
+}
+
+/**
+ * Reads a body that is exactly a non-zero packet identifier: the MQTT 3.1.1 acknowledgements.
+ *
+ * @since 0.3.0
+ */
+export const readPacketIdOnly = (
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  kind: PacketKind
+): number | DecodeError => {
+  const rules = rulesOf(4)
+  if (end - start !== 2) {
+    return decodeError(`${kind.name} with remaining length ${end - start}, expected 2 ${rules.remainingLength}`, kind.type)
+  }
+  const packetId = ((bytes[start] as number) << 8) | (bytes[start + 1] as number)
+  return packetId === 0 ? decodeError(`${kind.name} with packet identifier 0 ${rules.packetId}`, kind.type) : packetId
+}
+
+/**
+ * A reason code that `carrier` may not carry, as a message (e.g. "with reason code 0x05, not one of
+ * its reason codes [MQTT-3.4.2-1]").
+ *
+ * @since 0.3.0
+ */
+export const reasonCodeMessage = (code: number, rule: string): string =>
+  `with reason code 0x${code.toString(16).padStart(2, "0")}, not one of its reason codes ${rule}`
+
+/**
+ * Reads the rest of `r` as a list of reason codes of `carrier` (the payload of a SUBACK or
+ * UNSUBACK), each checked against Table 2-6 as `rule` says.
+ *
+ * @since 0.3.0
+ */
+export const readReasonCodes = <C extends ReasonCodeCarrier>(
+  r: Reader,
+  carrier: C,
+  rule: string
+): Array<ReasonCodeOf<C>> | DecodeError => {
+  const codes: Array<ReasonCodeOf<C>> = []
+  for (let i = r.pos; i < r.end; i++) {
+    const code = r.bytes[i] as number
+    if (!isReasonCodeOf(carrier, code)) return r.fail(reasonCodeMessage(code, rule))
+    // Checked against the table for `carrier` just above.
+    codes.push(code as ReasonCodeOf<C>)
+  }
+  r.pos = r.end
+  return codes
+}
+
+/**
+ * The reason code and properties that end a PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT or AUTH in
+ * MQTT 5.0.
+ *
+ * @since 0.3.0
+ */
+export interface ReasonTail<C extends TailCarrier> {
+  readonly reasonCode: ReasonCodeOf<C>
+  readonly properties?: PropertiesOf[C]
+}
+
+type TailCarrier = AckTag | "Disconnect" | "Auth"
+
+/**
+ * Bytes of the tail in its shortest form: nothing for reason code 0 without properties; the reason
+ * code alone when `codeOnly` allows it (not in AUTH) and there are no properties.
+ *
+ * @since 0.3.0
+ */
+export const tailSize = (code: number, properties: object | undefined, carrier: TailCarrier, codeOnly: boolean): number =>
+  properties !== undefined ? 1 + propertiesSize(properties, carrier) : code === 0 ? 0 : codeOnly ? 1 : 2
+
+/**
+ * Writes the tail as {@link tailSize} sizes it; returns the position after it.
+ *
+ * @since 0.3.0
+ */
+export const writeTail = (
+  out: Uint8Array,
+  pos: number,
+  code: number,
+  properties: object | undefined,
+  carrier: TailCarrier,
+  codeOnly: boolean
+): number => {
+  if (properties === undefined && code === 0) return pos
+  out[pos++] = code
+  return properties === undefined && codeOnly ? pos : writeProperties(out, pos, properties, carrier)
+}
+
+/**
+ * Reads the tail: the rest of `r`. An empty tail is reason code 0 without properties; a reason code
+ * alone has no properties when `codeOnly` allows it. The reason code is checked against Table 2-6 as
+ * `rule` says.
+ *
+ * @since 0.3.0
+ */
+export const readTail = <C extends TailCarrier>(
+  r: Reader,
+  carrier: C,
+  rule: string,
+  codeOnly: boolean
+): ReasonTail<C> | DecodeError => {
+  if (r.remaining === 0) return { reasonCode: 0 as ReasonCodeOf<C> }
+  const code = r.u8()
+  if (!isReasonCodeOf(carrier, code)) return r.fail(reasonCodeMessage(code, rule))
+  // Checked against the table for `carrier` just above.
+  const reasonCode = code as ReasonCodeOf<C>
+  if (r.remaining === 0 && codeOnly) return { reasonCode }
+  const properties = readProperties(r, carrier)
+  if (properties instanceof DecodeError) return properties
+  const tail: ReasonTail<C> = properties === undefined ? { reasonCode } : { reasonCode, properties }
+  return r.done(tail)
+}
+
+/**
+ * The codec of the acknowledgement `tag`, whose reason codes are those Table 2-6 gives it, checked
+ * as `rule` says (e.g. "[MQTT-3.4.2-1]").
+ *
+ * @since 0.3.0
+ */
+export const ackCodec = <T extends AckTag>(
+  tag: T,
+  rule: string
+): PacketCodec<Ack4<T> | Ack5<T, ReasonCodeOf<T>>> => {
+  const reason = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): number => ("reasonCode" in p ? p.reasonCode : 0)
+  const properties = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): AckProperties | undefined =>
+    "properties" in p ? p.properties : undefined
+  return {
+    size: (p, version) => (version === 4 ? 2 : 2 + tailSize(reason(p), properties(p), tag, true)),
+    write: (out, pos, p, version) => {
+      pos = writeU16(out, pos, p.packetId)
+      if (version === 5) writeTail(out, pos, reason(p), properties(p), tag, true)
+    },
+    read: (bytes, start, end, _flags, kind, version) => {
+      if (version === 4) {
+        const packetId = readPacketIdOnly(bytes, start, end, kind)
+        return typeof packetId === "number" ? { _tag: tag, packetId } : packetId
+      }
+      const r = new Reader(bytes, start, end, kind, version)
+      const packetId = r.packetId()
+      if (typeof packetId !== "number") return packetId
+      // Remaining length 2: Success, no properties; 3: no Property Length [MQTT-3.4.2-1].
+      const tail = readTail(r, tag, rule, true)
+      if (tail instanceof DecodeError) return tail
+      return tail.properties === undefined
+        ? { _tag: tag, packetId, reasonCode: tail.reasonCode }
+        : { _tag: tag, packetId, reasonCode: tail.reasonCode, properties: tail.properties }
+    },
+    error: (p, version) => (version === 4 ? undefined : propertiesError(properties(p), tag, tag.toUpperCase()))
+  }
+}

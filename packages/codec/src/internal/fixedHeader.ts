@@ -1,0 +1,99 @@
+/**
+ * The fixed header [MQTT-2.1.1]: type and flags byte, then the remaining length, a Variable Byte
+ * Integer. Type and flag rules are checked here, through the table of packet types, so that a
+ * streaming decoder rejects a bad packet before buffering its body.
+ *
+ * @since 0.1.0
+ */
+import type { DecodeError } from "../DecodeError.ts"
+import type { Packet } from "../Packet.ts"
+import type { ProtocolVersion } from "../packets/fields.ts"
+import { rowOfType } from "../PacketType.ts"
+import type { PacketRow } from "../PacketType.ts"
+import { decodeError } from "./Reader.ts"
+import { rulesOf } from "./rules.ts"
+import { MAX_VARINT, readVarint, VARINT_INCOMPLETE, VARINT_NOT_MINIMAL } from "./varint.ts"
+
+/**
+ * A parsed fixed header: the packet occupies `headerLength + remainingLength` bytes; `row` is its
+ * line of the table of packet types.
+ *
+ * @since 0.1.0
+ */
+export interface FixedHeader {
+  readonly type: number
+  readonly flags: number
+  readonly headerLength: number
+  readonly remainingLength: number
+  readonly row: PacketRow<Packet<ProtocolVersion>>
+}
+
+/**
+ * Largest remaining length, 0xFF 0xFF 0xFF 0x7F [MQTT-2.1.4].
+ *
+ * @since 0.1.0
+ */
+export const MAX_REMAINING_LENGTH = MAX_VARINT
+
+/**
+ * Largest possible packet: a 5-byte fixed header plus the largest remaining length.
+ *
+ * @since 0.1.0
+ */
+export const MAX_PACKET_SIZE = MAX_REMAINING_LENGTH + 5
+
+const bits = (flags: number): string => `0b${flags.toString(2).padStart(4, "0")}`
+
+/** Why the flags of a packet are invalid, or undefined [MQTT-2.1.3-1]. */
+const flagsError = (row: PacketRow<Packet<ProtocolVersion>>, flags: number, version: ProtocolVersion): string | undefined => {
+  if (row.flags === undefined) return row.codec.flagsError?.(flags)
+  // Reserved flags have the value the table lists, e.g. 0b0010 for PUBREL [MQTT-3.6.1-1].
+  return flags === row.flags
+    ? undefined
+    : `${row.name} with flags ${bits(flags)}, expected ${bits(row.flags)} ${rulesOf(version).flags}`
+}
+
+/**
+ * Reads the fixed header at `bytes[offset]`, looking no further than `end`. Returns `undefined` when
+ * the bytes end inside the header (a streaming decoder waits for more; a one-shot decode fails).
+ *
+ * @since 0.1.0
+ */
+export const readFixedHeader = (
+  bytes: Uint8Array,
+  offset: number,
+  end: number,
+  version: ProtocolVersion
+): FixedHeader | DecodeError | undefined => {
+  if (offset >= end) return undefined
+  const first = bytes[offset] as number
+  const type = first >> 4
+  const flags = first & 0x0f
+  const row = rowOfType(type, version)
+  // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0.
+  if (row === undefined) return decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
+  const flagsIssue = flagsError(row, flags, version)
+  if (flagsIssue !== undefined) return decodeError(flagsIssue, type)
+  const length = readVarint(bytes, offset + 1, end)
+  if (length >= 0) return { type, flags, headerLength: 1 + (length & 7), remainingLength: length >> 3, row }
+  if (length === VARINT_INCOMPLETE) return undefined
+  const rules = rulesOf(version)
+  return decodeError(
+    length === VARINT_NOT_MINIMAL
+      ? `${row.name} remaining length is not minimally encoded ${rules.minimalVarint}`
+      : `${row.name} remaining length is longer than 4 bytes (max ${MAX_REMAINING_LENGTH}) ${rules.remainingLength}`,
+    type
+  )
+}
+
+/**
+ * Fails when a packet of `size` bytes (header included) exceeds `maxPacketSize`.
+ *
+ * @since 0.1.0
+ */
+export const sizeError = (header: FixedHeader, maxPacketSize: number): DecodeError | undefined => {
+  const size = header.headerLength + header.remainingLength
+  return size > maxPacketSize
+    ? decodeError(`${header.row.name} of ${size} bytes exceeds maxPacketSize ${maxPacketSize}`, header.type)
+    : undefined
+}
