@@ -135,12 +135,11 @@ const readValue = (p: Reader, entry: Entry, c: Carrier): unknown => {
  */
 export const readProperties = <C extends PropertyCarrier>(r: Reader, name: C): PropertiesOf[C] | undefined | DecodeError => {
   const c = carriers[name]
-  const length = r.varint(`${c.label === "properties" ? "property" : "will property"} length`)
+  const field = c.label === "properties" ? "property length" : "will property length"
+  const length = r.varint(field)
   if (typeof length !== "number") return length
   if (length === 0) return undefined
-  if (length > r.remaining) {
-    return r.fail(`${c.label} length ${length} is longer than the ${r.remaining} bytes that remain [MQTT-2.2.2.1]`)
-  }
+  if (length > r.remaining) return r.fail(`${field} ${length} is longer than the ${r.remaining} bytes that remain [MQTT-2.2.2.1]`)
   const p = new Reader(r.bytes, r.pos, r.pos + length, r.kind, r.version, "[MQTT-2.2.2.1]")
   r.pos += length
   const out: Record<string, unknown> = {}
