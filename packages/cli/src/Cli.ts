@@ -13,14 +13,16 @@ import { pub } from "./Pub.ts"
 import { sub } from "./Sub.ts"
 
 export * from "./Connect.ts"
+export * from "./Debug.ts"
 export * from "./Failure.ts"
+export * from "./Format.ts"
 export * from "./Pub.ts"
 export * from "./Sub.ts"
 
-/** The version printed by `aimeqtt --version` (kept equal to package.json's). @since 0.1.0 */
+/** The version printed by `aimeqtt --version` (kept equal to package.json's). @since 0.1.0 @category cli */
 export const VERSION = "0.1.0"
 
-/** The `aimeqtt` command with its `pub` and `sub` subcommands. @since 0.1.0 */
+/** The `aimeqtt` command with its `pub` and `sub` subcommands. @since 0.1.0 @category cli */
 export const app = Command.make("aimeqtt").pipe(
   Command.withDescription("MQTT 3.1.1 command-line client: aimeqtt pub / aimeqtt sub"),
   Command.withSubcommands([pub, sub])
@@ -33,6 +35,7 @@ export const app = Command.make("aimeqtt").pipe(
  * keeping stdout for the messages of `sub`.
  *
  * @since 0.1.0
+ * @category cli
  */
 export const main = (
   argv?: ReadonlyArray<string>

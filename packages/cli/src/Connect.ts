@@ -3,22 +3,23 @@
  *
  * @since 0.1.0
  */
-import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions } from "@aimeqtt/client"
-import { mqttStringError } from "@aimeqtt/codec"
-import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted } from "effect"
+import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions, type WillOptions } from "@aimeqtt/client"
+import { mqttStringError, outgoingTopicNameError } from "@aimeqtt/codec"
+import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted, Stdio } from "effect"
 import { Command, Flag } from "effect/cli"
+import { combineObservers, debugObserver, type PacketObserver } from "./Debug.ts"
 import { CliFailure, toFailure, usage } from "./Failure.ts"
 
 // --- flags shared by pub and sub ------------------------------------------------------------------
 
-/** The `-q/--qos` flag. @since 0.1.0 */
+/** The `-q/--qos` flag. @since 0.1.0 @category connection */
 export const qos = Flag.ChoiceWithValue("qos", [["0", 0], ["1", 1], ["2", 2]] as const).pipe(
   Flag.withAlias("q"),
   Flag.withDescription("Quality of service: 0, 1 or 2 (default 0)"),
   Flag.withDefault(0 as const)
 )
 
-/** Connection flags accepted by every subcommand. @since 0.1.0 */
+/** Connection flags accepted by every subcommand. @since 0.1.0 @category connection */
 export const connectionFlags = {
   url: Flag.String("url").pipe(
     Flag.withAlias("L"),
@@ -52,8 +53,38 @@ export const connectionFlags = {
     Flag.withDefault(60)
   ),
   connectTimeout: Flag.Finite("connect-timeout").pipe(
-    Flag.withDescription("Give up connecting after this many seconds, retries included (default 10)"),
+    Flag.withDescription("Give up connecting after this many seconds (each attempt; with --retry, retries included) (default 10)"),
     Flag.withDefault(10)
+  ),
+  retry: Flag.Boolean("retry").pipe(
+    Flag.withDescription("Retry a failed first connection until --connect-timeout (default: fail at once, as mosquitto)"),
+    Flag.withDefault(false)
+  ),
+  disableCleanSession: Flag.Boolean("disable-clean-session").pipe(
+    Flag.withAlias("c"),
+    Flag.withDescription("Persistent session: the broker keeps subscriptions and QoS 1/2 messages while away (needs --id)"),
+    Flag.withDefault(false)
+  ),
+  willTopic: Flag.String("will-topic").pipe(
+    Flag.withDescription("Topic of the last will, published by the broker if the connection drops without DISCONNECT"),
+    Flag.optional
+  ),
+  willPayload: Flag.String("will-payload").pipe(
+    Flag.withDescription("Payload of the last will (default: empty; needs --will-topic)"),
+    Flag.optional
+  ),
+  willQos: Flag.ChoiceWithValue("will-qos", [["0", 0], ["1", 1], ["2", 2]] as const).pipe(
+    Flag.withDescription("QoS of the last will: 0, 1 or 2 (default 0; needs --will-topic)"),
+    Flag.optional
+  ),
+  willRetain: Flag.Boolean("will-retain").pipe(
+    Flag.withDescription("Retain the last will (needs --will-topic)"),
+    Flag.withDefault(false)
+  ),
+  debug: Flag.Boolean("debug").pipe(
+    Flag.withAlias("d"),
+    Flag.withDescription("Print every packet sent and received on stderr, as mosquitto -d (never a password)"),
+    Flag.withDefault(false)
   ),
   cafile: Flag.String("cafile").pipe(
     Flag.withDescription("TLS: PEM file of the CA certificate(s) to trust (enables TLS)"),
@@ -71,14 +102,14 @@ export const connectionFlags = {
   )
 } as const
 
-/** An on/off switch (`--name`, `-alias`), off unless given. @since 0.1.0 */
+/** An on/off switch (`--name`, `-alias`), off unless given. @since 0.1.0 @category connection */
 export const switchFlag = (name: string, alias: string, description: string) =>
   Flag.Boolean(name).pipe(Flag.withAlias(alias), Flag.withDescription(description), Flag.withDefault(false))
 
-/** The parsed {@link connectionFlags}. @since 0.1.0 */
+/** The parsed {@link connectionFlags}. @since 0.1.0 @category connection */
 export type ConnectionFlags = Command.Command.Config.Infer<typeof connectionFlags>
 
-/** What {@link clientOptions} resolves: the client options and the broker address to show in messages. @since 0.1.0 */
+/** What {@link clientOptions} resolves: the client options and the broker address to show in messages. @since 0.1.0 @category connection */
 export interface ResolvedConnection {
   readonly options: ClientOptions
   /** `scheme://host:port`, without credentials (safe to print). */
@@ -101,6 +132,7 @@ const readText = (path: string, what: string): Effect.Effect<string, CliFailure,
  * as a connection error. Fails with a usage {@link CliFailure}.
  *
  * @since 0.1.0
+ * @category connection
  */
 export const clientOptions = (
   flags: ConnectionFlags
@@ -143,6 +175,11 @@ export const clientOptions = (
       const reason = Option.isSome(value) ? mqttStringError(value.value, field) : undefined
       if (reason !== undefined) return yield* usage(reason)
     }
+    const will = yield* willOptions(flags)
+    if (flags.disableCleanSession && Option.isNone(flags.clientId)) {
+      // as mosquitto: a generated id would start a new session on every run
+      return yield* usage("--disable-clean-session (-c) needs a client id (--id/-i)")
+    }
     let password = flags.password
     if (Option.isSome(password) && Option.isNone(username)) {
       return yield* usage("a password needs a username (-u) [MQTT-3.1.2-22]")
@@ -172,12 +209,40 @@ export const clientOptions = (
       ...some("clientId", flags.clientId),
       keepAlive: flags.keepAlive,
       connectTimeout: Duration.seconds(flags.connectTimeout),
+      connectRetry: flags.retry,
+      cleanSession: !flags.disableCleanSession,
+      ...(will !== undefined ? { will } : {}),
       ...(tls !== undefined ? { tls } : {})
     }
     return { options, address }
   })
 
-/** Fails with a usage {@link CliFailure} (exit 2) when a topic name or filter is invalid, before connecting. */
+const MAX_WILL_PAYLOAD = 65535 // a two-byte length prefix [MQTT-3.1.3.3]
+const utf8 = new TextEncoder()
+
+/** The last will of the `--will-*` flags; the others without `--will-topic` are a usage error naming the flag. */
+const willOptions = (flags: ConnectionFlags): Effect.Effect<WillOptions | undefined, CliFailure> => {
+  if (Option.isNone(flags.willTopic)) {
+    const orphan = Option.isSome(flags.willPayload)
+      ? "--will-payload"
+      : Option.isSome(flags.willQos)
+      ? "--will-qos"
+      : flags.willRetain
+      ? "--will-retain"
+      : undefined
+    return orphan === undefined ? Effect.succeed(undefined) : Effect.fail(usage(`${orphan} needs --will-topic`))
+  }
+  const topic = flags.willTopic.value
+  const reason = outgoingTopicNameError(topic)
+  if (reason !== undefined) return Effect.fail(usage(`invalid --will-topic ${JSON.stringify(topic)}: ${reason}`))
+  const payload = utf8.encode(Option.getOrElse(flags.willPayload, () => ""))
+  if (payload.length > MAX_WILL_PAYLOAD) {
+    return Effect.fail(usage(`--will-payload is ${payload.length} bytes in UTF-8, at most ${MAX_WILL_PAYLOAD} fit [MQTT-3.1.3.3]`))
+  }
+  return Effect.succeed({ topic, payload, qos: Option.getOrElse(flags.willQos, () => 0 as const), retain: flags.willRetain })
+}
+
+/** Fails with a usage {@link CliFailure} (exit 2) when a topic name or filter is invalid, before connecting. @since 0.1.0 @category connection */
 export const checkTopics = (topics: ReadonlyArray<string>, check: (topic: string) => string | undefined): Effect.Effect<void, CliFailure> => {
   for (const topic of topics) {
     const reason = check(topic)
@@ -186,17 +251,25 @@ export const checkTopics = (topics: ReadonlyArray<string>, check: (topic: string
   return Effect.void
 }
 
-/** Runs `use` with a connected client; the client disconnects (DISCONNECT) when `use` ends or is interrupted. */
+/**
+ * Runs `use` with a connected client; the client disconnects (DISCONNECT) when `use` ends or is interrupted.
+ * With `--debug`, every packet is printed on stderr; `observe` also sees every packet (e.g. for `sub -F %m`).
+ *
+ * @since 0.1.0
+ * @category connection
+ */
 export const withClient = <R>(
   flags: ConnectionFlags,
-  use: (client: MqttClient["Service"]) => Effect.Effect<void, MqttError | PlatformError.PlatformError | CliFailure, R>
-): Effect.Effect<void, CliFailure, R | FileSystem.FileSystem> =>
+  use: (client: MqttClient["Service"]) => Effect.Effect<void, MqttError | PlatformError.PlatformError | CliFailure, R>,
+  observe?: PacketObserver
+): Effect.Effect<void, CliFailure, R | FileSystem.FileSystem | Stdio.Stdio> =>
   Effect.gen(function*() {
     const { options, address } = yield* clientOptions(flags)
+    const onPacket = combineObservers([flags.debug ? debugObserver(yield* Stdio.Stdio) : undefined, observe])
     yield* Effect.gen(function*() {
       return yield* use(yield* MqttClient)
     }).pipe(
-      Effect.provide(MqttClient.layer(options)),
+      Effect.provide(MqttClient.layer(onPacket === undefined ? options : { ...options, onPacket })),
       Effect.mapError((error) => toFailure(error, address))
     )
   })

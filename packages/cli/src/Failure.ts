@@ -15,14 +15,20 @@ import { Console, Data, Effect, type PlatformError, Runtime } from "effect"
  * stderr tells them apart.
  *
  * @since 0.1.0
+ * @category errors
  */
 export const ExitCode = {
   /** Done: published, or received the `-C` messages. */
   ok: 0,
-  /** The broker could not be reached in time (`--connect-timeout`), or the connection failed later. */
+  /**
+   * The broker could not be reached (at once, as `mosquitto_pub`/`mosquitto_sub`; with `--retry`, within
+   * `--connect-timeout`), or the connection failed later.
+   */
   connectFailed: 1,
   /** Bad usage: unknown or missing flags, invalid topic, invalid URL, unreadable file. */
   usage: 2,
+  /** `sub -W`: the timeout elapsed before `-C` messages arrived (libmosquitto's `MOSQ_ERR_TIMEOUT`, as `mosquitto_sub -W`). */
+  timeout: 27,
   /** Stopped by SIGINT / SIGTERM (after a clean DISCONNECT). */
   interrupted: 130
 } as const
@@ -33,6 +39,7 @@ export const ExitCode = {
  * `Runtime.errorExitCode`; `Runtime.errorReported` is false so the runtime does not log it again).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class CliFailure extends Data.TaggedError("CliFailure")<{
   readonly message: string
@@ -48,13 +55,14 @@ export class CliFailure extends Data.TaggedError("CliFailure")<{
   }
 }
 
-/** A usage failure (exit 2). @since 0.1.0 */
+/** A usage failure (exit 2). @since 0.1.0 @category errors */
 export const usage = (message: string) => new CliFailure({ message, exitCode: ExitCode.usage })
 
 /**
  * Explains an error of the client (or of stdin/file I/O) as a {@link CliFailure} with its exit code.
  *
  * @since 0.1.0
+ * @category errors
  */
 export const toFailure = (error: MqttError | InvalidOptions | PlatformError.PlatformError | CliFailure, address: string): CliFailure => {
   switch (error._tag) {
@@ -87,7 +95,7 @@ export const toFailure = (error: MqttError | InvalidOptions | PlatformError.Plat
   }
 }
 
-/** Prints a failure on stderr, then fails with it (so the exit code reaches the runtime). */
+/** Prints a failure on stderr, then fails with it (so the exit code reaches the runtime). @since 0.1.0 @category errors */
 export const report = <A, R>(effect: Effect.Effect<A, CliFailure, R>): Effect.Effect<A, CliFailure, R> =>
   Effect.tapError(effect, (failure) => Console.error(`aimeqtt: ${failure.message}`))
 

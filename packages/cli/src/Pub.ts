@@ -4,14 +4,15 @@
  * @since 0.1.0
  */
 import { outgoingTopicNameError } from "@aimeqtt/codec"
-import { Effect, FileSystem, Option, Stdio, Stream } from "effect"
+import { Duration, Effect, FileSystem, Option, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import { checkTopics, connectionFlags, qos, switchFlag, withClient } from "./Connect.ts"
 import { report, usage } from "./Failure.ts"
+import { concatBytes } from "./Format.ts"
 
 const utf8 = new TextEncoder()
 
-/** `aimeqtt pub`: connect, publish (waiting for the QoS 1/2 flow), disconnect. @since 0.1.0 */
+/** `aimeqtt pub`: connect, publish (waiting for the QoS 1/2 flow), disconnect. @since 0.1.0 @category commands */
 export const pub = Command.make("pub", {
   ...connectionFlags,
   topic: Flag.String("topic").pipe(Flag.withAlias("t"), Flag.withDescription("Topic to publish to (no wildcards)")),
@@ -25,13 +26,24 @@ export const pub = Command.make("pub", {
   ),
   lines: switchFlag("stdin-line", "l", "Read stdin until EOF and send each non-empty line as a message"),
   stdinFile: switchFlag("stdin-file", "s", "Read stdin until EOF and send it all as one message"),
-  nullMessage: switchFlag("null-message", "n", "Send a null (zero-length) message")
+  nullMessage: switchFlag("null-message", "n", "Send a null (zero-length) message"),
+  repeat: Flag.Int("repeat").pipe(
+    Flag.withDescription("Publish the message N times (with -m, -f, -s or -n; default 1)"),
+    Flag.withDefault(1)
+  ),
+  repeatDelay: Flag.Finite("repeat-delay").pipe(
+    Flag.withDescription("With --repeat: seconds to wait after each message is delivered before the next (default 0)"),
+    Flag.withDefault(0)
+  )
 }, (c) =>
   Effect.gen(function*() {
     const sources = [Option.isSome(c.message), Option.isSome(c.file), c.lines, c.stdinFile, c.nullMessage].filter(Boolean).length
     if (sources !== 1) {
       return yield* usage("give exactly one message source: -m MESSAGE, -f FILE, -l, -s or -n")
     }
+    if (!Number.isInteger(c.repeat) || c.repeat < 1) return yield* usage(`invalid --repeat ${c.repeat}: expected an integer >= 1`)
+    if (!(c.repeatDelay >= 0)) return yield* usage(`invalid --repeat-delay ${c.repeatDelay}: expected >= 0 seconds`)
+    if (c.repeat > 1 && c.lines) return yield* usage("--repeat needs a single message: -m, -f, -s or -n, not -l")
     yield* checkTopics([c.topic], outgoingTopicNameError)
     const options = { qos: c.qos, retain: c.retain }
     let fileBytes: Uint8Array = new Uint8Array(0)
@@ -50,28 +62,22 @@ export const pub = Command.make("pub", {
           Stream.runForEach((line) => client.publish(c.topic, line, options))
         )
       }
-      if (c.stdinFile) {
-        return Stream.runCollect(stdio.stdin).pipe(
-          Effect.flatMap((chunks) => client.publish(c.topic, concat(chunks), options))
-        )
-      }
-      const payload = Option.isSome(c.message) ? utf8.encode(c.message.value) : fileBytes
-      return client.publish(c.topic, payload, options)
+      const payload = c.stdinFile
+        ? Effect.map(Stream.runCollect(stdio.stdin), concatBytes)
+        : Effect.succeed(Option.isSome(c.message) ? utf8.encode(c.message.value) : fileBytes)
+      // --repeat: each publish completes (its QoS flow included) before the delay and the next one, as mosquitto_pub.
+      const delay = Duration.seconds(c.repeatDelay)
+      return Effect.flatMap(payload, (bytes) =>
+        Effect.forEach(
+          Array.from({ length: c.repeat }, (_, i) => i),
+          (i) => i === 0 ? client.publish(c.topic, bytes, options) : Effect.andThen(Effect.sleep(delay), client.publish(c.topic, bytes, options)),
+          { discard: true }
+        ))
     })
   }).pipe(report)).pipe(
     Command.withDescription(
       "Publish a message (like mosquitto_pub). Exactly one of -m, -f, -l, -s, -n. " +
-        "Exit codes: 0 ok, 1 unreachable broker, 2 usage/invalid topic, 1-5 CONNACK refusal code (5 not authorized), 130 interrupted."
+        "Exit codes: 0 ok, 1 unreachable broker or lost connection, 2 usage/invalid topic, 1-5 CONNACK refusal code (5 not authorized), 130 interrupted."
     )
   )
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 

@@ -5,6 +5,7 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -28,6 +29,8 @@ const packageJson = fileURLToPath(new URL("../package.json", import.meta.url))
 interface Cli {
   readonly pid: number
   readonly stdout: () => string
+  /** stdout as raw bytes (binary payloads). */
+  readonly stdoutBytes: () => Buffer
   readonly stderr: () => string
   /** Waits for the exit (at most `timeoutMs`), failing with the output so far on timeout. */
   readonly exit: (timeoutMs?: number) => Effect.Effect<{ readonly code: number | null; readonly signal: string | null }, Error>
@@ -35,7 +38,7 @@ interface Cli {
 
 interface CliOptions {
   /** Written to stdin, which is then closed. Default: stdin closed at once. */
-  readonly stdin?: string
+  readonly stdin?: string | Uint8Array
   /** Extra environment variables (MQTT_PASSWORD is removed from the inherited env unless given here). */
   readonly env?: Readonly<Record<string, string>>
 }
@@ -49,13 +52,15 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}): Effect
         stdio: ["pipe", "pipe", "pipe"],
         env
       })
-      let stdout = ""
+      const stdoutChunks: Array<Buffer> = []
       let stderr = ""
       let exited: { code: number | null; signal: string | null } | undefined
       const waiters = new Set<() => void>()
       child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString("utf8")
+        stdoutChunks.push(chunk)
       })
+      const stdoutBytes = () => Buffer.concat(stdoutChunks)
+      const stdout = () => stdoutBytes().toString("utf8")
       child.stderr.on("data", (chunk: Buffer) => {
         stderr += chunk.toString("utf8")
       })
@@ -69,7 +74,8 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}): Effect
         child,
         exited: () => exited !== undefined,
         pid: child.pid ?? -1,
-        stdout: () => stdout,
+        stdout,
+        stdoutBytes,
         stderr: () => stderr,
         exit: (timeoutMs = 10_000) =>
           Effect.callback<{ code: number | null; signal: string | null }, Error>((resume) => {
@@ -81,7 +87,7 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}): Effect
             }
             const timer = setTimeout(() => {
               waiters.delete(done)
-              resume(Effect.fail(new Error(`aimeqtt ${args.join(" ")} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`)))
+              resume(Effect.fail(new Error(`aimeqtt ${args.join(" ")} did not exit within ${timeoutMs} ms\nstdout: ${stdout()}\nstderr: ${stderr}`)))
             }, timeoutMs)
             waiters.add(done)
             done()
@@ -110,7 +116,7 @@ const runCli = (args: ReadonlyArray<string>, options: CliOptions = {}, timeoutMs
   Effect.gen(function*() {
     const cli = yield* spawnCli(args, options)
     const { code, signal } = yield* cli.exit(timeoutMs)
-    return { code, signal, stdout: cli.stdout(), stderr: cli.stderr() }
+    return { code, signal, stdout: cli.stdout(), stdoutBytes: cli.stdoutBytes(), stderr: cli.stderr() }
   })
 
 /** Waits until the broker log has a line matching `match` (the CLI's SUBACK, a DISCONNECT, ...). */
@@ -257,15 +263,30 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       assert.deepStrictEqual(yield* sub.lines, ["auth/flag 1", "auth/env 2"])
     }), 60_000)
 
-  it.live("unreachable broker: exit 1 with \"could not connect\" within the connect timeout", () =>
+  it.live("unreachable broker: pub and sub fail at once (exit 1, the refusal on stderr), not after --connect-timeout", () =>
     Effect.gen(function*() {
       const port = yield* freePort
+      const target = ["-H", "127.0.0.1", "-p", String(port), "-t", "a"]
       const started = Date.now()
-      const run = yield* runCli(["pub", "-H", "127.0.0.1", "-p", String(port), "--connect-timeout", "2", "-t", "a", "-m", "x"])
+      // with the default --connect-timeout of 10 s, a retrying CLI could not finish within 5 s
+      const pub = yield* runCli(["pub", ...target, "-m", "x"])
+      assert.strictEqual(pub.code, 1, pub.stderr)
+      assert.include(pub.stderr, `could not connect to mqtt://127.0.0.1:${port}`)
+      assert.include(pub.stderr, "ECONNREFUSED")
+      assert.notInclude(pub.stderr, "within") // the first attempt's error, not a timeout
+      assert.isBelow(Date.now() - started, 5000)
+      const sub = yield* runCli(["sub", ...target, "-C", "1"])
+      assert.strictEqual(sub.code, 1, sub.stderr)
+      assert.include(sub.stderr, "ECONNREFUSED")
+    }), 60_000)
+
+  it.live("--retry: retries until --connect-timeout, then exit 1 naming the timeout and the last error", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const run = yield* runCli(["pub", "-H", "127.0.0.1", "-p", String(port), "--retry", "--connect-timeout", "1", "-t", "a", "-m", "x"])
       assert.strictEqual(run.code, 1, run.stderr)
-      assert.include(run.stderr, "could not connect")
-      assert.include(run.stderr, `127.0.0.1:${port}`)
-      assert.isBelow(Date.now() - started, 6000)
+      assert.include(run.stderr, "could not connect within 1s")
+      assert.include(run.stderr, "ECONNREFUSED")
     }), 60_000)
 
   it.live("invalid topic: pub a/+ and sub a/#/b exit 2 with the reason, without connecting", () =>
@@ -299,6 +320,214 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       yield* awaitLog(broker, (l) => l.includes("Received DISCONNECT from sub-sigint"))
       yield* awaitLog(broker, (l) => l.includes("Client sub-sigint disconnected."))
       assert.notInclude(broker.logText(), "Client sub-sigint closed its connection")
+    }), 60_000)
+})
+
+/** A temp dir removed when the scope closes. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-cli-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Waits until a running CLI's stderr contains `text` (its `-d` lines, say). */
+const awaitStderr = (cli: Cli, text: string, timeoutMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!cli.stderr().includes(text)) {
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`no ${JSON.stringify(text)} on stderr within ${timeoutMs} ms:\n${cli.stderr()}`))
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+/** Runs `mosquitto_sub`/`mosquitto_pub` with these arguments to its end (at most 10 s). */
+const mosquittoTool = (tool: "mosquitto_sub" | "mosquitto_pub", broker: MosquittoBroker, args: ReadonlyArray<string>) =>
+  Effect.sync(() => ChildProcess.spawnSync(tool, ["-h", "127.0.0.1", "-p", String(broker.port), ...args], { timeout: 10_000 }))
+
+describeMosquitto("aimeqtt CLI: mosquitto_pub / mosquitto_sub flags for scripts", () => {
+  it.live("binary payloads: sub writes the raw bytes (256 random bytes from mosquitto_pub -f, pub -f and pub -s)", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const dir = yield* tempDir
+      const bytes = Crypto.randomBytes(256)
+      bytes[0] = 0xff // never valid UTF-8: decoding it would change it
+      bytes[1] = 0xc3
+      const file = Path.join(dir, "random.bin")
+      Fs.writeFileSync(file, bytes)
+
+      // default: the payload as received, then a newline (as mosquitto_sub)
+      const plain = yield* startSub(broker, "sub-bin", ["-t", "cli/bin", "-C", "1"])
+      const published = yield* mosquittoTool("mosquitto_pub", broker, ["-t", "cli/bin", "-f", file])
+      assert.strictEqual(published.status, 0, String(published.stderr))
+      assert.strictEqual((yield* plain.exit()).code, 0, plain.stderr())
+      assert.isTrue(plain.stdoutBytes().equals(Buffer.concat([bytes, Buffer.from("\n")])), `got ${plain.stdoutBytes().length} bytes`)
+
+      // -N: exactly the published bytes, message after message (our pub -f, then pub -s from stdin)
+      const raw = yield* startSub(broker, "sub-bin-n", ["-t", "cli/bin", "-C", "2", "-N", "-q", "1"])
+      const fromFile = yield* runCli(["pub", ...hostPort(broker), "-t", "cli/bin", "-f", file, "-q", "1"])
+      assert.strictEqual(fromFile.code, 0, fromFile.stderr)
+      const fromStdin = yield* runCli(["pub", ...hostPort(broker), "-t", "cli/bin", "-s", "-q", "1"], { stdin: bytes })
+      assert.strictEqual(fromStdin.code, 0, fromStdin.stderr)
+      assert.strictEqual((yield* raw.exit()).code, 0, raw.stderr())
+      assert.isTrue(raw.stdoutBytes().equals(Buffer.concat([bytes, bytes])), `got ${raw.stdoutBytes().length} bytes`)
+    }), 60_000)
+
+  it.live("-N: no newline after each payload; -R: retained (stale) messages are neither printed nor counted", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      yield* mosquittoPub({ port: broker.port, topic: "cli/r/old", message: "stale", retain: true })
+      const fresh = yield* startSub(broker, "sub-r", ["-t", "cli/r/#", "-R", "-N", "-C", "2"])
+      // the retained message went out to it before the fresh ones
+      yield* awaitLog(broker, (l) => l.includes("Sending PUBLISH to sub-r") && l.includes("r1"))
+      yield* mosquittoPub({ port: broker.port, topic: "cli/r/new", message: "one" })
+      yield* mosquittoPub({ port: broker.port, topic: "cli/r/new", message: "two" })
+      assert.strictEqual((yield* fresh.exit()).code, 0, fresh.stderr())
+      assert.strictEqual(fresh.stdout(), "onetwo")
+      // without -R the retained message is printed, with its newline
+      const all = yield* runCli(["sub", ...hostPort(broker), "-t", "cli/r/#", "-C", "1"])
+      assert.strictEqual(all.code, 0, all.stderr)
+      assert.strictEqual(all.stdout, "stale\n")
+    }), 60_000)
+
+  it.live("-W: exit 27 (\"timed out\") with a clean DISCONNECT unless -C messages arrived first (then 0)", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const quiet = yield* runCli(["sub", ...hostPort(broker), "-t", "cli/w", "-W", "1", "-i", "sub-w"])
+      assert.strictEqual(quiet.code, 27, quiet.stderr)
+      assert.include(quiet.stderr, "timed out after 1s (-W)")
+      yield* awaitLog(broker, (l) => l.includes("Received DISCONNECT from sub-w"))
+      // messages printed before the timeout are kept; without -C it still ends as a timeout (as mosquitto_sub)
+      const some = yield* startSub(broker, "sub-w2", ["-t", "cli/w", "-W", "2"])
+      yield* mosquittoPub({ port: broker.port, topic: "cli/w", message: "in time" })
+      assert.strictEqual((yield* some.exit()).code, 27, some.stderr())
+      assert.strictEqual(some.stdout(), "in time\n")
+      // -C reached first: exit 0
+      const enough = yield* startSub(broker, "sub-w3", ["-t", "cli/w", "-W", "30", "-C", "1"])
+      yield* mosquittoPub({ port: broker.port, topic: "cli/w", message: "done" })
+      assert.strictEqual((yield* enough.exit()).code, 0, enough.stderr())
+      assert.strictEqual(enough.stdout(), "done\n")
+    }), 60_000)
+
+  it.live("-F: byte for byte what mosquitto_sub -F prints for %t %p %q %r %l %x %X %% @@ and escapes; %m is the PUBLISH packet id", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const format = "%t|%p|%q|%r|%l|%x|%X|%%|@@|\\t|\\\\|\\n"
+      yield* mosquittoPub({ port: broker.port, topic: "cli/f", message: "Hi:)", qos: 1, retain: true })
+      const ours = yield* runCli(["sub", ...hostPort(broker), "-t", "cli/f", "-q", "1", "-C", "1", "-F", format])
+      assert.strictEqual(ours.code, 0, ours.stderr)
+      assert.strictEqual(ours.stdout, "cli/f|Hi:)|1|1|4|48693a29|48693A29|%|@|\t|\\|\n\n")
+      const theirs = yield* mosquittoTool("mosquitto_sub", broker, ["-t", "cli/f", "-q", "1", "-C", "1", "-F", format])
+      assert.strictEqual(theirs.status, 0, String(theirs.stderr))
+      assert.isTrue(ours.stdoutBytes.equals(theirs.stdout), `mosquitto_sub printed ${JSON.stringify(String(theirs.stdout))}`)
+      // %m: the packet identifier of the PUBLISH (as its -d line shows), 0 at QoS 0
+      const withId = yield* startSub(broker, "sub-m", ["-t", "cli/m", "-q", "1", "-C", "2", "-d", "-F", "%m %q %p"])
+      yield* mosquittoPub({ port: broker.port, topic: "cli/m", message: "a", qos: 1 })
+      yield* mosquittoPub({ port: broker.port, topic: "cli/m", message: "b", qos: 0 })
+      assert.strictEqual((yield* withId.exit()).code, 0, withId.stderr())
+      const mid = /received PUBLISH \(d0, q1, r0, m(\d+), 'cli\/m'/.exec(withId.stderr())?.[1]
+      if (mid === undefined) return assert.fail(withId.stderr())
+      assert.notStrictEqual(mid, "0")
+      assert.strictEqual(withId.stdout(), `${mid} 1 a\n0 0 b\n`)
+    }), 60_000)
+
+  it.live("-d: mosquitto-style packet lines on stderr (pub QoS 1, sub QoS 2), never the password, stdout untouched", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start({ users: { alice: "pw-Zq9-debug" } })
+      const sub = yield* spawnCli(["sub", ...hostPort(broker), "-u", "alice", "-i", "dbg-sub", "-t", "cli/d", "-q", "2", "-C", "1", "-d"], {
+        env: { MQTT_PASSWORD: "pw-Zq9-debug" }
+      })
+      yield* awaitStderr(sub, "Client dbg-sub received SUBACK")
+      const pub = yield* runCli([
+        "pub", ...hostPort(broker), "-u", "alice", "-P", "pw-Zq9-debug", "-i", "dbg-pub", "-t", "cli/d", "-m", "hello", "-q", "1", "-d"
+      ])
+      assert.strictEqual(pub.code, 0, pub.stderr)
+      assert.strictEqual(pub.stdout, "")
+      assert.deepStrictEqual(pub.stderr.trim().split("\n"), [
+        "Client dbg-pub sending CONNECT",
+        "Client dbg-pub received CONNACK (0)",
+        "Client dbg-pub sending PUBLISH (d0, q1, r0, m1, 'cli/d', ... (5 bytes))",
+        "Client dbg-pub received PUBACK (Mid: 1, RC:0)",
+        "Client dbg-pub sending DISCONNECT"
+      ])
+      assert.strictEqual((yield* sub.exit()).code, 0, sub.stderr())
+      assert.strictEqual(sub.stdout(), "hello\n")
+      const lines = sub.stderr().trim().split("\n")
+      for (
+        const expected of [
+          "Client dbg-sub sending CONNECT",
+          "Client dbg-sub received CONNACK (0)",
+          "Client dbg-sub sending SUBSCRIBE (Mid: 1, Topic: cli/d, QoS: 2)",
+          "Client dbg-sub received SUBACK (Mid: 1, granted: 2)",
+          "Client dbg-sub sending DISCONNECT"
+        ]
+      ) assert.include(lines, expected)
+      // delivered at QoS 1 (the publisher's), acknowledged with PUBACK
+      assert.match(sub.stderr(), /received PUBLISH \(d0, q1, r0, m(\d+), 'cli\/d', \.\.\. \(5 bytes\)\)\n.*sending PUBACK \(m\1, rc0\)/)
+      for (const output of [pub.stderr, pub.stdout, sub.stderr(), sub.stdout()]) {
+        assert.notInclude(output, "pw-Zq9")
+        assert.notInclude(output.toLowerCase(), "password")
+      }
+    }), 60_000)
+
+  it.live("--will-*: a sub killed without DISCONNECT leaves its will (payload, QoS, retain); pub sends its will in CONNECT", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const watcher = yield* mosquittoSub({ port: broker.port, topic: "cli/will", count: 1, qos: 1 })
+      const sub = yield* startSub(broker, "sub-will", [
+        "-t", "cli/other", "--will-topic", "cli/will", "--will-payload", "gone", "--will-qos", "1", "--will-retain"
+      ])
+      yield* awaitLog(broker, (l) => l.includes("Will message specified (4 bytes) (r1, q1)."))
+      process.kill(sub.pid, "SIGKILL")
+      assert.deepStrictEqual(yield* watcher.lines, ["cli/will gone"])
+      const retained = yield* runCli(["sub", ...hostPort(broker), "-t", "cli/will", "-C", "1", "-q", "2", "--json"])
+      assert.deepStrictEqual(JSON.parse(retained.stdout), { topic: "cli/will", payload: "gone", qos: 1, retain: true })
+      // pub: the will (empty payload by default) is in its CONNECT
+      const pub = yield* runCli(["pub", ...hostPort(broker), "-i", "pub-will", "-t", "cli/x", "-m", "x", "--will-topic", "cli/will2", "-d"])
+      assert.strictEqual(pub.code, 0, pub.stderr)
+      yield* awaitLog(broker, (l) => l.includes("Will message specified (0 bytes) (r0, q0)."))
+      yield* awaitLog(broker, (l) => l.includes("Client pub-will disconnected."))
+    }), 60_000)
+
+  it.live("--repeat N --repeat-delay S: N messages, each acknowledged before the next is sent", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const sub = yield* mosquittoSub({ port: broker.port, topic: "cli/rep", count: 3, qos: 1 })
+      const run = yield* runCli([
+        "pub", ...hostPort(broker), "-i", "pub-rep", "-t", "cli/rep", "-m", "again", "-q", "1", "--repeat", "3", "--repeat-delay", "0.05", "-d"
+      ])
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.deepStrictEqual(yield* sub.lines, ["cli/rep again", "cli/rep again", "cli/rep again"])
+      const flow = run.stderr.split("\n").filter((l) => l.includes("PUBLISH") || l.includes("PUBACK")).map((l) => l.split(" ").slice(2, 4).join(" "))
+      assert.deepStrictEqual(flow, [
+        "sending PUBLISH", "received PUBACK", "sending PUBLISH", "received PUBACK", "sending PUBLISH", "received PUBACK"
+      ])
+    }), 60_000)
+
+  it.live("-c and -U: a persistent session keeps its subscriptions; -U removes one (alone: unsubscribe, exit 0)", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const first = yield* startSub(broker, "persist", ["-c", "-t", "cli/keep", "-t", "cli/drop", "-q", "1", "-C", "1"])
+      yield* mosquittoPub({ port: broker.port, topic: "cli/keep", message: "k0", qos: 1 })
+      assert.strictEqual((yield* first.exit()).code, 0, first.stderr())
+      // -U alone: UNSUBSCRIBE, UNSUBACK, DISCONNECT; the session (and cli/keep) stays
+      const unsub = yield* runCli(["sub", ...hostPort(broker), "-c", "-i", "persist", "-U", "cli/drop", "-d"])
+      assert.strictEqual(unsub.code, 0, unsub.stderr)
+      assert.include(unsub.stderr, "sending UNSUBSCRIBE (Mid: 1, Topic: cli/drop)")
+      assert.include(unsub.stderr, "received UNSUBACK (Mid: 1)")
+      // while it is away: a message on the dropped filter first, then one on the kept one
+      yield* mosquittoPub({ port: broker.port, topic: "cli/drop", message: "d1", qos: 1 })
+      yield* mosquittoPub({ port: broker.port, topic: "cli/keep", message: "k1", qos: 1 })
+      const back = yield* runCli(["sub", ...hostPort(broker), "-c", "-i", "persist", "-t", "cli/keep", "-t", "cli/drop", "-q", "1", "-C", "1"])
+      assert.strictEqual(back.code, 0, back.stderr)
+      assert.strictEqual(back.stdout, "k1\n") // queued for the session; d1 was not
+      // -t then -U in one run: SUBACK before UNSUBSCRIBE, as mosquitto_sub
+      const both = yield* spawnCli(["sub", ...hostPort(broker), "-i", "sub-tu", "-t", "cli/t1", "-t", "cli/t2", "-U", "cli/t2", "-C", "1", "-d"])
+      yield* awaitStderr(both, "received UNSUBACK")
+      const order = both.stderr().split("\n").map((l) => l.split(" ")[3]).filter((p) => p !== undefined && p.includes("SUB"))
+      assert.deepStrictEqual(order, ["SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK"])
+      yield* mosquittoPub({ port: broker.port, topic: "cli/t2", message: "unsubscribed" })
+      yield* mosquittoPub({ port: broker.port, topic: "cli/t1", message: "subscribed" })
+      assert.strictEqual((yield* both.exit()).code, 0, both.stderr())
+      assert.strictEqual(both.stdout(), "subscribed\n")
     }), 60_000)
 })
 
@@ -391,11 +620,38 @@ describeMosquitto("aimeqtt CLI usage", () => {
           "--cafile",
           "--cert",
           "--key",
-          "--insecure"
+          "--insecure",
+          "--stdin-file, -s",
+          "--repeat",
+          "--repeat-delay",
+          "--retry",
+          "--debug, -d",
+          "--disable-clean-session, -c",
+          "--will-topic",
+          "--will-payload",
+          "--will-qos",
+          "--will-retain"
         ]
       ) assert.include(pub.stdout, flag)
       assert.strictEqual(sub.code, 0, sub.stderr)
-      for (const flag of ["--topic, -t", "--count, -C", "--verbose, -V", "--json", "--qos, -q"]) assert.include(sub.stdout, flag)
+      for (
+        const flag of [
+          "--topic, -t",
+          "--count, -C",
+          "--verbose, -V",
+          "--json",
+          "--qos, -q",
+          "--no-eol, -N",
+          "--no-retained, -R",
+          "--timeout, -W",
+          "--format, -F",
+          "--unsubscribe, -U",
+          "--debug, -d",
+          "--disable-clean-session, -c",
+          "--retry",
+          "--will-topic"
+        ]
+      ) assert.include(sub.stdout, flag)
     }), 60_000)
 
   it.live("--version prints the package version", () =>
@@ -429,7 +685,26 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["pub", "-h", "127.0.0.1", "-t", "x", "-m", "y"], "-h is --help here: give the broker host with -H or --host"],
         [["sub", "-t", "a", "-v"], "-v is --version here: print \"topic payload\" with -V or --verbose"],
         [["pub", "--url", "127.0.0.1:1883", "-t", "a", "-m", "x"], "did you mean \"mqtt://127.0.0.1:1883\"?"],
-        [["pub", "--url", "mqtt://127.0.0.1:1883?clientId=foo", "-t", "a", "-m", "x"], "is not read for mqtt://"]
+        [["pub", "--url", "mqtt://127.0.0.1:1883?clientId=foo", "-t", "a", "-m", "x"], "is not read for mqtt://"],
+        // the will, -c, --repeat, -W, -F, -U
+        [["pub", "-t", "a", "-m", "x", "--will-payload", "bye"], "--will-payload needs --will-topic"],
+        [["sub", "-t", "a", "--will-qos", "1"], "--will-qos needs --will-topic"],
+        [["sub", "-t", "a", "--will-retain"], "--will-retain needs --will-topic"],
+        [["pub", "-t", "a", "-m", "x", "--will-topic", "w/+"], "invalid --will-topic \"w/+\""],
+        [["pub", "-t", "a", "-m", "x", "--will-topic", "w", "--will-qos", "3"], "--will-qos"],
+        [["sub", "-t", "a", "-c"], "--disable-clean-session (-c) needs a client id (--id/-i)"],
+        [["pub", "-t", "a", "-m", "x", "--repeat", "0"], "invalid --repeat 0"],
+        [["pub", "-t", "a", "-m", "x", "--repeat", "2", "--repeat-delay", "-1"], "invalid --repeat-delay -1"],
+        [["pub", "-t", "a", "-l", "--repeat", "2"], "--repeat needs a single message"],
+        [["sub", "-t", "a", "-W", "0"], "invalid --timeout (-W) 0"],
+        [["sub", "-t", "a", "-F", "%z"], "-F: unsupported format specifier '%z'"],
+        [["sub", "-t", "a", "-F", "%10t"], "-F: unsupported format specifier '%1'"],
+        [["sub", "-t", "a", "-F", "abc%"], "-F: incomplete format specifier"],
+        [["sub", "-t", "a", "-F", "\\q"], "-F: unsupported escape '\\q'"],
+        [["sub", "-t", "a", "-F", "@Y"], "-F: unsupported time specifier '@Y'"],
+        [["sub", "-t", "a", "-F", "%t", "--json"], "--format (-F) and --json"],
+        [["sub", "-C", "1"], "give a topic filter to subscribe to: --topic (-t)"],
+        [["sub", "-t", "a", "-U", "b/#/c"], "invalid topic \"b/#/c\""]
       ]
       const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: 2 })
       cases.forEach(([args, expected], i) => {

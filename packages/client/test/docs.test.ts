@@ -28,6 +28,10 @@ const declaration = (source: string, name: string): { readonly doc: string | und
 /** Checks `names` (or every export, `"*"`) of `file`, following its own re-exports. */
 const check = (file: string, names: ReadonlyArray<string> | "*", seen: Set<string>, findings: Array<Finding>): void => {
   const source = read(file)
+  // A module's own `export * from`: everything it re-exports is public too.
+  if (names === "*" && seen.has(`${file}#*`)) return
+  if (names === "*") seen.add(`${file}#*`)
+  if (names === "*") for (const m of source.matchAll(/^export \* from "([^"]+)"/gm)) check(resolve(file, m[1] as string), "*", seen, findings)
   const wanted = names === "*"
     ? [...source.matchAll(/^export (?:declare )?(?:abstract )?(?:const|let|type|interface|class|function) (\w+)/gm)].map((m) => m[1] as string)
     : names
