@@ -1,39 +1,22 @@
 /**
- * Codec benchmark: @aimeqtt/codec against `mqtt-packet`, in one Node process.
+ * Codec benchmark: @aimeqtt/codec against `mqtt-packet`, in one Node process, for MQTT 3.1.1 and
+ * (the cases named "v5 ...") MQTT 5.0.
  *
  * Run from packages/codec with `node bench/codec.bench.ts` (or `pnpm --filter @aimeqtt/codec bench`).
- * Each case runs both sides on the same input: a warm-up, then `BENCH_ROUNDS` rounds of `BENCH_MS`
- * milliseconds per side, alternating sides; the result is the median ops/s. Every result is folded
- * into `sink`, printed at the end, so no work can be optimized away.
- *
- * Prints a table and the geometric mean of ours/peer, and writes `bench/results.json`.
- * Environment: `BENCH_MS` (default 1000), `BENCH_ROUNDS` (5), `BENCH_WARMUP_MS` (300), and
- * `BENCH_FILTER` (run only the cases whose name contains it; results.json is then left alone), and
- * `BENCH_CLOCK=cpu` to time with this process's CPU time instead of wall time, which is steadier on a
- * machine busy with other work (it counts every thread of the process, GC helpers included).
+ * How each case is measured, and the environment variables, are in `measure.ts`. Prints a table and
+ * the geometric means of ours/peer, and writes `bench/results.json`.
  *
  * @since 0.1.0
  */
-import { writeFileSync } from "node:fs"
 import mqttPacket from "mqtt-packet"
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, Packet as PeerPacket } from "mqtt-packet"
 import { decodePacket, DecodeError, Decoder, encode } from "../src/index.ts"
-import type { Connect, Packet, Publish, Subscribe } from "../src/index.ts"
+import type { Connect, Packet, ProtocolVersion, Publish, Subscribe } from "../src/index.ts"
+import { run } from "./measure.ts"
+import type { Case } from "./measure.ts"
+import * as V5 from "./packets5.ts"
 
-const ROUND_MS = Number(process.env["BENCH_MS"] ?? 1000)
-const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 5)
-const WARMUP_MS = Number(process.env["BENCH_WARMUP_MS"] ?? 300)
-/** Only run the cases whose name contains this (e.g. for profiling one case with `node --cpu-prof`). */
-const FILTER = process.env["BENCH_FILTER"] ?? ""
-const CPU_CLOCK = process.env["BENCH_CLOCK"] === "cpu"
 const STREAM_BYTES = 10 * 1024 * 1024
-
-/** Milliseconds, of wall time or of process CPU time (`BENCH_CLOCK=cpu`). */
-const now = (): number => {
-  if (!CPU_CLOCK) return performance.now()
-  const usage = process.cpuUsage()
-  return (usage.user + usage.system) / 1000
-}
 
 /** Every result goes here, and it is printed at the end, so nothing is dead code. */
 let sink = 0
@@ -115,27 +98,31 @@ const check = (condition: boolean, message: string): void => {
   }
 }
 
-const sameBytes = (name: string, ours: Packet, peer: PeerPacket): Buffer => {
-  const a = encode(ours)
-  const b = mqttPacket.generate(peer)
+const sameBytes = (name: string, ours: Packet<ProtocolVersion>, peer: PeerPacket, protocolVersion: ProtocolVersion): Buffer => {
+  const options = { protocolVersion }
+  const a = encode<ProtocolVersion>(ours, options)
+  const b = mqttPacket.generate(peer, options)
   check(Buffer.compare(Buffer.from(a), b) === 0, `${name}: encodings differ\nours ${Buffer.from(a).toString("hex")}\npeer ${b.toString("hex")}`)
-  const decoded = decodePacket(b)
+  const decoded = decodePacket(b, options)
   check(!(decoded instanceof DecodeError) && decoded._tag === ours._tag, `${name}: ours does not decode it`)
   return b
 }
 
-/** A one-shot decode with mqtt-packet: its parser, reused, emits one packet per buffer. */
-const peerParser = mqttPacket.parser({ protocolVersion: 4 })
-let peerLast: PeerPacket | undefined
-peerParser.on("packet", (p: PeerPacket) => {
-  peerLast = p
-})
-peerParser.on("error", (e: unknown) => check(false, `mqtt-packet parser error: ${String(e)}`))
-const peerDecode = (bytes: Buffer): PeerPacket | undefined => {
-  peerLast = undefined
-  peerParser.parse(bytes)
-  return peerLast
+/** A one-shot decode with mqtt-packet: its parser (one per version), reused, emits one packet per buffer. */
+const peerDecoder = (protocolVersion: ProtocolVersion) => {
+  const parser = mqttPacket.parser({ protocolVersion })
+  let last: PeerPacket | undefined
+  parser.on("packet", (p: PeerPacket) => {
+    last = p
+  })
+  parser.on("error", (e: unknown) => check(false, `mqtt-packet parser error: ${String(e)}`))
+  return (bytes: Buffer): PeerPacket | undefined => {
+    last = undefined
+    parser.parse(bytes)
+    return last
+  }
 }
+const peerDecode = { 4: peerDecoder(4), 5: peerDecoder(5) }
 
 // ---------------------------------------------------------------------------------------------------
 // The mixed stream: mostly PUBLISH of various sizes, plus every other packet type a client or broker
@@ -217,37 +204,41 @@ check(peerStream() === stream.packets, `stream: mqtt-packet decoded ${peerStream
 // ---------------------------------------------------------------------------------------------------
 // Cases
 
-interface Case {
-  readonly name: string
-  readonly ours: () => void
-  readonly peer: () => void
-}
-
-const encodeCase = (name: string, ours: Packet, peer: PeerPacket): Case => {
-  sameBytes(name, ours, peer)
+const encodeCase = (
+  name: string,
+  ours: Packet<ProtocolVersion>,
+  peer: PeerPacket,
+  protocolVersion: ProtocolVersion = 4,
+  rounds = 1
+): Case => {
+  sameBytes(name, ours, peer, protocolVersion)
+  const options = { protocolVersion }
   return {
-    name: `encode ${name}`,
+    name: `${protocolVersion === 5 ? "v5 " : ""}encode ${name}`,
+    rounds,
     ours: () => {
-      const out = encode(ours)
+      const out = encode<ProtocolVersion>(ours, options)
       sink = (sink + out.length + (out[out.length - 1] as number)) | 0
     },
     peer: () => {
-      const out = mqttPacket.generate(peer)
+      const out = mqttPacket.generate(peer, options)
       sink = (sink + out.length + (out[out.length - 1] as number)) | 0
     }
   }
 }
 
-const decodeCase = (name: string, ours: Packet, peer: PeerPacket): Case => {
-  const bytes = sameBytes(name, ours, peer)
+const decodeCase = (name: string, ours: Packet<ProtocolVersion>, peer: PeerPacket, protocolVersion: ProtocolVersion = 4): Case => {
+  const bytes = sameBytes(name, ours, peer, protocolVersion)
+  const options = { protocolVersion }
+  const peerDecodeOf = peerDecode[protocolVersion]
   return {
-    name: `decode ${name}`,
+    name: `${protocolVersion === 5 ? "v5 " : ""}decode ${name}`,
     ours: () => {
-      const packet = decodePacket(bytes)
+      const packet = decodePacket(bytes, options)
       sink = (sink + (packet instanceof DecodeError ? -1 : packet._tag.length)) | 0
     },
     peer: () => {
-      const packet = peerDecode(bytes)
+      const packet = peerDecodeOf(bytes)
       sink = (sink + (packet === undefined ? -1 : packet.cmd.length)) | 0
     }
   }
@@ -260,7 +251,8 @@ const publish64k = ourPublish(bytesOf(65536))
 const cases: Array<Case> = [
   encodeCase("PUBLISH 16 B", publish16, peerPublish(publish16)),
   encodeCase("PUBLISH 1 KiB", publish1k, peerPublish(publish1k)),
-  encodeCase("PUBLISH 64 KiB", publish64k, peerPublish(publish64k)),
+  // Allocation and copying, the same on both sides: three times the rounds (see measure.ts).
+  encodeCase("PUBLISH 64 KiB", publish64k, peerPublish(publish64k), 4, 3),
   encodeCase("CONNECT will+auth", ourConnect, peerConnect),
   encodeCase("SUBSCRIBE 10 filters", ourSubscribe, peerSubscribe),
   decodeCase("PUBLISH 16 B", publish16, peerPublish(publish16)),
@@ -276,75 +268,13 @@ const cases: Array<Case> = [
     peer: () => {
       sink = (sink + peerStream()) | 0
     }
-  }
+  },
+  encodeCase("PUBLISH with user properties and a topic alias", V5.publish, V5.peerPublish, 5),
+  decodeCase("PUBLISH with user properties and a topic alias", V5.publish, V5.peerPublish, 5),
+  encodeCase("CONNECT with properties", V5.connect, V5.peerConnect, 5),
+  decodeCase("CONNECT with properties", V5.connect, V5.peerConnect, 5),
+  encodeCase("SUBACK with reason codes", V5.suback, V5.peerSuback, 5),
+  decodeCase("SUBACK with reason codes", V5.suback, V5.peerSuback, 5)
 ]
 
-// ---------------------------------------------------------------------------------------------------
-// Measurement
-
-/** Runs `fn` for about `ms` milliseconds, in batches so the clock is read rarely; returns ops/s. */
-const measure = (fn: () => void, ms: number): number => {
-  let batch = 1
-  let ops = 0
-  const start = now()
-  let elapsed = 0
-  while (elapsed < ms) {
-    for (let i = 0; i < batch; i++) fn()
-    ops += batch
-    elapsed = now() - start
-    // Grow the batch until one batch takes about 1/50 of the round.
-    if (elapsed < ms / 50) batch *= 2
-  }
-  return (ops * 1000) / elapsed
-}
-
-const median = (xs: Array<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
-
-interface Result {
-  readonly case: string
-  readonly ours: number
-  readonly peer: number
-  readonly ratio: number
-}
-
-const results: Array<Result> = []
-const format = (n: number) => n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2)
-
-console.log(
-  `node ${process.version}, ${ROUNDS} rounds x ${ROUND_MS} ms (${CPU_CLOCK ? "CPU" : "wall"} time) per side, median ops/s\n`
-)
-console.log(`${"case".padEnd(44)} ${"ours ops/s".padStart(14)} ${"peer ops/s".padStart(14)} ${"ours/peer".padStart(10)}`)
-for (const c of cases.filter((c) => c.name.includes(FILTER))) {
-  measure(c.ours, WARMUP_MS)
-  measure(c.peer, WARMUP_MS)
-  const ours: Array<number> = []
-  const peer: Array<number> = []
-  for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which side goes first, so drift (GC, thermal) does not favour one.
-    if (round % 2 === 0) {
-      ours.push(measure(c.ours, ROUND_MS))
-      peer.push(measure(c.peer, ROUND_MS))
-    } else {
-      peer.push(measure(c.peer, ROUND_MS))
-      ours.push(measure(c.ours, ROUND_MS))
-    }
-  }
-  const result = { case: c.name, ours: median(ours), peer: median(peer), ratio: median(ours) / median(peer) }
-  results.push(result)
-  console.log(
-    `${c.name.padEnd(44)} ${format(result.ours).padStart(14)} ${format(result.peer).padStart(14)} ${
-      result.ratio.toFixed(2).padStart(10)
-    }`
-  )
-}
-
-const geomean = Math.exp(results.reduce((acc, r) => acc + Math.log(r.ratio), 0) / results.length)
-console.log(`\ngeometric mean of ours/peer: ${geomean.toFixed(2)}`)
-if (FILTER === "") {
-  writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify(results, null, 2) + "\n")
-  console.log(`wrote bench/results.json (sink ${sink})`)
-} else console.log(`BENCH_FILTER set: bench/results.json not written (sink ${sink})`)
+run(cases, new URL("./results.json", import.meta.url), () => sink)

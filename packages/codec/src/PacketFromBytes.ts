@@ -14,7 +14,6 @@ import { MAX_REMAINING_LENGTH } from "./internal/fixedHeader.ts"
 import { rulesOf } from "./internal/rules.ts"
 import { Packet, PacketV5 } from "./Packet.ts"
 import { rowOf } from "./PacketType.ts"
-import type { PacketOfTag } from "./PacketType.ts"
 import type { ProtocolVersion } from "./packets/fields.ts"
 
 /**
@@ -33,7 +32,7 @@ import type { ProtocolVersion } from "./packets/fields.ts"
 export const packetError = <V extends ProtocolVersion = 4>(packet: Packet<V>, protocolVersion?: V): string | undefined => {
   const p: Packet<ProtocolVersion> = packet
   const version: ProtocolVersion = protocolVersion ?? 4
-  const e = packetRulesError(p._tag, p, version)
+  const e = rowOf(p._tag).codec.error(p, version)
   if (e !== undefined) return e
   const size = encodedLength<ProtocolVersion>(p, { protocolVersion: version })
   // Past the limit the header is 5 bytes, so the remaining length is size - 5.
@@ -41,9 +40,6 @@ export const packetError = <V extends ProtocolVersion = 4>(packet: Packet<V>, pr
     ? `packet of ${size} bytes exceeds the maximum remaining length ${MAX_REMAINING_LENGTH} ${rulesOf(version).remainingLength}`
     : undefined
 }
-
-const packetRulesError = <T extends keyof PacketOfTag>(tag: T, p: PacketOfTag[T], version: ProtocolVersion): string | undefined =>
-  rowOf(tag).codec.error(p, version)
 
 const fromBytes = <S extends Schema.Codec<Packet<V>, Packet<V>>, V extends ProtocolVersion>(target: S, version: V) =>
   Schema.Uint8Array.pipe(

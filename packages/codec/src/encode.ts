@@ -17,7 +17,7 @@ import { varintSize, writeVarint } from "./internal/varint.ts"
 import { allocate } from "./internal/Writer.ts"
 import type { Packet } from "./Packet.ts"
 import { rowOf } from "./PacketType.ts"
-import type { PacketOfTag } from "./PacketType.ts"
+import type { PacketRow } from "./PacketType.ts"
 import type { ProtocolVersion } from "./packets/fields.ts"
 
 /**
@@ -30,22 +30,20 @@ export interface EncodeOptions<V extends ProtocolVersion = 4> {
   readonly protocolVersion?: V
 }
 
-type Tag = keyof PacketOfTag
+type AnyPacket = Packet<ProtocolVersion>
 
-/** The remaining length of `p`: its size after the fixed header [MQTT-2.1.4]. */
-const remainingLength = <T extends Tag>(tag: T, p: PacketOfTag[T], version: ProtocolVersion): number =>
-  rowOf(tag).codec.size(p, version)
-
-/** Writes the fixed header and body of `p` (remaining length `rl`) at `start`; returns the end. */
-const writePacket = <T extends Tag>(
+/**
+ * Writes the fixed header and body of `p`, whose row is `row` and remaining length `rl`, at `start`;
+ * returns the end.
+ */
+const writePacket = (
   out: Uint8Array,
   start: number,
-  tag: T,
-  p: PacketOfTag[T],
+  row: PacketRow<AnyPacket>,
+  p: AnyPacket,
   rl: number,
   version: ProtocolVersion
 ): number => {
-  const row = rowOf(tag)
   // First byte: type in the high nibble, flags in the low one [MQTT-2.1.1].
   out[start] = (row.type << 4) | (row.flags ?? row.codec.flags?.(p) ?? 0)
   const pos = writeVarint(out, start + 1, rl)
@@ -60,8 +58,8 @@ const writePacket = <T extends Tag>(
  * @category encoding
  */
 export const encodedLength = <V extends ProtocolVersion = 4>(packet: Packet<V>, options?: EncodeOptions<V>): number => {
-  const p: Packet<ProtocolVersion> = packet
-  const rl = remainingLength(p._tag, p, options?.protocolVersion ?? 4)
+  const p: AnyPacket = packet
+  const rl = rowOf(p._tag).codec.size(p, options?.protocolVersion ?? 4)
   return 1 + varintSize(rl) + rl
 }
 
@@ -87,11 +85,12 @@ export function encode(packet: Packet): Uint8Array
 // (Two signatures, so that `packets.map(encode)`, which passes an index second, still types.)
 export function encode<V extends ProtocolVersion = 4>(packet: Packet<V>, options: EncodeOptions<V>): Uint8Array
 export function encode(packet: Packet<ProtocolVersion>, options?: EncodeOptions<ProtocolVersion>): Uint8Array {
-  const p = packet
   const version = options?.protocolVersion ?? 4
-  const rl = remainingLength(p._tag, p, version)
+  // One lookup in the table: the row reads as a row of any packet, and `packet` is its packet.
+  const row = rowOf(packet._tag)
+  const rl = row.codec.size(packet, version)
   const out = allocate(1 + varintSize(rl) + rl)
-  writePacket(out, 0, p._tag, p, rl, version)
+  writePacket(out, 0, row, packet, rl, version)
   return out
 }
 
@@ -107,21 +106,21 @@ export const encodeAll = <V extends ProtocolVersion = 4>(
   options?: EncodeOptions<V>
 ): Uint8Array => {
   if (packets.length === 1) return encode<V>(packets[0] as Packet<V>, options ?? {})
-  const all: ReadonlyArray<Packet<ProtocolVersion>> = packets
+  const all: ReadonlyArray<AnyPacket> = packets
   const version = options?.protocolVersion ?? 4
   const lengths = new Array<number>(all.length)
   let total = 0
   for (let i = 0; i < all.length; i++) {
-    const p = all[i] as Packet<ProtocolVersion>
-    const rl = remainingLength(p._tag, p, version)
+    const p = all[i] as AnyPacket
+    const rl = rowOf(p._tag).codec.size(p, version)
     lengths[i] = rl
     total += 1 + varintSize(rl) + rl
   }
   const out = allocate(total)
   let pos = 0
   for (let i = 0; i < all.length; i++) {
-    const p = all[i] as Packet<ProtocolVersion>
-    pos = writePacket(out, pos, p._tag, p, lengths[i] as number, version)
+    const p = all[i] as AnyPacket
+    pos = writePacket(out, pos, rowOf(p._tag), p, lengths[i] as number, version)
   }
   return out
 }

@@ -49,7 +49,23 @@ export interface PacketCodec<P> {
    */
   readonly error: (packet: P, version: ProtocolVersion) => string | undefined
   /** For a packet whose fixed-header flags vary (PUBLISH): the flags of `packet`. */
-  readonly flags?: (packet: P) => number
+  readonly flags: ((packet: P) => number) | undefined
   /** For a packet whose fixed-header flags vary (PUBLISH): why `flags` are invalid, or `undefined`. */
-  readonly flagsError?: (flags: number) => string | undefined
+  readonly flagsError: ((flags: number) => string | undefined) | undefined
 }
+
+/**
+ * A codec with every field in the same order, so that the table's dispatch sees one object shape.
+ *
+ * @since 0.3.0
+ */
+export const packetCodec = <P>(
+  codec: Omit<PacketCodec<P>, "flags" | "flagsError"> & Partial<Pick<PacketCodec<P>, "flags" | "flagsError">>
+): PacketCodec<P> => ({
+  size: codec.size,
+  write: codec.write,
+  read: codec.read,
+  error: codec.error,
+  flags: codec.flags,
+  flagsError: codec.flagsError
+})

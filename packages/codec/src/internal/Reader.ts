@@ -33,9 +33,8 @@ export class Reader {
   readonly end: number
   readonly kind: PacketKind
   readonly version: ProtocolVersion
-  readonly rules: Rules
-  /** The rule that sets `end`: the remaining length, or the property length of a property block. */
-  readonly endRule: string
+  /** The rule that sets `end`, when it is not the remaining length: the property length of a property block. */
+  readonly #endRule: string | undefined
 
   constructor(bytes: Uint8Array, pos: number, end: number, kind: PacketKind, version: ProtocolVersion, endRule?: string) {
     this.bytes = bytes
@@ -43,8 +42,17 @@ export class Reader {
     this.end = end
     this.kind = kind
     this.version = version
-    this.rules = rulesOf(version)
-    this.endRule = endRule ?? this.rules.remainingLength
+    this.#endRule = endRule
+  }
+
+  /** The citations of this packet's protocol version (looked up when an error is worded). */
+  get rules(): Rules {
+    return rulesOf(this.version)
+  }
+
+  /** The rule that sets `end`: the remaining length, or the property length of a property block. */
+  get endRule(): string {
+    return this.#endRule ?? this.rules.remainingLength
   }
 
   /** Bytes left before `end`. */

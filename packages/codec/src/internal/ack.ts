@@ -10,6 +10,7 @@ import { DecodeError } from "../DecodeError.ts"
 import type { AckProperties } from "../Properties.ts"
 import { isReasonCodeOf } from "../ReasonCode.ts"
 import type { ReasonCodeCarrier, ReasonCodeOf } from "../ReasonCode.ts"
+import { packetCodec } from "./PacketCodec.ts"
 import type { PacketCodec, PacketKind } from "./PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "./PropertyCodec.ts"
 import { decodeError, Reader } from "./Reader.ts"
@@ -55,12 +56,11 @@ export const readPacketIdOnly = (
   end: number,
   kind: PacketKind
 ): number | DecodeError => {
-  const rules = rulesOf(4)
   if (end - start !== 2) {
-    return decodeError(`${kind.name} with remaining length ${end - start}, expected 2 ${rules.remainingLength}`, kind.type)
+    return decodeError(`${kind.name} with remaining length ${end - start}, expected 2 ${rulesOf(4).remainingLength}`, kind.type)
   }
   const packetId = ((bytes[start] as number) << 8) | (bytes[start + 1] as number)
-  return packetId === 0 ? decodeError(`${kind.name} with packet identifier 0 ${rules.packetId}`, kind.type) : packetId
+  return packetId === 0 ? decodeError(`${kind.name} with packet identifier 0 ${rulesOf(4).packetId}`, kind.type) : packetId
 }
 
 /**
@@ -172,7 +172,7 @@ export const ackCodec = <T extends AckTag>(
   const reason = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): number => ("reasonCode" in p ? p.reasonCode : 0)
   const properties = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): AckProperties | undefined =>
     "properties" in p ? p.properties : undefined
-  return {
+  return packetCodec({
     size: (p, version) => (version === 4 ? 2 : 2 + tailSize(reason(p), properties(p), tag, true)),
     write: (out, pos, p, version) => {
       pos = writeU16(out, pos, p.packetId)
@@ -194,5 +194,5 @@ export const ackCodec = <T extends AckTag>(
         : { _tag: tag, packetId, reasonCode: tail.reasonCode, properties: tail.properties }
     },
     error: (p, version) => (version === 4 ? undefined : propertiesError(properties(p), tag, tag.toUpperCase()))
-  }
+  })
 }

@@ -4,6 +4,7 @@
  *
  * @since 0.3.0
  */
+import { packetCodec } from "./PacketCodec.ts"
 import type { PacketCodec, PacketKind } from "./PacketCodec.ts"
 import type { DecodeError } from "../DecodeError.ts"
 import type { ProtocolVersion } from "../packets/fields.ts"
@@ -26,10 +27,10 @@ export const emptyBodyError = (start: number, end: number, kind: PacketKind, ver
  * @since 0.3.0
  */
 export const emptyCodec = <T extends string>(tag: T): PacketCodec<{ readonly _tag: T }> => {
-  return {
+  return packetCodec({
     size: () => 0,
     write: () => undefined,
     read: (_bytes, start, end, _flags, kind, version) => emptyBodyError(start, end, kind, version) ?? { _tag: tag },
     error: () => undefined
-  }
+  })
 }

@@ -72,8 +72,15 @@ export const readFixedHeader = (
   const row = rowOfType(type, version)
   // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0.
   if (row === undefined) return decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
-  const flagsIssue = flagsError(row, flags, version)
-  if (flagsIssue !== undefined) return decodeError(flagsIssue, type)
+  if (flags !== row.flags) {
+    const flagsIssue = flagsError(row, flags, version)
+    if (flagsIssue !== undefined) return decodeError(flagsIssue, type)
+  }
+  // Most packets are shorter than 128 bytes: a one-byte remaining length.
+  if (offset + 1 < end) {
+    const b = bytes[offset + 1] as number
+    if (b < 0x80) return { type, flags, headerLength: 2, remainingLength: b, row }
+  }
   const length = readVarint(bytes, offset + 1, end)
   if (length >= 0) return { type, flags, headerLength: 1 + (length & 7), remainingLength: length >> 3, row }
   if (length === VARINT_INCOMPLETE) return undefined

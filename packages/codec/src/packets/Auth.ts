@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { readTail, tailSize, writeTail } from "../internal/ack.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -41,7 +42,7 @@ const methodError = (p: Auth): string | undefined =>
     : undefined
 
 /** The codec of AUTH, for the table of packet types. */
-export const codec: PacketCodec<Auth> = {
+export const codec: PacketCodec<Auth> = packetCodec({
   size: (p) => tailSize(p.reasonCode, p.properties, "Auth", false),
   write: (out, pos, p) => {
     writeTail(out, pos, p.reasonCode, p.properties, "Auth", false)
@@ -61,4 +62,4 @@ export const codec: PacketCodec<Auth> = {
     const issue = methodError(p)
     return issue === undefined ? propertiesError(p.properties, "Auth", "AUTH") : `AUTH ${issue}`
   }
-}
+})

@@ -7,6 +7,7 @@
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { reasonCodeMessage } from "../internal/ack.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -76,7 +77,7 @@ const sessionError = (sessionPresent: boolean, code: number, version: ProtocolVe
 }
 
 /** The codec of CONNACK, for the table of packet types. */
-export const codec: PacketCodec<AnyConnack> = {
+export const codec: PacketCodec<AnyConnack> = packetCodec({
   size: (p, version) => (version === 5 ? 2 + propertiesSize(propertiesOf(p), "Connack") : 2),
   write: (out, pos, p, version) => {
     out[pos] = p.sessionPresent ? 1 : 0
@@ -114,4 +115,4 @@ export const codec: PacketCodec<AnyConnack> = {
   error: (p, version) =>
     prefixed("CONNACK ", sessionError(p.sessionPresent, codeOf(p), version)) ??
       (version === 5 ? propertiesError(propertiesOf(p), "Connack", "CONNACK") : undefined)
-}
+})

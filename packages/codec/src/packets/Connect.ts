@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -143,7 +144,7 @@ const readWill = (r: Reader, flags: number): AnyWill | DecodeError => {
 }
 
 /** The codec of CONNECT, for the table of packet types. */
-export const codec: PacketCodec<AnyConnect> = {
+export const codec: PacketCodec<AnyConnect> = packetCodec({
   size: (p, version) => {
     // Protocol name + level + flags + keep alive: "MQTT" or "MQIsdp" [MQTT-3.1.2.1].
     let n = p.protocolLevel === 3 ? 12 : 10
@@ -248,4 +249,4 @@ export const codec: PacketCodec<AnyConnect> = {
       prefixed("CONNECT ", authenticationError(properties)) ??
       propertiesError(properties, "Connect", "CONNECT")
   }
-}
+})

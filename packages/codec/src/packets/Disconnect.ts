@@ -9,6 +9,7 @@ import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { readTail, tailSize, writeTail } from "../internal/ack.ts"
 import { emptyBodyError } from "../internal/empty.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -50,7 +51,7 @@ const reasonOf = (p: AnyDisconnect): number => ("reasonCode" in p ? p.reasonCode
 const propertiesOf = (p: AnyDisconnect): DisconnectProperties | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of DISCONNECT, for the table of packet types. */
-export const codec: PacketCodec<AnyDisconnect> = {
+export const codec: PacketCodec<AnyDisconnect> = packetCodec({
   size: (p, version) => (version === 5 ? tailSize(reasonOf(p), propertiesOf(p), "Disconnect", true) : 0),
   write: (out, pos, p, version) => {
     if (version === 5) writeTail(out, pos, reasonOf(p), propertiesOf(p), "Disconnect", true)
@@ -65,4 +66,4 @@ export const codec: PacketCodec<AnyDisconnect> = {
       : { _tag: "Disconnect", reasonCode: tail.reasonCode, properties: tail.properties }
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Disconnect", "DISCONNECT") : undefined)
-}
+})

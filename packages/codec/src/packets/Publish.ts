@@ -10,6 +10,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -65,7 +66,7 @@ const topicError = (topic: string, version: ProtocolVersion, properties: Publish
   version === 5 && topic === "" && properties?.topicAlias !== undefined ? undefined : topicNameShapeError(topic)
 
 /** The codec of PUBLISH, for the table of packet types. */
-export const codec: PacketCodec<AnyPublish> = {
+export const codec: PacketCodec<AnyPublish> = packetCodec({
   flags: (p) => (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0),
   flagsError: (flags) => {
     const qos = (flags >> 1) & 3
@@ -132,4 +133,4 @@ export const codec: PacketCodec<AnyPublish> = {
       prefixed("PUBLISH with invalid topic name: ", topicError(p.topic, version, properties), " [MQTT-3.3.2-2]") ??
       propertiesError(properties, "Publish", "PUBLISH")
   }
-}
+})

@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { readReasonCodes } from "../internal/ack.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -68,7 +69,7 @@ type AnySuback = Suback<ProtocolVersion>
 const propertiesOf = (p: AnySuback): AckProperties | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of SUBACK, for the table of packet types. */
-export const codec: PacketCodec<AnySuback> = {
+export const codec: PacketCodec<AnySuback> = packetCodec({
   size: (p, version) => (version === 5 ? 2 + propertiesSize(propertiesOf(p), "Suback") : 2) + p.returnCodes.length,
   write: (out, pos, p, version) => {
     pos = writeU16(out, pos, p.packetId)
@@ -101,4 +102,4 @@ export const codec: PacketCodec<AnySuback> = {
       : { _tag: "Suback", packetId, returnCodes, properties }
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Suback", "SUBACK") : undefined)
-}
+})

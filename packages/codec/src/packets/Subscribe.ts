@@ -7,6 +7,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -127,7 +128,7 @@ const readQos = (r: Reader, filter: string): SubscriptionRequest | DecodeError =
 }
 
 /** The codec of SUBSCRIBE, for the table of packet types. */
-export const codec: PacketCodec<AnySubscribe> = {
+export const codec: PacketCodec<AnySubscribe> = packetCodec({
   size: (p, version) => {
     let n = version === 5 ? 2 + propertiesSize(propertiesOf(p), "Subscribe") : 2
     for (const s of p.subscriptions) n += stringSize(s.filter) + 1
@@ -179,4 +180,4 @@ export const codec: PacketCodec<AnySubscribe> = {
     }
     return version === 5 ? propertiesError(propertiesOf(p), "Subscribe", "SUBSCRIBE") : undefined
   }
-}
+})

@@ -7,6 +7,7 @@
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { readPacketIdOnly, readReasonCodes } from "../internal/ack.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -50,7 +51,7 @@ const propertiesOf = (p: AnyUnsuback): AckProperties | undefined => ("properties
 const codesOf = (p: AnyUnsuback): ReadonlyArray<number> => ("reasonCodes" in p ? p.reasonCodes : [])
 
 /** The codec of UNSUBACK, for the table of packet types. */
-export const codec: PacketCodec<AnyUnsuback> = {
+export const codec: PacketCodec<AnyUnsuback> = packetCodec({
   size: (p, version) => (version === 5 ? 2 + propertiesSize(propertiesOf(p), "Unsuback") + codesOf(p).length : 2),
   write: (out, pos, p, version) => {
     pos = writeU16(out, pos, p.packetId)
@@ -76,4 +77,4 @@ export const codec: PacketCodec<AnyUnsuback> = {
       : { _tag: "Unsuback", packetId, reasonCodes, properties }
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Unsuback", "UNSUBACK") : undefined)
-}
+})

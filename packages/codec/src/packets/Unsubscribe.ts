@@ -6,6 +6,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
+import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
@@ -48,7 +49,7 @@ type AnyUnsubscribe = Unsubscribe<ProtocolVersion>
 const propertiesOf = (p: AnyUnsubscribe): UnsubscribeProperties | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of UNSUBSCRIBE, for the table of packet types. */
-export const codec: PacketCodec<AnyUnsubscribe> = {
+export const codec: PacketCodec<AnyUnsubscribe> = packetCodec({
   size: (p, version) => {
     let n = version === 5 ? 2 + propertiesSize(propertiesOf(p), "Unsubscribe") : 2
     for (const f of p.filters) n += stringSize(f)
@@ -83,4 +84,4 @@ export const codec: PacketCodec<AnyUnsubscribe> = {
     }
     return version === 5 ? propertiesError(propertiesOf(p), "Unsubscribe", "UNSUBSCRIBE") : undefined
   }
-}
+})
