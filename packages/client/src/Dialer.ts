@@ -9,7 +9,7 @@ import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
 import * as Connection from "./Connection.ts"
 import * as Tracing from "./Tracing.ts"
 import { ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
-import type { Endpoint, ResolvedOptions } from "./Options.ts"
+import { type Endpoint, randomClientId, type ResolvedOptions } from "./Options.ts"
 import type { ConnectionStatus } from "./Supervisor.ts"
 
 /** An accepted connection and the scope that closes its socket. @since 0.1.0 */
@@ -34,6 +34,14 @@ export interface Dialer {
   readonly outage: Effect.Effect<Outage>
   /** Moves on to the next broker (after a lost connection). */
   readonly next: () => void
+  /**
+   * After the broker closed a connection instead of answering its SUBSCRIBE: a clean session whose client
+   * id was generated takes a fresh one for the next connection. A clean session has nothing tied to its
+   * id, and RabbitMQ 3.10 keeps a client id's subscription queue on the node that created it: while that
+   * node is down, every other node closes the connection on that id's SUBSCRIBE (clean session or not).
+   * A `clientId` the user chose is kept.
+   */
+  readonly subscribeRefusedByClose: () => void
 }
 
 /** One outage: from a lost connection until a new one settles. @since 0.2.0 */
@@ -46,6 +54,7 @@ export interface Outage {
 
 /** @since 0.1.0 */
 export const make = (options: ResolvedOptions): Dialer => {
+  let clientId = options.connect.clientId // a generated id of a clean session may be renewed
   let endpointIndex = 0 // round-robin over the brokers: advanced after every failure or loss
   const next = () => {
     endpointIndex++
@@ -57,7 +66,7 @@ export const make = (options: ResolvedOptions): Dialer => {
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const password = yield* options.password
-      return yield* Connection.open({ ...options, endpoint, password }).pipe(
+      return yield* Connection.open({ ...options, connect: { ...options.connect, clientId }, endpoint, password }).pipe(
         Scope.provide(scope),
         Effect.map((connection) => ({ connection, scope })),
         Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
@@ -66,7 +75,7 @@ export const make = (options: ResolvedOptions): Dialer => {
       Effect.tapError(() => Effect.sync(next)),
       (self) =>
         Tracing.span("mqtt.connect", () => ({
-          "mqtt.client_id": options.connect.clientId,
+          "mqtt.client_id": clientId,
           "server.address": endpoint.host,
           "server.port": endpoint.port
         }), () => self)
@@ -123,5 +132,9 @@ export const make = (options: ResolvedOptions): Dialer => {
     return { reconnect }
   })
 
-  return { first, outage, next }
+  const subscribeRefusedByClose = () => {
+    if (options.clientIdGenerated && options.connect.cleanSession) clientId = randomClientId()
+  }
+
+  return { first, outage, next, subscribeRefusedByClose }
 }

@@ -12,14 +12,14 @@
  */
 import { Cause, Effect, PubSub, Queue } from "effect"
 import type { SubscriptionRequest } from "@aimeqtt/codec"
-import type { SubscriptionRejected } from "./errors.ts"
+import type { ConnectionFailure, SubscriptionRejected } from "./errors.ts"
 import type { Message } from "./Message.ts"
 import { type Route, Subscriptions, type SubscriptionsOptions } from "./Subscriptions.ts"
 
 /** One subscription stream's inbox: ends when the stream is released, fails when the broker refuses its filter. @since 0.1.0 */
 export interface Subscriber {
   readonly requests: ReadonlyArray<SubscriptionRequest>
-  readonly inbox: Queue.Queue<Message, SubscriptionRejected | Cause.Done>
+  readonly inbox: Queue.Queue<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>
   /** The stream acknowledges each message itself (`ack: "manual"`). */
   readonly manual: boolean
 }
@@ -83,6 +83,11 @@ export class Dispatcher {
   /** Ends every stream (the client closed): their inboxes drain, then the streams complete. */
   endAll(): void {
     for (const subscriber of this.subscriptions.streams) Queue.endUnsafe(subscriber.inbox)
+  }
+
+  /** Fails every stream with `cause` (the client gave up reconnecting): their inboxes drain, then they fail. */
+  failAll(cause: ConnectionFailure): void {
+    for (const subscriber of this.subscriptions.streams) Queue.failCauseUnsafe(subscriber.inbox, Cause.fail(cause))
   }
 
   /** Messages dropped so far, by why (each kind is also logged: the first, then every 1000th). */

@@ -101,7 +101,11 @@ export const start = (
           settled = true
           return handler.onPacket(packet)
         }
-        const end = explain(yield* Effect.flip(opened.connection.run(onPacket)), handler.unansweredSubscriptions())
+        const unanswered = handler.unansweredSubscriptions
+        const closed = yield* Effect.flip(opened.connection.run(onPacket))
+        const pending = unanswered()
+        if (pending.length > 0 && closed._tag === "ConnectionLost") dialer.subscribeRefusedByClose()
+        const end = explain(closed, pending)
         yield* Effect.sync(() => {
           current = undefined
           dialer.next()

@@ -90,9 +90,11 @@ export interface Subscription {
   /**
    * The messages matching any of the filters, each once; ends when the subscription's scope closes. Fails
    * with `SubscriptionRejected` when the broker refuses one of its filters when the client subscribes
-   * again after a reconnect without a session (the other filters of that re-subscribe are not affected).
+   * again after a reconnect without a session (the other filters of that re-subscribe are not affected),
+   * and with the last {@link ConnectionFailure} when the client gives up reconnecting (its `reconnect`
+   * schedule ended). It ends (without failing) when the client is closed.
    */
-  readonly messages: Stream.Stream<Message, SubscriptionRejected>
+  readonly messages: Stream.Stream<Message, SubscriptionRejected | ConnectionFailure>
 }
 
 export type { ConnectionStatus } from "./Supervisor.ts"
@@ -260,7 +262,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         yield* validateFilters(list)
         const qos = subscribeOptions?.qos ?? 0
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
-        const inbox = yield* Queue.bounded<Message, SubscriptionRejected | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
+        const inbox = yield* Queue.bounded<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
         const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
         // An UNSUBSCRIBE of one of these filters still unanswered: its UNSUBACK first (see Subscriptions).
         yield* engine.awaitUnsubscribed(list)

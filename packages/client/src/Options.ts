@@ -153,6 +153,8 @@ export interface ResolvedOptions {
   /** Brokers in the order they are tried; never empty. */
   readonly endpoints: readonly [Endpoint, ...Array<Endpoint>]
   readonly connect: Omit<Connect, "password">
+  /** The client id was generated (no `clientId` option): a clean session may take a fresh one (see Dialer). */
+  readonly clientIdGenerated: boolean
   readonly password: Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError>
   readonly keepAliveMillis: number
   readonly pingTimeoutMillis: number
@@ -261,7 +263,8 @@ const percentDecoded = (encoded: string, what: string): Effect.Effect<string | u
  */
 const DEFAULT_MAX_INFLIGHT = 20
 
-const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice(2, 10)}`
+/** A client id for a client given none: `aimeqtt_` and 8 hex digits. @internal */
+export const randomClientId = (): string => `aimeqtt_${Math.random().toString(16).slice(2, 10)}`
 
 /** Validates options and applies defaults; invalid options fail with `InvalidOptions`. @since 0.1.0 */
 export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, InvalidOptions> =>
@@ -336,6 +339,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
           : {})
       },
       password,
+      clientIdGenerated: options.clientId === undefined,
       keepAliveMillis,
       pingTimeoutMillis: options.pingTimeout === undefined
         ? Math.max(1000, keepAliveMillis / 2)

@@ -336,7 +336,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           Deferred.doneUnsafe(unsuback, Exit.void) // streams waiting for an UNSUBACK go on (and fail: ClientClosed)
           for (const token of session.close()) Deferred.doneUnsafe(token, Exit.fail(cause))
           yield* dispatcher.shutdownAll
-          dispatcher.endAll()
+          // Closed by the program: the streams end. Given up (the reconnect schedule ended): they fail with why.
+          if (cause._tag === "ClientClosed") dispatcher.endAll()
+          else dispatcher.failAll(cause)
         })
     }, () => {
       closed = true

@@ -6,7 +6,7 @@ import type { QoS } from "@aimeqtt/codec"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Fiber, Logger, PubSub, Queue, Stream } from "effect"
 import { Dispatcher, type Subscriber } from "../src/Dispatcher.ts"
-import type { SubscriptionRejected } from "../src/errors.ts"
+import type { ConnectionFailure, SubscriptionRejected } from "../src/errors.ts"
 import { Message } from "../src/Message.ts"
 
 const utf8 = new TextEncoder()
@@ -16,14 +16,14 @@ const makeDispatcher = (unmatchedCapacity = 10, allCapacity = 64, persistent = t
   Effect.sync(() => new Dispatcher(allCapacity, { persistent, unsubscribeOnEnd: true, unmatchedCapacity }))
 
 const subscriber = (filters: ReadonlyArray<string | [string, QoS]>, capacity = 16) =>
-  Effect.map(Queue.bounded<Message, SubscriptionRejected | Cause.Done>(capacity), (inbox) => {
+  Effect.map(Queue.bounded<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>(capacity), (inbox) => {
     const requests: Subscriber["requests"] = filters.map((f) => typeof f === "string" ? { filter: f, qos: 0 as const } : { filter: f[0], qos: f[1] })
     const s = { requests, inbox, manual: false } // plain (auto-ack) stream
     return s
   })
 
 /** Everything currently in an inbox (without waiting). */
-const drain = (inbox: Queue.Queue<Message, SubscriptionRejected | Cause.Done>) =>
+const drain = (inbox: Queue.Queue<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>) =>
   Effect.map(Queue.clear(inbox), (messages) => messages.map((m) => m.topic))
 
 describe("fan-out", () => {

@@ -3,7 +3,7 @@
  * ports. Every test is bounded in time and must not crash the process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Logger, Schedule, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Logger, Schedule, Scope, Stream } from "effect"
 import { AedesBroker, connackBytes, CutProxy, FakeBroker, type FakeConnection, FakeScripts, freePort } from "./brokers/index.ts"
 import { awaitStatus, client, recordStatus, stopwatch } from "./util.ts"
 
@@ -317,5 +317,97 @@ describe("a broker that accepts the connection, then closes it on SUBSCRIBE, eve
       assert.isTrue(causes.some((m) => m.includes("SUBSCRIBE to cmd/#")), causes.join("\n"))
       const attempts = statuses.flatMap((s) => s._tag === "Reconnecting" ? [s.attempt] : [])
       assert.deepStrictEqual(attempts, [1, 2, 3], "one outage: attempts count on")
+    }))
+})
+
+describe("the client gives up reconnecting", () => {
+  it.live("open subscription streams fail with the last cause (they ended as if closed by the program before)", () =>
+    Effect.gen(function*() {
+      // First connection: CONNACK, SUBACK, then the broker goes away; every later connection is closed at once.
+      const broker = yield* FakeBroker.start((conn) =>
+        conn.index > 1 ? conn.close : Effect.gen(function*() {
+          yield* conn.readPacket // CONNECT
+          yield* conn.write(connackBytes(0))
+          const subscribe = yield* conn.readPacket
+          yield* conn.write([0x90, 0x03, subscribe[2] as number, subscribe[3] as number, 0x01])
+          yield* Effect.sleep("100 millis")
+          return yield* conn.close
+        })
+      )
+      const reconnect = Schedule.max([Schedule.spaced("50 millis"), Schedule.recurs(2)])
+      yield* withClient(broker.url, { reconnect, connectTimeout: "3 seconds" }, (mqtt) =>
+        Effect.gen(function*() {
+          const held = yield* mqtt.subscription("gone/#", { qos: 1 })
+          const exit = yield* held.messages.pipe(Stream.runDrain, Effect.exit, Effect.timeout("10 seconds"))
+          assert.isTrue(Exit.isFailure(exit), "the stream failed")
+          if (Exit.isFailure(exit)) {
+            const error = Cause.squash(exit.cause)
+            assert.include(["ConnectError", "ConnectionLost", "ProtocolError"], (error as { readonly _tag?: string })._tag)
+          }
+          assert.strictEqual(broker.connectionCount(), 3, "the first connection and 2 reconnects")
+        }).pipe(Effect.scoped))
+    }))
+
+  it.live("closing the client ends its streams without an error", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const scope = yield* Scope.make()
+      const mqtt = yield* client(broker.url).pipe(Scope.provide(scope))
+      const held = yield* mqtt.subscription("x/#").pipe(Scope.provide(scope))
+      const drained = yield* held.messages.pipe(Stream.runDrain, Effect.exit, Effect.forkChild)
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Fiber.join(drained).pipe(Effect.timeout("5 seconds"))
+      assert.isTrue(Exit.isSuccess(exit))
+    }))
+})
+
+/** The client id of a CONNECT packet (MQTT 3.1.1: "MQTT", level, flags, keep-alive, then the id). */
+const connectClientId = (packet: Uint8Array): string => {
+  let i = 1
+  while (((packet[i] as number) & 0x80) !== 0) i++
+  const start = i + 1 + 10
+  const length = ((packet[start] as number) << 8) | (packet[start + 1] as number)
+  return new TextDecoder().decode(packet.subarray(start + 2, start + 2 + length))
+}
+
+describe("a SUBSCRIBE answered by closing the connection (RabbitMQ 3.10 cluster, the id's queue on a dead node)", () => {
+  /** Closes the connection on the first `refusals` connections' SUBSCRIBE, answers it later; records the ids. */
+  const broker = (refusals: number, ids: Array<string>) =>
+    FakeBroker.start((conn) =>
+      Effect.gen(function*() {
+        ids.push(connectClientId(yield* conn.readPacket))
+        yield* conn.write(connackBytes(0))
+        while (true) {
+          const packet = yield* conn.readPacket
+          if ((packet[0] as number) >> 4 !== 8) continue
+          if (conn.index <= refusals) return yield* conn.close
+          yield* conn.write([0x90, 0x03, packet[2] as number, packet[3] as number, 0x01])
+        }
+      })
+    )
+
+  it.live("a clean session with a generated client id takes a fresh id, and the subscription goes through", () =>
+    Effect.gen(function*() {
+      const ids: Array<string> = []
+      const fake = yield* broker(2, ids)
+      yield* withClient(fake.url, fast, (mqtt) =>
+        Effect.gen(function*() {
+          const held = yield* mqtt.subscription("jobs/#", { qos: 1 }).pipe(Effect.timeout("10 seconds"))
+          assert.deepStrictEqual(held.granted, [1])
+        }).pipe(Effect.scoped))
+      assert.strictEqual(ids.length, 3)
+      assert.strictEqual(new Set(ids).size, 3, `a fresh id per refused connection: ${ids.join(", ")}`)
+      for (const id of ids) assert.match(id, /^aimeqtt_[0-9a-f]+$/)
+    }))
+
+  it.live("a client id the user chose is kept (the broker decides; the schedule's limit holds)", () =>
+    Effect.gen(function*() {
+      const ids: Array<string> = []
+      const fake = yield* broker(2, ids)
+      yield* withClient(fake.url, { ...fast, clientId: "meter-17" }, (mqtt) =>
+        Effect.gen(function*() {
+          yield* mqtt.subscription("jobs/#", { qos: 1 }).pipe(Effect.timeout("10 seconds"))
+        }).pipe(Effect.scoped))
+      assert.deepStrictEqual(ids, ["meter-17", "meter-17", "meter-17"])
     }))
 })
