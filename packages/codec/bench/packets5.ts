@@ -34,56 +34,36 @@ export const peerPublish: IPublishPacket = {
   properties: { topicAlias: 7, userProperties: { "trace-id": traceId, source: "sensor-17" } }
 }
 
+const will = {
+  topic: "clients/aimeqtt-bench-client-0001/status",
+  payload: Buffer.from("offline"),
+  qos: 1,
+  retain: true,
+  properties: { messageExpiryInterval: 3600, contentType: "text/plain", willDelayInterval: 5 }
+} as const
+const client = { clientId: "aimeqtt-bench-client-0001", username: "bench-user", password: Buffer.from("correct horse battery staple") }
+const session = { sessionExpiryInterval: 86400, requestProblemInformation: true, receiveMaximum: 20, topicAliasMaximum: 16 }
+
 /** A CONNECT with session, flow-control and user properties, and a will with its own properties. */
 export const connect: Packet<5> = {
   _tag: "Connect",
   protocolLevel: 5,
-  clientId: "aimeqtt-bench-client-0001",
   cleanSession: false,
   keepAlive: 60,
-  username: "bench-user",
-  password: Buffer.from("correct horse battery staple"),
-  will: {
-    topic: "clients/aimeqtt-bench-client-0001/status",
-    payload: Buffer.from("offline"),
-    qos: 1,
-    retain: true,
-    properties: { messageExpiryInterval: 3600, contentType: "text/plain", willDelayInterval: 5 }
-  },
-  properties: {
-    sessionExpiryInterval: 86400,
-    requestProblemInformation: true,
-    receiveMaximum: 20,
-    topicAliasMaximum: 16,
-    userProperties: [["app", "bench"]],
-    maximumPacketSize: 1048576
-  }
+  ...client,
+  will,
+  properties: { ...session, userProperties: [["app", "bench"]], maximumPacketSize: 1048576 }
 }
 
 export const peerConnect: IConnectPacket = {
   cmd: "connect",
   protocolId: "MQTT",
   protocolVersion: 5,
-  clientId: "aimeqtt-bench-client-0001",
   clean: false,
   keepalive: 60,
-  username: "bench-user",
-  password: Buffer.from("correct horse battery staple"),
-  will: {
-    topic: "clients/aimeqtt-bench-client-0001/status",
-    payload: Buffer.from("offline"),
-    qos: 1,
-    retain: true,
-    properties: { messageExpiryInterval: 3600, contentType: "text/plain", willDelayInterval: 5 }
-  },
-  properties: {
-    sessionExpiryInterval: 86400,
-    requestProblemInformation: true,
-    receiveMaximum: 20,
-    topicAliasMaximum: 16,
-    userProperties: { app: "bench" },
-    maximumPacketSize: 1048576
-  }
+  ...client,
+  will,
+  properties: { ...session, userProperties: { app: "bench" }, maximumPacketSize: 1048576 }
 }
 
 const codes = [0x00, 0x01, 0x02, 0x80, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa2] as const

@@ -20,21 +20,30 @@ import { NonZeroUInt16, NonZeroUInt32, SubscriptionIdentifier, UInt16, UInt32 } 
  * @since 0.3.0
  * @category properties
  */
-export type PropertyCarrier =
-  | "Connect"
-  | "Will"
-  | "Connack"
-  | "Publish"
-  | "Puback"
-  | "Pubrec"
-  | "Pubrel"
-  | "Pubcomp"
-  | "Subscribe"
-  | "Suback"
-  | "Unsubscribe"
-  | "Unsuback"
-  | "Disconnect"
-  | "Auth"
+export const propertyCarriers = [
+  "Connect",
+  "Will",
+  "Connack",
+  "Publish",
+  "Puback",
+  "Pubrec",
+  "Pubrel",
+  "Pubcomp",
+  "Subscribe",
+  "Suback",
+  "Unsubscribe",
+  "Unsuback",
+  "Disconnect",
+  "Auth"
+] as const
+
+/**
+ * One of {@link propertyCarriers}.
+ *
+ * @since 0.3.0
+ * @category properties
+ */
+export type PropertyCarrier = (typeof propertyCarriers)[number]
 
 /**
  * The User Property pairs of a packet, in wire order; a name may appear more than once [MQTT-3.3.2-18].
@@ -166,142 +175,21 @@ const propertiesOf = <C extends PropertyCarrier>(carrier: C): Schema.Struct<Fiel
 }
 
 /**
- * CONNECT properties [MQTT-3.1.2.11].
+ * The Schema of the `properties` of each carrier, built from {@link propertyTable}: e.g.
+ * `PropertiesSchema.Publish` for a PUBLISH [MQTT-3.3.2.3], `PropertiesSchema.Will` for the will
+ * properties of a CONNECT [MQTT-3.1.3.2]. Every property is optional.
  *
  * @since 0.3.0
  * @category properties
  */
-export const ConnectProperties = propertiesOf("Connect")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type ConnectProperties = typeof ConnectProperties.Type
-
-/**
- * Will properties, in the CONNECT payload [MQTT-3.1.3.2].
- *
- * @since 0.3.0
- * @category properties
- */
-export const WillProperties = propertiesOf("Will")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type WillProperties = typeof WillProperties.Type
-
-/**
- * CONNACK properties [MQTT-3.2.2.3].
- *
- * @since 0.3.0
- * @category properties
- */
-export const ConnackProperties = propertiesOf("Connack")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type ConnackProperties = typeof ConnackProperties.Type
-
-/**
- * PUBLISH properties [MQTT-3.3.2.3].
- *
- * @since 0.3.0
- * @category properties
- */
-export const PublishProperties = propertiesOf("Publish")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type PublishProperties = typeof PublishProperties.Type
-
-/**
- * The properties of PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK, which Table 2-4 gives the
- * same two: Reason String and User Property.
- *
- * @since 0.3.0
- * @category properties
- */
-export const AckProperties = propertiesOf("Puback")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type AckProperties = typeof AckProperties.Type
-
-/**
- * SUBSCRIBE properties [MQTT-3.8.2.1].
- *
- * @since 0.3.0
- * @category properties
- */
-export const SubscribeProperties = propertiesOf("Subscribe")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type SubscribeProperties = typeof SubscribeProperties.Type
-
-/**
- * UNSUBSCRIBE properties [MQTT-3.10.2.1].
- *
- * @since 0.3.0
- * @category properties
- */
-export const UnsubscribeProperties = propertiesOf("Unsubscribe")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type UnsubscribeProperties = typeof UnsubscribeProperties.Type
-
-/**
- * DISCONNECT properties [MQTT-3.14.2.2].
- *
- * @since 0.3.0
- * @category properties
- */
-export const DisconnectProperties = propertiesOf("Disconnect")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type DisconnectProperties = typeof DisconnectProperties.Type
-
-/**
- * AUTH properties [MQTT-3.15.2.2].
- *
- * @since 0.3.0
- * @category properties
- */
-export const AuthProperties = propertiesOf("Auth")
-/**
- * @since 0.3.0
- * @category properties
- */
-export type AuthProperties = typeof AuthProperties.Type
-
-/**
- * The type of the properties of each carrier.
- *
- * @since 0.3.0
- * @category properties
- */
-export interface PropertiesOf {
-  readonly Connect: ConnectProperties
-  readonly Will: WillProperties
-  readonly Connack: ConnackProperties
-  readonly Publish: PublishProperties
-  readonly Puback: AckProperties
-  readonly Pubrec: AckProperties
-  readonly Pubrel: AckProperties
-  readonly Pubcomp: AckProperties
-  readonly Subscribe: SubscribeProperties
-  readonly Suback: AckProperties
-  readonly Unsubscribe: UnsubscribeProperties
-  readonly Unsuback: AckProperties
-  readonly Disconnect: DisconnectProperties
-  readonly Auth: AuthProperties
+export const PropertiesSchema = Object.fromEntries(propertyCarriers.map((c) => [c, propertiesOf(c)])) as {
+  readonly [C in PropertyCarrier]: Schema.Struct<Fields<C>>
 }
+
+/**
+ * The type of the properties of each carrier, e.g. `PropertiesOf["Publish"]`.
+ *
+ * @since 0.3.0
+ * @category properties
+ */
+export type PropertiesOf = { readonly [C in PropertyCarrier]: (typeof PropertiesSchema)[C]["Type"] }

@@ -17,16 +17,25 @@ import { Schema } from "effect"
  * @since 0.3.0
  * @category reason codes
  */
-export type ReasonCodeCarrier =
-  | "Connack"
-  | "Puback"
-  | "Pubrec"
-  | "Pubrel"
-  | "Pubcomp"
-  | "Suback"
-  | "Unsuback"
-  | "Disconnect"
-  | "Auth"
+export const reasonCodeCarriers = [
+  "Connack",
+  "Puback",
+  "Pubrec",
+  "Pubrel",
+  "Pubcomp",
+  "Suback",
+  "Unsuback",
+  "Disconnect",
+  "Auth"
+] as const
+
+/**
+ * One of {@link reasonCodeCarriers}.
+ *
+ * @since 0.3.0
+ * @category reason codes
+ */
+export type ReasonCodeCarrier = (typeof reasonCodeCarriers)[number]
 
 const code = <const N extends number, const C extends ReadonlyArray<ReasonCodeCarrier>>(
   value: N,
@@ -127,18 +136,8 @@ export const reasonCodesOf = <C extends ReasonCodeCarrier>(carrier: C): Readonly
   return [...values].sort((a, b) => a - b) as Array<ReasonCodeOf<C>>
 }
 
-/** One byte per value, bit `1 << i` set when carrier `i` may carry it: one load per check on decode. */
-const carriers: ReadonlyArray<ReasonCodeCarrier> = [
-  "Connack",
-  "Puback",
-  "Pubrec",
-  "Pubrel",
-  "Pubcomp",
-  "Suback",
-  "Unsuback",
-  "Disconnect",
-  "Auth"
-]
+/** One word per value, bit `1 << i` set when carrier `i` may carry it: one load per check on decode. */
+const carriers: ReadonlyArray<ReasonCodeCarrier> = reasonCodeCarriers
 const allowed = new Uint16Array(256)
 for (const row of Object.values(reasonCodeTable)) {
   for (const carrier of row.carriers) allowed[row.value] = (allowed[row.value] as number) | (1 << carriers.indexOf(carrier))
@@ -168,118 +167,12 @@ export const reasonCodeName = (carrier: ReasonCodeCarrier, value: number): strin
 }
 
 /**
- * CONNACK reason codes [MQTT-3.2.2.2].
+ * The Schema of the reason codes each carrier may carry, built from {@link reasonCodeTable}: e.g.
+ * `ReasonCodeSchema.Puback` admits the PUBACK reason codes [MQTT-3.4.2.1] and nothing else.
  *
  * @since 0.3.0
  * @category reason codes
  */
-export const ConnackReasonCode = Schema.Literals(reasonCodesOf("Connack"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type ConnackReasonCode = typeof ConnackReasonCode.Type
-
-/**
- * PUBACK reason codes [MQTT-3.4.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const PubackReasonCode = Schema.Literals(reasonCodesOf("Puback"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type PubackReasonCode = typeof PubackReasonCode.Type
-
-/**
- * PUBREC reason codes [MQTT-3.5.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const PubrecReasonCode = Schema.Literals(reasonCodesOf("Pubrec"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type PubrecReasonCode = typeof PubrecReasonCode.Type
-
-/**
- * PUBREL reason codes [MQTT-3.6.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const PubrelReasonCode = Schema.Literals(reasonCodesOf("Pubrel"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type PubrelReasonCode = typeof PubrelReasonCode.Type
-
-/**
- * PUBCOMP reason codes [MQTT-3.7.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const PubcompReasonCode = Schema.Literals(reasonCodesOf("Pubcomp"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type PubcompReasonCode = typeof PubcompReasonCode.Type
-
-/**
- * SUBACK reason codes [MQTT-3.9.3]: the granted QoS, or why the subscription failed.
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const SubackReasonCode = Schema.Literals(reasonCodesOf("Suback"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type SubackReasonCode = typeof SubackReasonCode.Type
-
-/**
- * UNSUBACK reason codes [MQTT-3.11.3].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const UnsubackReasonCode = Schema.Literals(reasonCodesOf("Unsuback"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type UnsubackReasonCode = typeof UnsubackReasonCode.Type
-
-/**
- * DISCONNECT reason codes [MQTT-3.14.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const DisconnectReasonCode = Schema.Literals(reasonCodesOf("Disconnect"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type DisconnectReasonCode = typeof DisconnectReasonCode.Type
-
-/**
- * AUTH reason codes [MQTT-3.15.2.1].
- *
- * @since 0.3.0
- * @category reason codes
- */
-export const AuthReasonCode = Schema.Literals(reasonCodesOf("Auth"))
-/**
- * @since 0.3.0
- * @category reason codes
- */
-export type AuthReasonCode = typeof AuthReasonCode.Type
+export const ReasonCodeSchema = Object.fromEntries(reasonCodeCarriers.map((c) => [c, Schema.Literals(reasonCodesOf(c))])) as {
+  readonly [C in ReasonCodeCarrier]: Schema.Literals<ReadonlyArray<ReasonCodeOf<C>>>
+}

@@ -24,40 +24,26 @@ export { Disconnect, DisconnectV5 } from "./packets/Disconnect.ts"
 export { Auth } from "./packets/Auth.ts"
 export { PacketType } from "./PacketType.ts"
 export {
-  AckProperties,
-  AuthProperties,
-  ConnackProperties,
-  ConnectProperties,
-  DisconnectProperties,
+  PropertiesSchema,
+  propertyCarriers,
   type PropertiesOf,
   type PropertyCarrier,
   type PropertyName,
   propertyTable,
   type PropertyType,
   propertyValue,
-  PublishProperties,
-  SubscribeProperties,
-  UnsubscribeProperties,
-  UserProperties,
-  WillProperties
+  UserProperties
 } from "./Properties.ts"
 export {
-  AuthReasonCode,
-  ConnackReasonCode,
-  DisconnectReasonCode,
   isReasonCodeOf,
-  PubackReasonCode,
-  PubcompReasonCode,
-  PubrecReasonCode,
-  PubrelReasonCode,
   ReasonCode,
   type ReasonCodeCarrier,
+  reasonCodeCarriers,
   reasonCodeName,
   type ReasonCodeOf,
+  ReasonCodeSchema,
   reasonCodesOf,
-  reasonCodeTable,
-  SubackReasonCode,
-  UnsubackReasonCode
+  reasonCodeTable
 } from "./ReasonCode.ts"
 export { matches, outgoingTopicFilterError, outgoingTopicNameError, topicFilterError, topicNameError, TopicTrie } from "./Topic.ts"
 export {

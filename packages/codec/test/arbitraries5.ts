@@ -6,6 +6,8 @@
  */
 import fc from "fast-check"
 import {
+  DecodeError,
+  type Decoder,
   isSharedSubscription,
   type Packet,
   propertyTable,
@@ -139,17 +141,61 @@ export const auth: fc.Arbitrary<Of<"Auth">> = fc.tuple(reasonCode("Auth"), prope
 
 export const empty: fc.Arbitrary<Packet5> = fc.constantFrom<Packet5>({ _tag: "Pingreq" }, { _tag: "Pingresp" })
 
-/** Any valid MQTT 5.0 packet, weighted towards PUBLISH as on a real connection. */
+/** Any valid MQTT 5.0 packet, weighted towards PUBLISH and acknowledgements as on a real connection. */
 export const packet: fc.Arbitrary<Packet5> = fc.oneof(
-  { weight: 4, arbitrary: publish },
-  { weight: 1, arbitrary: connect },
-  { weight: 1, arbitrary: connack },
-  { weight: 1, arbitrary: subscribe },
-  { weight: 1, arbitrary: suback },
-  { weight: 1, arbitrary: unsubscribe },
-  { weight: 1, arbitrary: unsuback },
-  { weight: 2, arbitrary: acks },
-  { weight: 1, arbitrary: disconnect },
-  { weight: 1, arbitrary: auth },
-  { weight: 1, arbitrary: empty }
+  ...[publish, publish, publish, publish, acks, acks].map((arbitrary) => ({ weight: 1, arbitrary })),
+  ...[connect, connack, subscribe, suback, unsubscribe, unsuback, disconnect, auth, empty].map((arbitrary) => ({ weight: 1, arbitrary }))
 )
+
+/** The packets `chunks` complete, pushed in order to `decoder`, or its error. */
+export const pushAll = <V extends 4 | 5>(decoder: Decoder<V>, chunks: Iterable<Uint8Array>): Array<Packet<V>> | DecodeError => {
+  const packets: Array<Packet<V>> = []
+  for (const chunk of chunks) {
+    const result = decoder.push(chunk)
+    if (result instanceof DecodeError) return result
+    packets.push(...result)
+  }
+  return packets
+}
+
+/** `bytes` cut into chunks whose sizes cycle through `sizes` (each at least 1). */
+export function* chunks(bytes: Uint8Array, sizes: ReadonlyArray<number>): Generator<Uint8Array> {
+  for (let pos = 0, i = 0; pos < bytes.length; i++) {
+    const size = Math.max(1, sizes[i % sizes.length] ?? 1)
+    yield bytes.subarray(pos, pos + size)
+    pos += size
+  }
+}
+
+/** xorshift32 over a seed, as integers below `n`: the same inputs on every run. */
+export const integers = (seed: number) => {
+  let x = seed | 0 || 1
+  return (n: number): number => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) % n
+  }
+}
+
+/** `bytes` with `remove` bytes at `at` replaced by `insert`. */
+const splice = (bytes: Uint8Array, at: number, remove: number, insert: ReadonlyArray<number>): Uint8Array => {
+  const out = Array.from(bytes)
+  out.splice(at, remove, ...insert)
+  return Uint8Array.from(out)
+}
+
+/** One to three edits: flip a bit, set a byte, cut the tail, insert a property-like run, drop a byte. */
+export const mutate = (int: (n: number) => number, base: Uint8Array): Uint8Array => {
+  let bytes = base
+  for (let edits = 1 + int(3); edits > 0; edits--) {
+    const at = int(bytes.length + 1)
+    const op = int(5)
+    if (op === 0 && at < bytes.length) bytes = splice(bytes, at, 1, [(bytes[at] as number) ^ (1 << int(8))])
+    else if (op === 1 && at < bytes.length) bytes = splice(bytes, at, 1, [int(256)])
+    else if (op === 2) bytes = bytes.subarray(0, at)
+    else if (op === 3) bytes = splice(bytes, at, 0, [int(0x2c), ...Array.from({ length: int(5) }, () => int(256))])
+    else if (at < bytes.length) bytes = splice(bytes, at, 1, [])
+  }
+  return bytes
+}

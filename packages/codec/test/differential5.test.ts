@@ -219,17 +219,13 @@ const fromPeer = (p: PeerPacket): unknown => {
   }
 }
 
-/** Parses `bytes` with mqtt-packet as version 5: the packets, or its error. */
+/** Parses `bytes` with mqtt-packet as version 5: the packets, or its first error. */
 const peerParse = (bytes: Uint8Array): Array<PeerPacket> | Error => {
-  const parser = mqttPacket.parser({ protocolVersion: 5 })
   const packets: Array<PeerPacket> = []
-  let error: Error | undefined
-  parser.on("packet", (p) => packets.push(p))
-  parser.on("error", (e: Error) => {
-    error = e
-  })
-  parser.parse(Buffer.from(bytes))
-  return error ?? packets
+  const errors: Array<Error> = []
+  mqttPacket.parser({ protocolVersion: 5 }).on("packet", (p) => packets.push(p)).on("error", (e: Error) => errors.push(e))
+    .parse(Buffer.from(bytes))
+  return errors[0] ?? packets
 }
 
 /** Not the short AUTH (remaining length 0), which mqtt-packet cannot parse, nor DISCONNECT 0x8C. */
@@ -281,27 +277,20 @@ describe("MQTT 5.0 differential against mqtt-packet", () => {
   })
 
   it("mutated packets we accept, mqtt-packet accepts as the same packet", () => {
+    const int = Arb5.integers(29)
     const bases = fc.sample(Arb5.packet.filter(peerCanParse), { numRuns: 300, seed: 23 })
       .map((p) => encode(p, v5))
       .filter((b) => b.length < 400)
     let checked = 0
-    fc.assert(
-      fc.property(
-        fc.constantFrom(...bases),
-        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 7 })), { minLength: 1, maxLength: 2 }),
-        (base, flips) => {
-          const bytes = Uint8Array.from(base)
-          for (const [at, bit] of flips) bytes[at % bytes.length]! ^= 1 << bit
-          const ours = decodePacket(bytes, v5)
-          if (ours instanceof DecodeError || !peerCanParse(ours)) return
-          checked++
-          const parsed = peerParse(bytes)
-          expect(parsed).not.toBeInstanceOf(Error)
-          expect((parsed as Array<PeerPacket>).map(fromPeer)).toEqual([normalize(ours, true)])
-        }
-      ),
-      { numRuns: 20_000, seed: 29 }
-    )
+    for (let i = 0; i < 20_000; i++) {
+      const bytes = Arb5.mutate(int, bases[int(bases.length)] as Uint8Array)
+      const ours = decodePacket(bytes, v5)
+      if (ours instanceof DecodeError || !peerCanParse(ours)) continue
+      checked++
+      const parsed = peerParse(bytes)
+      if (parsed instanceof Error) expect([ours, parsed.message]).toBeUndefined()
+      else expect(parsed.map(fromPeer)).toEqual([normalize(ours, true)])
+    }
     expect(checked).toBeGreaterThan(100)
   })
 })

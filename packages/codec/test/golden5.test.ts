@@ -11,6 +11,9 @@ import { hex } from "./arbitraries.ts"
 
 const v5 = { protocolVersion: 5 } as const
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+const empty = new Uint8Array(0)
+/** A PUBLISH to a/b at QoS 0, empty, with `fields`. */
+const publish = (fields: Partial<Packet<5> & { _tag: "Publish" }>): Packet<5> => ({ _tag: "Publish", topic: "a/b", payload: empty, qos: 0, retain: false, dup: false, ...fields })
 
 const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   // CONNECT [MQTT-3.1]
@@ -103,7 +106,7 @@ const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   ],
   [
     "PUBLISH QoS 0, no properties, empty payload",
-    { _tag: "Publish", topic: "a/b", payload: new Uint8Array(0), qos: 0, retain: false, dup: false },
+    publish({}),
     "30 06 0003 612f62 00"
   ],
   [
@@ -131,12 +134,12 @@ const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   ],
   [
     "PUBLISH with an empty topic name and a Topic Alias",
-    { _tag: "Publish", topic: "", payload: new Uint8Array(0), qos: 0, retain: false, dup: false, properties: { topicAlias: 5 } },
+    publish({ topic: "", properties: { topicAlias: 5 } }),
     "30 06 0000 03 230005"
   ],
   [
     "PUBLISH whose topic is the UTF-8 string of Figure 1-2, \"A\\u{2A6D4}\"",
-    { _tag: "Publish", topic: "A\u{2A6D4}", payload: new Uint8Array(0), qos: 0, retain: false, dup: false },
+    publish({ topic: "A\u{2A6D4}" }),
     "30 08 0005 41f0aa9b94 00"
   ],
   // PUBACK, PUBREC, PUBREL, PUBCOMP [MQTT-3.4] to [MQTT-3.7]: the three forms
@@ -263,34 +266,20 @@ const decodeOnly: ReadonlyArray<readonly [string, string, Packet<5>]> = [
   [
     "PUBLISH with User Properties between other properties, kept in wire order [MQTT-3.3.2-18]",
     "30 19 0003 612f62 13 260001620001 31 230001 260001610001 32 0b05",
-    {
-      _tag: "Publish",
-      topic: "a/b",
-      payload: new Uint8Array(0),
-      qos: 0,
-      retain: false,
-      dup: false,
-      properties: { userProperties: [["b", "1"], ["a", "2"]], topicAlias: 1, subscriptionIdentifiers: [5] }
-    }
+    publish({ properties: { userProperties: [["b", "1"], ["a", "2"]], topicAlias: 1, subscriptionIdentifiers: [5] } })
   ]
 ]
 
 describe("MQTT 5.0 golden vectors", () => {
-  for (const [name, packet, bytes] of vectors) {
-    it(`encode ${name}`, () => {
-      expect(encode(packet, v5)).toEqual(hex(bytes))
-      expect(encodedLength(packet, v5)).toBe(hex(bytes).length)
-    })
-    it(`decode ${name}`, () => {
-      expect(decodePacket(hex(bytes), v5)).toEqual(packet)
-    })
-  }
-  for (const [name, bytes, packet] of decodeOnly) {
-    it(`decode ${name}`, () => {
-      expect(decodePacket(hex(bytes), v5)).toEqual(packet)
-      expect(decodePacket(encode(packet, v5), v5)).toEqual(packet)
-    })
-  }
+  // Both directions in one test per vector: the bytes, their length, and the packet they decode to.
+  it.each(vectors)("%s", (_, packet, bytes) => {
+    const expected = hex(bytes)
+    expect([encode(packet, v5), encodedLength(packet, v5), decodePacket(expected, v5)]).toEqual([expected, expected.length, packet])
+  })
+  it.each(decodeOnly)("decodes %s, which re-encodes in the short form", (_, bytes, packet) => {
+    expect(decodePacket(hex(bytes), v5)).toEqual(packet)
+    expect(decodePacket(encode(packet, v5), v5)).toEqual(packet)
+  })
 
   it("every packet type has a vector, with and without properties", () => {
     const tags = new Set(vectors.map(([, p]) => p._tag))

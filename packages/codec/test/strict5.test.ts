@@ -202,15 +202,8 @@ describe("MQTT 5.0 strict decoding", () => {
 })
 
 describe("MQTT 5.0 packetError", () => {
-  const pub = (fields: Partial<Packet<5> & { _tag: "Publish" }>): Packet<5> => ({
-    _tag: "Publish",
-    topic: "a/b",
-    payload: new Uint8Array(0),
-    qos: 0,
-    retain: false,
-    dup: false,
-    ...fields
-  })
+  const base = { _tag: "Publish", topic: "a/b", payload: new Uint8Array(0), qos: 0, retain: false, dup: false } as const
+  const pub = (fields: Partial<Packet<5> & { _tag: "Publish" }>): Packet<5> => ({ ...base, ...fields })
   const invalid: ReadonlyArray<readonly [string, Packet<5>, string]> = [
     [
       "an empty topic without a Topic Alias",

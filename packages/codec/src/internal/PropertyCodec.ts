@@ -126,7 +126,8 @@ const readValue = (p: Reader, entry: Entry, c: Carrier): unknown => {
 }
 
 /**
- * Reads the Property Length and the properties after it, moving `r` past them. Returns the properties
+ * Reads the Property Length and the properties after it, moving `r` past them (in version 5; in
+ * version 4 there are none). Returns the properties
  * as an object (`undefined` when there are none), or why they are malformed: an identifier unknown
  * or not allowed in this carrier [MQTT-2.2.2.2], a property given twice that may appear once, a
  * value out of range, or a length that overruns the packet [MQTT-2.2.2.1].
@@ -134,6 +135,8 @@ const readValue = (p: Reader, entry: Entry, c: Carrier): unknown => {
  * @since 0.3.0
  */
 export const readProperties = <C extends PropertyCarrier>(r: Reader, name: C): PropertiesOf[C] | undefined | DecodeError => {
+  // MQTT 3.1.1 has no properties.
+  if (r.version === 4) return undefined
   const c = carriers[name]
   const field = c.label === "properties" ? "property length" : "will property length"
   const length = r.varint(field)
@@ -167,6 +170,15 @@ export const readProperties = <C extends PropertyCarrier>(r: Reader, name: C): P
   // Every key is a property of this carrier, read with the rules of its type: a `PropertiesOf[C]`.
   return out as PropertiesOf[C]
 }
+
+/**
+ * `fields` with `properties` added when there are any: a decoded packet has no `properties` key for
+ * an empty property block.
+ *
+ * @since 0.3.0
+ */
+export const withProperties = <A extends object, P>(fields: A, properties: P | undefined): A | (A & { readonly properties: P }) =>
+  properties === undefined ? fields : { ...fields, properties }
 
 /** The value of property `key` in `properties`. */
 const get = (properties: object, key: string): unknown => (properties as { readonly [key: string]: unknown })[key]

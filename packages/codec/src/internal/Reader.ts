@@ -133,12 +133,22 @@ export class Reader {
     )
   }
 
-  /** A topic filter of a SUBSCRIBE or UNSUBSCRIBE [MQTT-4.7.1][MQTT-4.7.3-1] (`string` checked the string rules on the bytes). */
-  topicFilter(): string | DecodeError {
-    const filter = this.string("topic filter")
-    if (typeof filter !== "string") return filter
-    const issue = topicFilterShapeError(filter)
-    return issue === undefined ? filter : this.fail(`with invalid topic filter: ${issue}`)
+  /**
+   * The payload of a SUBSCRIBE or UNSUBSCRIBE: topic filters [MQTT-4.7.1][MQTT-4.7.3-1] up to `end`
+   * (`string` checked the string rules on the bytes), each with what `entry` reads after it.
+   */
+  topicFilters<A>(entry: (r: Reader, filter: string) => A | DecodeError): Array<A> | DecodeError {
+    const entries: Array<A> = []
+    while (this.remaining > 0) {
+      const filter = this.string("topic filter")
+      if (typeof filter !== "string") return filter
+      const issue = topicFilterShapeError(filter)
+      if (issue !== undefined) return this.fail(`with invalid topic filter: ${issue}`)
+      const a = entry(this, filter)
+      if (a instanceof DecodeError) return a
+      entries.push(a)
+    }
+    return entries
   }
 
   /** Reads a 2-byte length and moves past that many bytes: where the field starts, or why it is cut short. */

@@ -6,13 +6,15 @@
  *
  * @since 0.3.0
  */
+import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import type { AckProperties } from "../Properties.ts"
-import { isReasonCodeOf } from "../ReasonCode.ts"
+import { PacketId } from "../packets/fields.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import { isReasonCodeOf, ReasonCodeSchema } from "../ReasonCode.ts"
 import type { ReasonCodeCarrier, ReasonCodeOf } from "../ReasonCode.ts"
 import { packetCodec } from "./PacketCodec.ts"
 import type { PacketCodec, PacketKind } from "./PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "./PropertyCodec.ts"
+import { propertiesError, propertiesSize, readProperties, withProperties, writeProperties } from "./PropertyCodec.ts"
 import { decodeError, Reader } from "./Reader.ts"
 import type { PropertiesOf } from "../Properties.ts"
 import { rulesOf } from "./rules.ts"
@@ -42,7 +44,23 @@ export interface Ack4<T extends AckTag> {
  */
 export interface Ack5<T extends AckTag, R extends number> extends Ack4<T> {
   readonly reasonCode: R
-  readonly properties?: AckProperties
+  readonly properties?: PropertiesOf[T]
+}
+
+/**
+ * The models of the acknowledgement `tag`: in MQTT 3.1.1 a packet identifier; in MQTT 5.0 also a
+ * reason code of its own (Table 2-6) and its properties (Table 2-4).
+ *
+ * @since 0.3.0
+ */
+export const ackModels = <T extends AckTag>(tag: T) => {
+  const v4 = Schema.Struct({ _tag: Schema.tag(tag), packetId: PacketId })
+  const v5 = Schema.Struct({
+    ...v4.fields,
+    reasonCode: ReasonCodeSchema[tag],
+    properties: Schema.optionalKey(PropertiesSchema[tag])
+  })
+  return { v4, v5 }
 }
 
 /**
@@ -92,6 +110,23 @@ export const readReasonCodes = <C extends ReasonCodeCarrier>(
   }
   r.pos = r.end
   return codes
+}
+
+/**
+ * Reads the properties, then the list of reason codes (the rest of `r`), of a SUBACK or UNSUBACK in
+ * MQTT 5.0.
+ *
+ * @since 0.3.0
+ */
+export const readCodeList = <C extends "Suback" | "Unsuback">(
+  r: Reader,
+  carrier: C,
+  rule: string
+): { readonly codes: Array<ReasonCodeOf<C>>; readonly properties: PropertiesOf[C] | undefined } | DecodeError => {
+  const properties = readProperties(r, carrier)
+  if (properties instanceof DecodeError) return properties
+  const codes = readReasonCodes(r, carrier, rule)
+  return codes instanceof DecodeError ? codes : { codes, properties }
 }
 
 /**
@@ -155,7 +190,7 @@ export const readTail = <C extends TailCarrier>(
   if (r.remaining === 0 && codeOnly) return { reasonCode }
   const properties = readProperties(r, carrier)
   if (properties instanceof DecodeError) return properties
-  const tail: ReasonTail<C> = properties === undefined ? { reasonCode } : { reasonCode, properties }
+  const tail: ReasonTail<C> = withProperties({ reasonCode }, properties)
   return r.done(tail)
 }
 
@@ -170,7 +205,7 @@ export const ackCodec = <T extends AckTag>(
   rule: string
 ): PacketCodec<Ack4<T> | Ack5<T, ReasonCodeOf<T>>> => {
   const reason = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): number => ("reasonCode" in p ? p.reasonCode : 0)
-  const properties = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): AckProperties | undefined =>
+  const properties = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): PropertiesOf[T] | undefined =>
     "properties" in p ? p.properties : undefined
   return packetCodec({
     size: (p, version) => (version === 4 ? 2 : 2 + tailSize(reason(p), properties(p), tag, true)),
@@ -189,9 +224,7 @@ export const ackCodec = <T extends AckTag>(
       // Remaining length 2: Success, no properties; 3: no Property Length [MQTT-3.4.2-1].
       const tail = readTail(r, tag, rule, true)
       if (tail instanceof DecodeError) return tail
-      return tail.properties === undefined
-        ? { _tag: tag, packetId, reasonCode: tail.reasonCode }
-        : { _tag: tag, packetId, reasonCode: tail.reasonCode, properties: tail.properties }
+      return withProperties({ _tag: tag, packetId, reasonCode: tail.reasonCode }, tail.properties)
     },
     error: (p, version) => (version === 4 ? undefined : propertiesError(properties(p), tag, tag.toUpperCase()))
   })

@@ -32,3 +32,16 @@ export const binaryError = (field: string, bytes: Uint8Array, rules: Rules): str
  */
 export const filterError = (packet: string, filter: string): string | undefined =>
   mqttStringError(filter, `${packet} topic filter`) ?? prefixed(`${packet} with invalid topic filter: `, topicFilterError(filter))
+
+/**
+ * The first error of `items`, or `undefined`.
+ *
+ * @since 0.3.0
+ */
+export const firstError = <A>(items: ReadonlyArray<A>, error: (a: A) => string | undefined): string | undefined => {
+  for (const a of items) {
+    const e = error(a)
+    if (e !== undefined) return e
+  }
+  return undefined
+}

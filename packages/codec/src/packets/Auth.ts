@@ -10,10 +10,10 @@ import { DecodeError } from "../DecodeError.ts"
 import { readTail, tailSize, writeTail } from "../internal/ack.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError } from "../internal/PropertyCodec.ts"
+import { propertiesError, withProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
-import { AuthProperties } from "../Properties.ts"
-import { AuthReasonCode } from "../ReasonCode.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import { ReasonCodeSchema } from "../ReasonCode.ts"
 
 /**
  * AUTH [MQTT-3.15]: `reasonCode` 0 is Success, 0x18 Continue authentication, 0x19 Re-authenticate.
@@ -23,8 +23,8 @@ import { AuthReasonCode } from "../ReasonCode.ts"
  */
 export const Auth = Schema.Struct({
   _tag: Schema.tag("Auth"),
-  reasonCode: AuthReasonCode,
-  properties: Schema.optionalKey(AuthProperties)
+  reasonCode: ReasonCodeSchema.Auth,
+  properties: Schema.optionalKey(PropertiesSchema.Auth)
 })
 /**
  * @since 0.3.0
@@ -52,9 +52,7 @@ export const codec: PacketCodec<Auth> = packetCodec({
     // One of the Authenticate Reason Codes [MQTT-3.15.2-1].
     const tail = readTail(r, "Auth", "[MQTT-3.15.2-1]", false)
     if (tail instanceof DecodeError) return tail
-    const packet: Auth = tail.properties === undefined
-      ? { _tag: "Auth", reasonCode: tail.reasonCode }
-      : { _tag: "Auth", reasonCode: tail.reasonCode, properties: tail.properties }
+    const packet: Auth = withProperties({ _tag: "Auth", reasonCode: tail.reasonCode }, tail.properties)
     const issue = methodError(packet)
     return issue === undefined ? packet : r.fail(issue)
   },

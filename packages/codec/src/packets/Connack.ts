@@ -9,11 +9,13 @@ import { DecodeError } from "../DecodeError.ts"
 import { reasonCodeMessage } from "../internal/ack.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, readProperties, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
 import { prefixed } from "../internal/senderRules.ts"
-import { ConnackProperties } from "../Properties.ts"
-import { ConnackReasonCode, isReasonCodeOf } from "../ReasonCode.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
+import { isReasonCodeOf, ReasonCodeSchema } from "../ReasonCode.ts"
+import type { ReasonCodeOf } from "../ReasonCode.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
 /**
@@ -50,8 +52,8 @@ export const Connack = Schema.Struct({
 export const ConnackV5 = Schema.Struct({
   _tag: Schema.tag("Connack"),
   sessionPresent: Schema.Boolean,
-  reasonCode: ConnackReasonCode,
-  properties: Schema.optionalKey(ConnackProperties)
+  reasonCode: ReasonCodeSchema.Connack,
+  properties: Schema.optionalKey(PropertiesSchema.Connack)
 })
 
 /**
@@ -66,7 +68,7 @@ type AnyConnack = Connack<ProtocolVersion>
 
 /** The return code (3.1.1) or reason code (5.0) of `p`. */
 const codeOf = (p: AnyConnack): number => ("reasonCode" in p ? p.reasonCode : p.returnCode)
-const propertiesOf = (p: AnyConnack): ConnackProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnyConnack): PropertiesOf["Connack"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** A refused connection has no session: [MQTT-3.2.2-4] in 3.1.1, [MQTT-3.2.2-6] in 5.0. */
 const sessionError = (sessionPresent: boolean, code: number, version: ProtocolVersion): string | undefined => {
@@ -105,12 +107,8 @@ export const codec: PacketCodec<AnyConnack> = packetCodec({
     const properties = readProperties(r, "Connack")
     if (properties instanceof DecodeError) return properties
     // Checked against the table just above.
-    const reasonCode = code as ConnackReasonCode
-    return r.done(
-      properties === undefined
-        ? { _tag: "Connack", sessionPresent, reasonCode }
-        : { _tag: "Connack", sessionPresent, reasonCode, properties }
-    )
+    const reasonCode = code as ReasonCodeOf<"Connack">
+    return r.done(withProperties({ _tag: "Connack", sessionPresent, reasonCode }, properties))
   },
   error: (p, version) =>
     prefixed("CONNACK ", sessionError(p.sessionPresent, codeOf(p), version)) ??

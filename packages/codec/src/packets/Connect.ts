@@ -10,13 +10,14 @@ import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, readProperties, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
 import { rulesOf } from "../internal/rules.ts"
 import { binaryError, prefixed } from "../internal/senderRules.ts"
 import { stringSize, writeBinary, writeString, writeU16 } from "../internal/Writer.ts"
 import { mqttStringError } from "../MqttString.ts"
-import { ConnectProperties, WillProperties } from "../Properties.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
 import { topicNameError, topicNameShapeError } from "../Topic.ts"
 import { QoS, UInt16 } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
@@ -40,7 +41,7 @@ export const Will = Schema.Struct({
  * @since 0.3.0
  * @category packets
  */
-export const WillV5 = Schema.Struct({ ...Will.fields, properties: Schema.optionalKey(WillProperties) })
+export const WillV5 = Schema.Struct({ ...Will.fields, properties: Schema.optionalKey(PropertiesSchema.Will) })
 
 /**
  * A will of protocol version `V` (4 by default).
@@ -79,7 +80,7 @@ export const ConnectV5 = Schema.Struct({
   ...Connect.fields,
   protocolLevel: Schema.Literal(5),
   will: Schema.optionalKey(WillV5),
-  properties: Schema.optionalKey(ConnectProperties)
+  properties: Schema.optionalKey(PropertiesSchema.Connect)
 })
 
 /**
@@ -93,8 +94,8 @@ export type Connect<V extends ProtocolVersion = 4> = V extends 5 ? typeof Connec
 type AnyConnect = Connect<ProtocolVersion>
 type AnyWill = Will<ProtocolVersion>
 
-const propertiesOf = (p: AnyConnect): ConnectProperties | undefined => ("properties" in p ? p.properties : undefined)
-const willPropertiesOf = (w: AnyWill): WillProperties | undefined => ("properties" in w ? w.properties : undefined)
+const propertiesOf = (p: AnyConnect): PropertiesOf["Connect"] | undefined => ("properties" in p ? p.properties : undefined)
+const willPropertiesOf = (w: AnyWill): PropertiesOf["Will"] | undefined => ("properties" in w ? w.properties : undefined)
 
 /** Why the protocol name and level are not those of `version` [MQTT-3.1.2-1][MQTT-3.1.2-2]. */
 const protocolError = (name: string, level: number, version: ProtocolVersion): string | undefined => {
@@ -122,14 +123,14 @@ const willFlagsError = (flags: number, version: ProtocolVersion): string | undef
 }
 
 /** Authentication Data without an Authentication Method is a Protocol Error [MQTT-3.1.2.11.10]. */
-const authenticationError = (properties: ConnectProperties | undefined): string | undefined =>
+const authenticationError = (properties: PropertiesOf["Connect"] | undefined): string | undefined =>
   properties?.authenticationData !== undefined && properties.authenticationMethod === undefined
     ? "with Authentication Data but no Authentication Method [MQTT-3.1.2.11.10]"
     : undefined
 
 /** Reads the will (its properties in version 5, topic and message) of `r`. */
 const readWill = (r: Reader, flags: number): AnyWill | DecodeError => {
-  const properties = r.version === 5 ? readProperties(r, "Will") : undefined
+  const properties = readProperties(r, "Will")
   if (properties instanceof DecodeError) return properties
   const topic = r.string("will topic")
   if (typeof topic !== "string") return topic
@@ -140,7 +141,7 @@ const readWill = (r: Reader, flags: number): AnyWill | DecodeError => {
   const payload = r.binary("will message")
   if (!(payload instanceof Uint8Array)) return payload
   const will = { topic, payload, qos: ((flags >> 3) & 3) as QoS, retain: (flags & 0x20) !== 0 }
-  return properties === undefined ? will : { ...will, properties }
+  return withProperties(will, properties)
 }
 
 /** The codec of CONNECT, for the table of packet types. */
@@ -200,7 +201,7 @@ export const codec: PacketCodec<AnyConnect> = packetCodec({
     if (version === 4 && hasPassword && !hasUsername) return r.fail("with a password but no user name [MQTT-3.1.2-22]")
     const keepAlive = r.u16()
     if (keepAlive < 0) return r.pastEnd("keep alive", 2)
-    const properties = version === 5 ? readProperties(r, "Connect") : undefined
+    const properties = readProperties(r, "Connect")
     if (properties instanceof DecodeError) return properties
     const authIssue = authenticationError(properties)
     if (authIssue !== undefined) return r.fail(authIssue)

@@ -11,10 +11,11 @@ import { readTail, tailSize, writeTail } from "../internal/ack.ts"
 import { emptyBodyError } from "../internal/empty.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError } from "../internal/PropertyCodec.ts"
+import { propertiesError, withProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
-import { DisconnectProperties } from "../Properties.ts"
-import { DisconnectReasonCode } from "../ReasonCode.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
+import { ReasonCodeSchema } from "../ReasonCode.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
 /**
@@ -33,8 +34,8 @@ export const Disconnect = Schema.Struct({ _tag: Schema.tag("Disconnect") })
  */
 export const DisconnectV5 = Schema.Struct({
   ...Disconnect.fields,
-  reasonCode: DisconnectReasonCode,
-  properties: Schema.optionalKey(DisconnectProperties)
+  reasonCode: ReasonCodeSchema.Disconnect,
+  properties: Schema.optionalKey(PropertiesSchema.Disconnect)
 })
 
 /**
@@ -48,7 +49,7 @@ export type Disconnect<V extends ProtocolVersion = 4> = V extends 5 ? typeof Dis
 type AnyDisconnect = Disconnect<ProtocolVersion>
 
 const reasonOf = (p: AnyDisconnect): number => ("reasonCode" in p ? p.reasonCode : 0)
-const propertiesOf = (p: AnyDisconnect): DisconnectProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnyDisconnect): PropertiesOf["Disconnect"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of DISCONNECT, for the table of packet types. */
 export const codec: PacketCodec<AnyDisconnect> = packetCodec({
@@ -61,9 +62,7 @@ export const codec: PacketCodec<AnyDisconnect> = packetCodec({
     // One of the DISCONNECT Reason Codes [MQTT-3.14.2-1].
     const tail = readTail(new Reader(bytes, start, end, kind, version), "Disconnect", "[MQTT-3.14.2-1]", true)
     if (tail instanceof DecodeError) return tail
-    return tail.properties === undefined
-      ? { _tag: "Disconnect", reasonCode: tail.reasonCode }
-      : { _tag: "Disconnect", reasonCode: tail.reasonCode, properties: tail.properties }
+    return withProperties({ _tag: "Disconnect", reasonCode: tail.reasonCode }, tail.properties)
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Disconnect", "DISCONNECT") : undefined)
 })

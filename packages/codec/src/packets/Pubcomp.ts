@@ -1,35 +1,29 @@
 /**
- * PUBCOMP [MQTT-3.7]: the answer to a PUBREL, which completes a QoS 2 delivery. In MQTT 5.0 it also carries a reason code and
- * properties; see `ackCodec` for its short forms.
+ * PUBCOMP [MQTT-3.7]: the receiver of a QoS 2 PUBLISH answers PUBREL with it, which completes the
+ * delivery and frees the packet identifier. Its MQTT 5.0 reason codes are those of PUBREL.
  *
  * @since 0.3.0
  */
-import { Schema } from "effect"
-import { ackCodec } from "../internal/ack.ts"
-import { AckProperties } from "../Properties.ts"
-import { PubcompReasonCode } from "../ReasonCode.ts"
-import { PacketId } from "./fields.ts"
+import { ackCodec, ackModels } from "../internal/ack.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
+const models = ackModels("Pubcomp")
+
 /**
- * PUBCOMP in MQTT 3.1.1 [MQTT-3.7].
+ * PUBCOMP in MQTT 3.1.1 [MQTT-3.7]: the packet identifier of the PUBLISH.
  *
  * @since 0.1.0
  * @category packets
  */
-export const Pubcomp = Schema.Struct({ _tag: Schema.tag("Pubcomp"), packetId: PacketId })
+export const Pubcomp = models.v4
 
 /**
- * PUBCOMP in MQTT 5.0 [MQTT-3.7]: `reasonCode` 0 is Success.
+ * PUBCOMP in MQTT 5.0 [MQTT-3.7], with a reason code and properties.
  *
  * @since 0.3.0
  * @category packets
  */
-export const PubcompV5 = Schema.Struct({
-  ...Pubcomp.fields,
-  reasonCode: PubcompReasonCode,
-  properties: Schema.optionalKey(AckProperties)
-})
+export const PubcompV5 = models.v5
 
 /**
  * A PUBCOMP of protocol version `V` (4 by default).
@@ -39,5 +33,5 @@ export const PubcompV5 = Schema.Struct({
  */
 export type Pubcomp<V extends ProtocolVersion = 4> = V extends 5 ? typeof PubcompV5.Type : typeof Pubcomp.Type
 
-/** The codec of PUBCOMP, for the table of packet types. */
+/** The codec of PUBCOMP for the table of packet types; one of its reason codes [MQTT-3.7.2-1]. */
 export const codec = ackCodec("Pubcomp", "[MQTT-3.7.2-1]")

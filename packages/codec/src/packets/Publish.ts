@@ -18,7 +18,8 @@ import { rulesOf } from "../internal/rules.ts"
 import { prefixed } from "../internal/senderRules.ts"
 import { stringSize, writeString, writeU16 } from "../internal/Writer.ts"
 import { mqttStringError } from "../MqttString.ts"
-import { PublishProperties } from "../Properties.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
 import { topicNameShapeError } from "../Topic.ts"
 import { PacketId, QoS } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
@@ -46,7 +47,7 @@ export const Publish = Schema.Struct({
  * @since 0.3.0
  * @category packets
  */
-export const PublishV5 = Schema.Struct({ ...Publish.fields, properties: Schema.optionalKey(PublishProperties) })
+export const PublishV5 = Schema.Struct({ ...Publish.fields, properties: Schema.optionalKey(PropertiesSchema.Publish) })
 
 /**
  * A PUBLISH of protocol version `V` (4 by default).
@@ -58,10 +59,10 @@ export type Publish<V extends ProtocolVersion = 4> = V extends 5 ? typeof Publis
 
 type AnyPublish = Publish<ProtocolVersion>
 
-const propertiesOf = (p: AnyPublish): PublishProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnyPublish): PropertiesOf["Publish"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** Why `topic` is not the topic name of a PUBLISH, or `undefined`. */
-const topicError = (topic: string, version: ProtocolVersion, properties: PublishProperties | undefined): string | undefined =>
+const topicError = (topic: string, version: ProtocolVersion, properties: PropertiesOf["Publish"] | undefined): string | undefined =>
   // In MQTT 5.0 an empty topic name stands for the topic of a Topic Alias [MQTT-3.3.2.1].
   version === 5 && topic === "" && properties?.topicAlias !== undefined ? undefined : topicNameShapeError(topic)
 

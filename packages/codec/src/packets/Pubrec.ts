@@ -1,35 +1,29 @@
 /**
- * PUBREC [MQTT-3.5]: the first answer to a QoS 2 PUBLISH. In MQTT 5.0 it also carries a reason code and
- * properties; see `ackCodec` for its short forms.
+ * PUBREC [MQTT-3.5]: the first answer to a QoS 2 PUBLISH; the receiver now owns the message. In MQTT
+ * 5.0 a reason code of 0x80 or above refuses it and ends the exchange, with no PUBREL to follow.
  *
  * @since 0.3.0
  */
-import { Schema } from "effect"
-import { ackCodec } from "../internal/ack.ts"
-import { AckProperties } from "../Properties.ts"
-import { PubrecReasonCode } from "../ReasonCode.ts"
-import { PacketId } from "./fields.ts"
+import { ackCodec, ackModels } from "../internal/ack.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
+const models = ackModels("Pubrec")
+
 /**
- * PUBREC in MQTT 3.1.1 [MQTT-3.5].
+ * PUBREC in MQTT 3.1.1 [MQTT-3.5]: the packet identifier of the PUBLISH.
  *
  * @since 0.1.0
  * @category packets
  */
-export const Pubrec = Schema.Struct({ _tag: Schema.tag("Pubrec"), packetId: PacketId })
+export const Pubrec = models.v4
 
 /**
- * PUBREC in MQTT 5.0 [MQTT-3.5]: `reasonCode` 0 is Success.
+ * PUBREC in MQTT 5.0 [MQTT-3.5], whose reason codes are those of PUBACK.
  *
  * @since 0.3.0
  * @category packets
  */
-export const PubrecV5 = Schema.Struct({
-  ...Pubrec.fields,
-  reasonCode: PubrecReasonCode,
-  properties: Schema.optionalKey(AckProperties)
-})
+export const PubrecV5 = models.v5
 
 /**
  * A PUBREC of protocol version `V` (4 by default).
@@ -39,5 +33,5 @@ export const PubrecV5 = Schema.Struct({
  */
 export type Pubrec<V extends ProtocolVersion = 4> = V extends 5 ? typeof PubrecV5.Type : typeof Pubrec.Type
 
-/** The codec of PUBREC, for the table of packet types. */
+/** The codec of PUBREC for the table of packet types; one of its reason codes [MQTT-3.5.2-1]. */
 export const codec = ackCodec("Pubrec", "[MQTT-3.5.2-1]")

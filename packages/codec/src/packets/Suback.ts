@@ -7,14 +7,15 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import { readReasonCodes } from "../internal/ack.ts"
+import { readCodeList } from "../internal/ack.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
 import { writeU16 } from "../internal/Writer.ts"
-import { AckProperties } from "../Properties.ts"
-import { SubackReasonCode } from "../ReasonCode.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
+import { ReasonCodeSchema } from "../ReasonCode.ts"
 import { PacketId } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
@@ -52,8 +53,8 @@ export const Suback = Schema.Struct({
 export const SubackV5 = Schema.Struct({
   _tag: Schema.tag("Suback"),
   packetId: PacketId,
-  returnCodes: Schema.Array(SubackReasonCode),
-  properties: Schema.optionalKey(AckProperties)
+  returnCodes: Schema.Array(ReasonCodeSchema.Suback),
+  properties: Schema.optionalKey(PropertiesSchema.Suback)
 })
 
 /**
@@ -66,7 +67,7 @@ export type Suback<V extends ProtocolVersion = 4> = V extends 5 ? typeof SubackV
 
 type AnySuback = Suback<ProtocolVersion>
 
-const propertiesOf = (p: AnySuback): AckProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnySuback): PropertiesOf["Suback"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of SUBACK, for the table of packet types. */
 export const codec: PacketCodec<AnySuback> = packetCodec({
@@ -92,14 +93,10 @@ export const codec: PacketCodec<AnySuback> = packetCodec({
       }
       return { _tag: "Suback", packetId, returnCodes }
     }
-    const properties = readProperties(r, "Suback")
-    if (properties instanceof DecodeError) return properties
     // One of the Subscribe Reason Codes for each filter [MQTT-3.9.3-2].
-    const returnCodes = readReasonCodes(r, "Suback", "[MQTT-3.9.3-2]")
-    if (returnCodes instanceof DecodeError) return returnCodes
-    return properties === undefined
-      ? { _tag: "Suback", packetId, returnCodes }
-      : { _tag: "Suback", packetId, returnCodes, properties }
+    const list = readCodeList(r, "Suback", "[MQTT-3.9.3-2]")
+    if (list instanceof DecodeError) return list
+    return withProperties({ _tag: "Suback", packetId, returnCodes: list.codes }, list.properties)
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Suback", "SUBACK") : undefined)
 })

@@ -9,11 +9,13 @@ import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { readFilterList } from "../internal/filterList.ts"
 import { Reader } from "../internal/Reader.ts"
-import { filterError, prefixed } from "../internal/senderRules.ts"
+import { filterError, firstError, prefixed } from "../internal/senderRules.ts"
 import { stringSize, writeString, writeU16 } from "../internal/Writer.ts"
-import { SubscribeProperties } from "../Properties.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
 import { isSharedSubscription } from "../SharedSubscription.ts"
 import { PacketId, QoS } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
@@ -72,7 +74,7 @@ export const SubscribeV5 = Schema.Struct({
   _tag: Schema.tag("Subscribe"),
   packetId: PacketId,
   subscriptions: Schema.Array(SubscriptionRequestV5).check(Schema.isMinLength(1)),
-  properties: Schema.optionalKey(SubscribeProperties)
+  properties: Schema.optionalKey(PropertiesSchema.Subscribe)
 })
 
 /**
@@ -86,7 +88,7 @@ export type Subscribe<V extends ProtocolVersion = 4> = V extends 5 ? typeof Subs
 type AnySubscribe = Subscribe<ProtocolVersion>
 type AnyRequest = SubscriptionRequest<ProtocolVersion>
 
-const propertiesOf = (p: AnySubscribe): SubscribeProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnySubscribe): PropertiesOf["Subscribe"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The Subscription Options byte of `s` [MQTT-3.8.3.1]; in 3.1.1 only the QoS. */
 const options = (s: AnyRequest, version: ProtocolVersion): number =>
@@ -144,40 +146,18 @@ export const codec: PacketCodec<AnySubscribe> = packetCodec({
   },
   read: (bytes, start, end, _flags, kind, version) => {
     const r = new Reader(bytes, start, end, kind, version)
-    const packetId = r.packetId()
-    if (typeof packetId !== "number") return packetId
-    const properties = version === 5 ? readProperties(r, "Subscribe") : undefined
-    if (properties instanceof DecodeError) return properties
     // At least one filter: [MQTT-3.8.3-3] in 3.1.1, [MQTT-3.8.3-2] in 5.0.
-    if (r.remaining === 0) return r.fail(`without topic filters ${version === 5 ? "[MQTT-3.8.3-2]" : "[MQTT-3.8.3-3]"}`)
     if (version === 4) {
-      const subscriptions: Array<SubscriptionRequest> = []
-      while (r.remaining > 0) {
-        const filter = r.topicFilter()
-        if (typeof filter !== "string") return filter
-        const s = readQos(r, filter)
-        if (s instanceof DecodeError) return s
-        subscriptions.push(s)
-      }
-      return { _tag: "Subscribe", packetId, subscriptions }
+      const body = readFilterList(r, "Subscribe", "[MQTT-3.8.3-3]", readQos)
+      return body instanceof DecodeError ? body : { _tag: "Subscribe", packetId: body.packetId, subscriptions: body.entries }
     }
-    const subscriptions: Array<SubscriptionRequest<5>> = []
-    while (r.remaining > 0) {
-      const filter = r.topicFilter()
-      if (typeof filter !== "string") return filter
-      const s = readOptions(r, filter)
-      if (s instanceof DecodeError) return s
-      subscriptions.push(s)
-    }
-    return properties === undefined
-      ? { _tag: "Subscribe", packetId, subscriptions }
-      : { _tag: "Subscribe", packetId, subscriptions, properties }
+    const body = readFilterList(r, "Subscribe", "[MQTT-3.8.3-2]", readOptions)
+    if (body instanceof DecodeError) return body
+    return withProperties({ _tag: "Subscribe", packetId: body.packetId, subscriptions: body.entries }, body.properties)
   },
-  error: (p, version) => {
-    for (const s of p.subscriptions) {
-      const e = filterError("SUBSCRIBE", s.filter) ?? prefixed("SUBSCRIBE ", version === 5 ? noLocalError(s) : undefined)
-      if (e !== undefined) return e
-    }
-    return version === 5 ? propertiesError(propertiesOf(p), "Subscribe", "SUBSCRIBE") : undefined
-  }
+  error: (p, version) =>
+    firstError(
+      p.subscriptions,
+      (s) => filterError("SUBSCRIBE", s.filter) ?? prefixed("SUBSCRIBE ", version === 5 ? noLocalError(s) : undefined)
+    ) ?? (version === 5 ? propertiesError(propertiesOf(p), "Subscribe", "SUBSCRIBE") : undefined)
 })

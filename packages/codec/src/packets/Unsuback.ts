@@ -6,14 +6,15 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import { readPacketIdOnly, readReasonCodes } from "../internal/ack.ts"
+import { readPacketIdOnly, readCodeList } from "../internal/ack.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
 import { writeU16 } from "../internal/Writer.ts"
-import { AckProperties } from "../Properties.ts"
-import { UnsubackReasonCode } from "../ReasonCode.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
+import { ReasonCodeSchema } from "../ReasonCode.ts"
 import { PacketId } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
@@ -33,8 +34,8 @@ export const Unsuback = Schema.Struct({ _tag: Schema.tag("Unsuback"), packetId: 
  */
 export const UnsubackV5 = Schema.Struct({
   ...Unsuback.fields,
-  reasonCodes: Schema.Array(UnsubackReasonCode),
-  properties: Schema.optionalKey(AckProperties)
+  reasonCodes: Schema.Array(ReasonCodeSchema.Unsuback),
+  properties: Schema.optionalKey(PropertiesSchema.Unsuback)
 })
 
 /**
@@ -47,7 +48,7 @@ export type Unsuback<V extends ProtocolVersion = 4> = V extends 5 ? typeof Unsub
 
 type AnyUnsuback = Unsuback<ProtocolVersion>
 
-const propertiesOf = (p: AnyUnsuback): AckProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnyUnsuback): PropertiesOf["Unsuback"] | undefined => ("properties" in p ? p.properties : undefined)
 const codesOf = (p: AnyUnsuback): ReadonlyArray<number> => ("reasonCodes" in p ? p.reasonCodes : [])
 
 /** The codec of UNSUBACK, for the table of packet types. */
@@ -67,14 +68,10 @@ export const codec: PacketCodec<AnyUnsuback> = packetCodec({
     const r = new Reader(bytes, start, end, kind, version)
     const packetId = r.packetId()
     if (typeof packetId !== "number") return packetId
-    const properties = readProperties(r, "Unsuback")
-    if (properties instanceof DecodeError) return properties
     // One of the Unsubscribe Reason Codes for each filter [MQTT-3.11.3-2].
-    const reasonCodes = readReasonCodes(r, "Unsuback", "[MQTT-3.11.3-2]")
-    if (reasonCodes instanceof DecodeError) return reasonCodes
-    return properties === undefined
-      ? { _tag: "Unsuback", packetId, reasonCodes }
-      : { _tag: "Unsuback", packetId, reasonCodes, properties }
+    const list = readCodeList(r, "Unsuback", "[MQTT-3.11.3-2]")
+    if (list instanceof DecodeError) return list
+    return withProperties({ _tag: "Unsuback", packetId, reasonCodes: list.codes }, list.properties)
   },
   error: (p, version) => (version === 5 ? propertiesError(propertiesOf(p), "Unsuback", "UNSUBACK") : undefined)
 })

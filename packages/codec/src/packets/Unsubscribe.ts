@@ -8,11 +8,13 @@ import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
-import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { propertiesError, propertiesSize, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
+import { readFilterList } from "../internal/filterList.ts"
 import { Reader } from "../internal/Reader.ts"
-import { filterError } from "../internal/senderRules.ts"
+import { filterError, firstError } from "../internal/senderRules.ts"
 import { stringSize, writeString, writeU16 } from "../internal/Writer.ts"
-import { UnsubscribeProperties } from "../Properties.ts"
+import { PropertiesSchema } from "../Properties.ts"
+import type { PropertiesOf } from "../Properties.ts"
 import { PacketId } from "./fields.ts"
 import type { ProtocolVersion } from "./fields.ts"
 
@@ -34,7 +36,7 @@ export const Unsubscribe = Schema.Struct({
  * @since 0.3.0
  * @category packets
  */
-export const UnsubscribeV5 = Schema.Struct({ ...Unsubscribe.fields, properties: Schema.optionalKey(UnsubscribeProperties) })
+export const UnsubscribeV5 = Schema.Struct({ ...Unsubscribe.fields, properties: Schema.optionalKey(PropertiesSchema.Unsubscribe) })
 
 /**
  * An UNSUBSCRIBE of protocol version `V` (4 by default).
@@ -46,7 +48,7 @@ export type Unsubscribe<V extends ProtocolVersion = 4> = V extends 5 ? typeof Un
 
 type AnyUnsubscribe = Unsubscribe<ProtocolVersion>
 
-const propertiesOf = (p: AnyUnsubscribe): UnsubscribeProperties | undefined => ("properties" in p ? p.properties : undefined)
+const propertiesOf = (p: AnyUnsubscribe): PropertiesOf["Unsubscribe"] | undefined => ("properties" in p ? p.properties : undefined)
 
 /** The codec of UNSUBSCRIBE, for the table of packet types. */
 export const codec: PacketCodec<AnyUnsubscribe> = packetCodec({
@@ -62,26 +64,11 @@ export const codec: PacketCodec<AnyUnsubscribe> = packetCodec({
   },
   read: (bytes, start, end, _flags, kind, version) => {
     const r = new Reader(bytes, start, end, kind, version)
-    const packetId = r.packetId()
-    if (typeof packetId !== "number") return packetId
-    const properties = version === 5 ? readProperties(r, "Unsubscribe") : undefined
-    if (properties instanceof DecodeError) return properties
-    if (r.remaining === 0) return r.fail("without topic filters [MQTT-3.10.3-2]")
-    const filters: Array<string> = []
-    while (r.remaining > 0) {
-      const filter = r.topicFilter()
-      if (typeof filter !== "string") return filter
-      filters.push(filter)
-    }
-    return properties === undefined
-      ? { _tag: "Unsubscribe", packetId, filters }
-      : { _tag: "Unsubscribe", packetId, filters, properties }
+    const body = readFilterList(r, "Unsubscribe", "[MQTT-3.10.3-2]", (_, filter) => filter)
+    if (body instanceof DecodeError) return body
+    return withProperties({ _tag: "Unsubscribe", packetId: body.packetId, filters: body.entries }, body.properties)
   },
-  error: (p, version) => {
-    for (const f of p.filters) {
-      const e = filterError("UNSUBSCRIBE", f)
-      if (e !== undefined) return e
-    }
-    return version === 5 ? propertiesError(propertiesOf(p), "Unsubscribe", "UNSUBSCRIBE") : undefined
-  }
+  error: (p, version) =>
+    firstError(p.filters, (f) => filterError("UNSUBSCRIBE", f)) ??
+      (version === 5 ? propertiesError(propertiesOf(p), "Unsubscribe", "UNSUBSCRIBE") : undefined)
 })
