@@ -706,7 +706,9 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["sub", "-C", "1"], "give a topic filter to subscribe to: --topic (-t)"],
         [["sub", "-t", "a", "-U", "b/#/c"], "invalid topic \"b/#/c\""]
       ]
-      const runs = yield* Effect.forEach(cases, ([args]) => runCli(args), { concurrency: 2 })
+      // ~40 processes of ~1 s of start-up each (from source): in parallel, and with a bound that holds when the
+      // machine is busy (this is no timing test).
+      const runs = yield* Effect.forEach(cases, ([args]) => runCli(args, {}, 60_000), { concurrency: 4 })
       cases.forEach(([args, expected], i) => {
         const run = runs[i]
         if (run === undefined) return assert.fail("missing run")
@@ -715,5 +717,5 @@ describeMosquitto("aimeqtt CLI usage", () => {
         assert.include(run.stderr, expected, label)
         assert.notInclude(run.stderr, "pw-Zq9")
       })
-    }), 60_000)
+    }), 240_000)
 })
