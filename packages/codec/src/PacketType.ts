@@ -47,6 +47,8 @@ export interface PacketRow<P, N extends number = number> {
   readonly name: string
   /** The fixed-header flags, or `undefined` where they vary (PUBLISH: its codec's `flags`). */
   readonly flags: number | undefined
+  /** The flags a decoder accepts, as a bit mask: bit `f` is set when flags `f` are valid. */
+  readonly validFlags: number
   /** The first protocol version with this packet. */
   readonly since: ProtocolVersion
   readonly codec: PacketCodec<P>
@@ -58,7 +60,13 @@ const row = <P, const N extends number>(
   flags: number | undefined,
   codec: PacketCodec<P>,
   since: ProtocolVersion = 4
-): PacketRow<P, N> => ({ type, name, flags, since, codec })
+): PacketRow<P, N> => {
+  let validFlags = 0
+  for (let f = 0; f < 16; f++) {
+    if (flags === undefined ? codec.flagsError?.(f) === undefined : f === flags) validFlags |= 1 << f
+  }
+  return { type, name, flags, validFlags, since, codec }
+}
 
 /**
  * The table, by `_tag`.

@@ -44,7 +44,7 @@ export const MAX_PACKET_SIZE = MAX_REMAINING_LENGTH + 5
 
 const bits = (flags: number): string => `0b${flags.toString(2).padStart(4, "0")}`
 
-/** Why the flags of a packet are invalid, or undefined [MQTT-2.1.3-1]. */
+/** Why the flags of a packet are invalid (`validFlags` said they are), or undefined [MQTT-2.1.3-1]. */
 const flagsError = (row: PacketRow<Packet<ProtocolVersion>>, flags: number, version: ProtocolVersion): string | undefined => {
   if (row.flags === undefined) return row.codec.flagsError?.(flags)
   // Reserved flags have the value the table lists, e.g. 0b0010 for PUBREL [MQTT-3.6.1-1].
@@ -72,10 +72,7 @@ export const readFixedHeader = (
   const row = rowOfType(type, version)
   // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0.
   if (row === undefined) return decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
-  if (flags !== row.flags) {
-    const flagsIssue = flagsError(row, flags, version)
-    if (flagsIssue !== undefined) return decodeError(flagsIssue, type)
-  }
+  if (((row.validFlags >> flags) & 1) === 0) return decodeError(flagsError(row, flags, version) ?? "", type)
   // Most packets are shorter than 128 bytes: a one-byte remaining length.
   if (offset + 1 < end) {
     const b = bytes[offset + 1] as number
