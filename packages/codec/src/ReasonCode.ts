@@ -137,10 +137,10 @@ export const reasonCodesOf = <C extends ReasonCodeCarrier>(carrier: C): Readonly
 }
 
 /** One word per value, bit `1 << i` set when carrier `i` may carry it: one load per check on decode. */
-const carriers: ReadonlyArray<ReasonCodeCarrier> = reasonCodeCarriers
+const bit = Object.fromEntries(reasonCodeCarriers.map((c, i) => [c, 1 << i])) as { readonly [C in ReasonCodeCarrier]: number }
 const allowed = new Uint16Array(256)
 for (const row of Object.values(reasonCodeTable)) {
-  for (const carrier of row.carriers) allowed[row.value] = (allowed[row.value] as number) | (1 << carriers.indexOf(carrier))
+  for (const carrier of row.carriers) allowed[row.value] = (allowed[row.value] as number) | bit[carrier]
 }
 
 /**
@@ -150,7 +150,7 @@ for (const row of Object.values(reasonCodeTable)) {
  * @category reason codes
  */
 export const isReasonCodeOf = (carrier: ReasonCodeCarrier, value: number): boolean =>
-  ((allowed[value] ?? 0) & (1 << carriers.indexOf(carrier))) !== 0
+  ((allowed[value] ?? 0) & bit[carrier]) !== 0
 
 /**
  * The standard's name of reason code `value` in a packet of kind `carrier`, e.g. "Normal disconnection"

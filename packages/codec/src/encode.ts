@@ -83,7 +83,7 @@ export const encodedLength = <V extends ProtocolVersion = 4>(packet: Packet<V>, 
  */
 export function encode(packet: Packet): Uint8Array
 // (Two signatures, so that `packets.map(encode)`, which passes an index second, still types.)
-export function encode<V extends ProtocolVersion = 4>(packet: Packet<V>, options: EncodeOptions<V>): Uint8Array
+export function encode<V extends ProtocolVersion = 4>(packet: Packet<V>, options: EncodeOptions<V> | undefined): Uint8Array
 export function encode(packet: Packet<ProtocolVersion>, options?: EncodeOptions<ProtocolVersion>): Uint8Array {
   const version = options?.protocolVersion ?? 4
   // One lookup in the table: the row reads as a row of any packet, and `packet` is its packet.
@@ -105,7 +105,7 @@ export const encodeAll = <V extends ProtocolVersion = 4>(
   packets: ReadonlyArray<Packet<V>>,
   options?: EncodeOptions<V>
 ): Uint8Array => {
-  if (packets.length === 1) return encode<V>(packets[0] as Packet<V>, options ?? {})
+  if (packets.length === 1) return encode<V>(packets[0] as Packet<V>, options)
   const all: ReadonlyArray<AnyPacket> = packets
   const version = options?.protocolVersion ?? 4
   const lengths = new Array<number>(all.length)

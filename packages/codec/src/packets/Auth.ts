@@ -7,7 +7,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import { readTail, tailSize, writeTail } from "../internal/ack.ts"
+import { readTail, tailSize, writeTail } from "../internal/reasons.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, withProperties } from "../internal/PropertyCodec.ts"

@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import { reasonCodeMessage } from "../internal/ack.ts"
+import { reasonCodeMessage } from "../internal/reasons.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, withProperties, writeProperties } from "../internal/PropertyCodec.ts"

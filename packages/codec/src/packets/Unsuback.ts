@@ -6,7 +6,8 @@
  */
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
-import { readPacketIdOnly, readCodeList } from "../internal/ack.ts"
+import { readPacketIdOnly } from "../internal/ack.ts"
+import { readCodeList } from "../internal/reasons.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
 import type { PacketCodec } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, withProperties, writeProperties } from "../internal/PropertyCodec.ts"
