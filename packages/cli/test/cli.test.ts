@@ -680,7 +680,8 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["pub", "--url", "mqtt://a%00b@127.0.0.1:1", "-t", "a", "-m", "x"], "the URL's user name contains the null character U+0000 [MQTT-1.5.3-2]"],
         [["pub", "--url", "mqtt://%E0%A4%A@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's user name is not valid percent-encoded UTF-8"],
         [["pub", "--url", "mqtt://u:%ED%A0%80@127.0.0.1:1", "-t", "a", "-m", "x"], "the broker URL's password is not valid percent-encoded UTF-8"],
-        [["pub", "--url", "mqtt://u:pw-Zq9@host:99999", "-t", "a", "-m", "x"], "invalid broker URL \"mqtt://***@host:99999\""],
+        [["pub", "--url", "mqtt://u:pw-Zq9@host:99999", "-t", "a", "-m", "x"], "invalid broker URL \"mqtt://***@host:99999\": port 99999 is out of range"],
+        [["pub", "--url", "user:S3cret-pw@127.0.0.1:1883", "-t", "a", "-m", "x"], "did you mean \"mqtt://***@127.0.0.1:1883\"?"],
         // mosquitto habits that used to print the help or the version and exit 0 without publishing (issue 12, item 7)
         [["pub", "-h", "127.0.0.1", "-t", "x", "-m", "y"], "-h is --help here: give the broker host with -H or --host"],
         [["sub", "-t", "a", "-v"], "-v is --version here: print \"topic payload\" with -V or --verbose"],
@@ -716,6 +717,7 @@ describeMosquitto("aimeqtt CLI usage", () => {
         assert.strictEqual(run.code, 2, `${label}: ${run.stderr.slice(0, 500)}`)
         assert.include(run.stderr, expected, label)
         assert.notInclude(run.stderr, "pw-Zq9")
+        assert.notInclude(run.stderr, "S3cret-pw")
       })
     }), 240_000)
 })

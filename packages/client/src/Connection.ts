@@ -100,7 +100,10 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
       )
       for (const chunk of chunks) {
         const packets = decoder.push(chunk)
-        if (packets instanceof DecodeError) return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message}` })
+        if (packets instanceof DecodeError) {
+          // What an HTTP server, or anything else that does not speak MQTT, sends back to a CONNECT.
+          return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message} (does the server speak MQTT on this port?)` })
+        }
         if (hook !== undefined) for (const packet of packets) yield* observe(hook, "received", packet)
         received.push(...packets)
       }
@@ -154,7 +157,16 @@ const makeConnection = (
         const items = yield* Queue.takeAll(outbox)
         writing = items
         settled = 0
-        const { bytes, chunks, settles } = coalesce(items)
+        // Packets are validated before they reach the outbox; should one still not encode (a bug), the
+        // connection ends and the items fail, instead of a dead writer that leaves everything waiting.
+        const batch = yield* Effect.exit(Effect.sync(() => coalesce(items)))
+        if (Exit.isFailure(batch)) {
+          const error = lost("a packet could not be encoded", batch.cause)
+          settle(items.length, error)
+          writing = []
+          return yield* error
+        }
+        const { bytes, chunks, settles } = batch.value
         if (hook !== undefined) {
           // The items `coalesce` encoded (one may be cancelled while the hook runs: it is written anyway).
           const encoded = items.filter((item) => !item.cancelled)
@@ -229,7 +241,9 @@ const makeConnection = (
           for (const chunk of chunks) {
             const packets = decoder.push(chunk)
             if (packets instanceof DecodeError) {
-              return yield* new ProtocolError({ message: `malformed packet from the broker: ${packets.message}` })
+              // A packet above `maxPacketSize` is not malformed: say which limit it broke.
+              const what = packets.message.includes("maxPacketSize") ? "a packet from the broker is too large" : "malformed packet from the broker"
+              return yield* new ProtocolError({ message: `${what}: ${packets.message}` })
             }
             if (hook !== undefined) {
               for (const packet of packets) {

@@ -20,6 +20,7 @@ import {
 import { AckableMessage, type AckableTypedMessage, type Message, type TypedMessage } from "./Message.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
+import { filterList, payloadTypeError, publishOptionsError, subscribeOptionsError, topicTypeError } from "./Arguments.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as Tracing from "./Tracing.ts"
 
@@ -76,6 +77,9 @@ export interface SubscribeOptions {
  */
 export type DecodeErrorPolicy = "fail" | "skip" | ((error: PayloadDecodeError) => Effect.Effect<void>)
 
+/** The {@link DecodeErrorPolicy} values that skip an undecodable message (the stream never fails with it). @since 0.2.0 @category options */
+export type SkippingPolicy = Exclude<DecodeErrorPolicy, "fail">
+
 /** `subscribe` decoding each payload as JSON through a Schema. @since 0.1.0 @category options */
 export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
   readonly schema: Schema.Codec<A, I>
@@ -118,14 +122,14 @@ export class MqttClient extends Context.Service<MqttClient, {
    * needs `{ schema }` (see {@link PublishSchemaOptions}), which encodes it as JSON; without it the type
    * error names the missing `options.schema`.
    *
-   * Fails with {@link PublishError}: `InvalidTopic` or `PayloadTooLarge` before anything is sent,
-   * `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close, and a
+   * Fails with {@link PublishError}: `InvalidTopic`, `PayloadTooLarge`, `PayloadEncodeError` (a schema's
+   * value that does not encode) or `InvalidOptions` before anything is sent, `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close, and a
    * {@link ConnectionFailure} when the client gave up reconnecting. Interrupting a publish that still waits
    * in the offline queue removes it.
    */
   publish: {
     <P>(topic: string, payload: P & RawPayload<P>, options?: PublishOptions): Effect.Effect<void, PublishError>
-    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, PublishError | PayloadEncodeError>
+    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, PublishError>
   }
   /**
    * Subscribes when the stream starts and emits after SUBACK. Fails with `SubscriptionRejected` when
@@ -133,10 +137,18 @@ export class MqttClient extends Context.Service<MqttClient, {
    * session). When the last stream on a filter ends, UNSUBSCRIBE is sent (see `unsubscribeOnEnd`).
    *
    * With `schema`, each payload is decoded as JSON through it; an undecodable payload fails the stream
-   * with `PayloadDecodeError` or is skipped, as `onDecodeError` says. With `ack: "manual"` every message,
-   * typed or not, carries `ack`.
+   * with `PayloadDecodeError` or is skipped, as `onDecodeError` says (when it skips, the stream's type has
+   * no `PayloadDecodeError`). With `ack: "manual"` every message, typed or not, carries `ack`.
    */
   subscribe: {
+    <A, I>(
+      filters: string | ReadonlyArray<string>,
+      options: SubscribeSchemaOptions<A, I> & { readonly ack: "manual"; readonly onDecodeError: SkippingPolicy }
+    ): Stream.Stream<AckableTypedMessage<A>, SubscribeError>
+    <A, I>(
+      filters: string | ReadonlyArray<string>,
+      options: SubscribeSchemaOptions<A, I> & { readonly onDecodeError: SkippingPolicy }
+    ): Stream.Stream<TypedMessage<A>, SubscribeError>
     <A, I>(
       filters: string | ReadonlyArray<string>,
       options: SubscribeSchemaOptions<A, I> & { readonly ack: "manual" }
@@ -211,18 +223,23 @@ const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 const MAX_REMAINING_LENGTH = 268_435_455 // [MQTT-2.2.3]
 
-/** The filters of a request, each once (a duplicate would be counted twice by the broker's reply). */
-const toList = (filters: string | ReadonlyArray<string>): ReadonlyArray<string> =>
-  typeof filters === "string" ? [filters] : [...new Set(filters)]
-
-const validateFilters = (filters: ReadonlyArray<string>): Effect.Effect<void, InvalidTopic> => {
-  if (filters.length === 0) return Effect.fail(new InvalidTopic({ topic: "", reason: "no topic filter given [MQTT-3.8.3-3]" }))
-  for (const filter of filters) {
+/** The filters of a request, each once, checked: a string or strings, each a valid topic filter. */
+const validFilters = (filters: unknown): Effect.Effect<ReadonlyArray<string>, InvalidTopic> => {
+  const list = filterList(filters)
+  if (list instanceof InvalidTopic) return Effect.fail(list)
+  if (list.length === 0) return Effect.fail(new InvalidTopic({ topic: "", reason: "no topic filter given [MQTT-3.8.3-3]" }))
+  for (const filter of list) {
     const reason = outgoingTopicFilterError(filter)
     if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic: filter, reason }))
   }
-  return Effect.void
+  return Effect.succeed(list)
 }
+
+/**
+ * A Schema's JSON text codec: the value's canonical JSON (`Schema.toCodecJson`), so that whatever
+ * `publish` encodes, `subscribe` with the same Schema decodes (a `Date` as its ISO string, not `{}`).
+ */
+const jsonCodec = <A, I>(schema: Schema.Codec<A, I>) => Schema.fromJsonString(Schema.toCodecJson(schema))
 
 const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"], LayerError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -231,6 +248,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, PublishError> => {
       const qos = publishOptions?.qos ?? 0
+      const invalid = topicTypeError(topic) ?? publishOptionsError(publishOptions)
+      if (invalid !== undefined) return Effect.fail(invalid)
       const reason = outgoingTopicNameError(topic)
       if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
       // A UTF-8 topic is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
@@ -248,18 +267,21 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     const publish = (topic: string, payload: unknown, publishOptions?: PublishOptions | PublishSchemaOptions<unknown, unknown>) => {
       if (publishOptions !== undefined && "schema" in publishOptions) {
-        return Schema.encodeEffect(Schema.fromJsonString(publishOptions.schema))(payload).pipe(
+        return Schema.encodeEffect(jsonCodec(publishOptions.schema))(payload).pipe(
           Effect.mapError((error) => new PayloadEncodeError({ topic, message: error.message })),
           Effect.flatMap((json) => publishBytes(topic, utf8.encode(json), publishOptions))
         )
       }
-      return publishBytes(topic, typeof payload === "string" ? payload === "" ? new Uint8Array(0) : utf8.encode(payload) : payload as Uint8Array, publishOptions)
+      if (typeof payload === "string") return publishBytes(topic, payload === "" ? new Uint8Array(0) : utf8.encode(payload), publishOptions)
+      const wrongPayload = payloadTypeError(String(topic), payload)
+      return wrongPayload === undefined ? publishBytes(topic, payload as Uint8Array, publishOptions) : Effect.fail(wrongPayload)
     }
 
     const subscription = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions) =>
       Effect.gen(function*() {
-        const list = toList(filters)
-        yield* validateFilters(list)
+        const list = yield* validFilters(filters)
+        const invalid = subscribeOptionsError(subscribeOptions)
+        if (invalid !== undefined) return yield* invalid
         const qos = subscribeOptions?.qos ?? 0
         const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
         const inbox = yield* Queue.bounded<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
@@ -277,12 +299,12 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           granted: suback.returnCodes as ReadonlyArray<QoS>,
           messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
         }
-      }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": toList(filters).join(",") }), () => self))
+      }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": String(filters) }), () => self))
 
     const subscribe = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions | SubscribeSchemaOptions<unknown, unknown>) => {
       const messages = Stream.unwrap(Effect.map(subscription(filters, subscribeOptions), (s) => s.messages))
       if (subscribeOptions === undefined || !("schema" in subscribeOptions)) return messages
-      const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(subscribeOptions.schema))
+      const decode = Schema.decodeUnknownEffect(jsonCodec(subscribeOptions.schema))
       const policy = subscribeOptions.onDecodeError ?? "fail"
       const typed = (message: Message, value: unknown): TypedMessage<unknown> | AckableTypedMessage<unknown> => {
         const base = { topic: message.topic, value, qos: message.qos, retain: message.retain, dup: message.dup }
@@ -310,8 +332,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     const unsubscribe = (filters: string | ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const list = toList(filters)
-        yield* validateFilters(list)
+        const list = yield* validFilters(filters)
         yield* engine.unsubscribe(list)
       }).pipe((self) => Tracing.span("mqtt.unsubscribe", undefined, () => self))
 

@@ -203,16 +203,27 @@ export const parseUrl = (
   url: string,
   wsPath = "/mqtt"
 ): Effect.Effect<Endpoint & { username?: string; password?: string }, InvalidOptions> => {
-  // "127.0.0.1:1883" or "localhost:1883": the scheme is missing (the second parses as scheme "localhost:").
-  const hint = url.includes("://") ? "" : `: it has no scheme; did you mean ${JSON.stringify(`mqtt://${withoutUserinfo(url)}`)}?`
-  if (!URL.canParse(url)) return Effect.fail(new InvalidOptions({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${hint}` }))
+  if (url.trim() === "") return Effect.fail(new InvalidOptions({ message: "the broker URL is empty (e.g. mqtt://localhost:1883)" }))
+  // "127.0.0.1:1883", "localhost:1883" or "user:pw@host": the scheme is missing (they parse as schemes
+  // "127.0.0.1:", "localhost:", "user:"). The hint and the message never show the user info.
+  if (!url.includes("://")) {
+    const suggestion = `mqtt://${withoutUserinfo(url).replace(/^\/+/, "")}`
+    return Effect.fail(
+      new InvalidOptions({
+        message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}: it has no scheme; did you mean ${JSON.stringify(suggestion)}?`
+      })
+    )
+  }
+  if (!URL.canParse(url)) {
+    const port = /^[^/?#]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/.exec(url)?.[1]
+    const detail = port !== undefined && Number(port) > 65535 ? `: port ${port} is out of range (0..65535)` : ""
+    return Effect.fail(new InvalidOptions({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${detail}` }))
+  }
   const parsed = new URL(url)
   const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
   if (protocol === undefined) {
     return Effect.fail(
-      new InvalidOptions({
-        message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)${hint}`
-      })
+      new InvalidOptions({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)` })
     )
   }
   if (parsed.search !== "" && protocol !== "ws" && protocol !== "wss") {
@@ -243,7 +254,8 @@ export const parseUrl = (
 }
 
 /** `url` with any `user:password@` replaced, for error messages. */
-const withoutUserinfo = (url: string): string => url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@")
+const withoutUserinfo = (url: string): string =>
+  url.includes("://") ? url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, "$1***@") : url.replace(/^[^/?#]*@/, "***@")
 
 /**
  * The user name or password of a URL, percent-decoded (`undefined` when empty). A malformed escape

@@ -81,6 +81,8 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   readonly #streams = new Map<S, Set<string>>()
   /** Open streams by filter, for routing. */
   readonly #trie = new TopicTrie<S>()
+  /** How many of each stream's filters route through each trie key (see `#route`). */
+  readonly #routeCounts = new Map<string, Map<S, number>>()
   /** Filters the program let go of and has not subscribed to again: their late messages are dropped. */
   readonly #ended = new TopicTrie<string>()
   readonly #endedFilters = new Set<string>()
@@ -107,7 +109,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     for (const { filter, qos } of requests) {
       if (attached.has(filter)) continue // a filter listed twice counts once
       attached.add(filter)
-      this.#trie.add(matchingFilter(filter), stream)
+      this.#route(filter, stream)
       this.#unend(filter)
       const state = this.#filters.get(filter)
       if (state === undefined) this.#filters.set(filter, { streams: new Map([[stream, qos]]), broker: "subscribing" })
@@ -185,7 +187,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     this.#streams.delete(stream)
     this.#routes.clear()
     for (const filter of attached) {
-      this.#trie.remove(matchingFilter(filter), stream)
+      this.#unroute(filter, stream)
       const state = this.#filters.get(filter)
       if (state === undefined) continue
       state.streams.delete(stream)
@@ -316,10 +318,34 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     return streams
   }
 
+  /**
+   * Routes `filter`'s messages to `stream` in the trie, keyed by the filter messages match
+   * ({@link matchingFilter}). Two filters of one stream may share that key (`c` and `$share/g/c`, or two
+   * groups on one filter): the trie holds the stream once, so it leaves only with the last of them.
+   */
+  #route(filter: string, stream: S): void {
+    const key = matchingFilter(filter)
+    let counts = this.#routeCounts.get(key)
+    if (counts === undefined) this.#routeCounts.set(key, counts = new Map())
+    const n = counts.get(stream) ?? 0
+    counts.set(stream, n + 1)
+    if (n === 0) this.#trie.add(key, stream)
+  }
+
+  #unroute(filter: string, stream: S): void {
+    const key = matchingFilter(filter)
+    const counts = this.#routeCounts.get(key)
+    const n = counts?.get(stream) ?? 0
+    if (counts === undefined || n === 0) return
+    if (n > 1) return void counts.set(stream, n - 1)
+    counts.delete(stream)
+    if (counts.size === 0) this.#routeCounts.delete(key)
+    this.#trie.remove(key, stream)
+  }
+
   #detach(stream: S, filter: string): void {
     this.#routes.clear()
-    this.#trie.remove(matchingFilter(filter), stream)
-    this.#streams.get(stream)?.delete(filter)
+    if (this.#streams.get(stream)?.delete(filter) === true) this.#unroute(filter, stream) // once per attachment
     this.#filters.get(filter)?.streams.delete(stream)
   }
 

@@ -197,7 +197,9 @@ export class InvalidTopic extends Schema.TaggedError<InvalidTopic>()("InvalidTop
     return false
   }
   override get message(): string {
-    return `invalid topic ${JSON.stringify(this.topic)}: ${this.reason}`
+    // A 70,000-character topic is not repeated whole: its start and its length say which one it is.
+    const shown = this.topic.length > 200 ? `${JSON.stringify(this.topic.slice(0, 200))}... (${this.topic.length} characters)` : JSON.stringify(this.topic)
+    return `invalid topic ${shown}: ${this.reason}`
   }
 }
 
@@ -350,22 +352,25 @@ export type ConnectionFailure = ConnectionRefused | ConnectError | ConnectionLos
 export type RequestError = OfflineQueueFull | ClientClosed | ConnectionFailure
 
 /**
- * The errors of `publish` [MQTT-3.3]: an invalid topic name or a payload too large for one packet (before
- * anything is sent), or a {@link RequestError}. A schema publish adds `PayloadEncodeError`.
+ * The errors of `publish` [MQTT-3.3]: before anything is sent, an invalid topic name, a payload too large
+ * for one packet, a payload that does not encode (a schema's value, or a raw payload that is neither a
+ * string nor a `Uint8Array`, which only a value typed `any` can be) or an option out of range (`qos`);
+ * after, a {@link RequestError}.
  *
  * @since 0.2.0
  * @category errors
  */
-export type PublishError = InvalidTopic | PayloadTooLarge | RequestError
+export type PublishError = InvalidTopic | PayloadTooLarge | PayloadEncodeError | InvalidOptions | RequestError
 
 /**
- * The errors of `subscribe` and `subscription` [MQTT-3.8]: an invalid filter (before anything is sent), a
- * filter the broker refused, or a {@link RequestError}. A schema subscription adds `PayloadDecodeError`.
+ * The errors of `subscribe` and `subscription` [MQTT-3.8]: an invalid filter or an option out of range
+ * (before anything is sent), a filter the broker refused, or a {@link RequestError}. A schema
+ * subscription adds `PayloadDecodeError` (unless `onDecodeError` skips).
  *
  * @since 0.2.0
  * @category errors
  */
-export type SubscribeError = InvalidTopic | SubscriptionRejected | RequestError
+export type SubscribeError = InvalidTopic | SubscriptionRejected | InvalidOptions | RequestError
 
 /**
  * The errors of `unsubscribe` [MQTT-3.10]: an invalid filter (before anything is sent), or a {@link RequestError}.
@@ -385,20 +390,11 @@ export type UnsubscribeError = InvalidTopic | RequestError
 export type LayerError = InvalidOptions | ConnectionRefused | ConnectError
 
 /**
- * Any error of an MQTT operation (the union of {@link PublishError}, {@link SubscribeError},
- * {@link UnsubscribeError}, and `SessionStoreError`). Each operation declares its own, narrower set.
+ * Any error of the client: the union of {@link LayerError}, {@link PublishError}, {@link SubscribeError},
+ * {@link UnsubscribeError}, `PayloadDecodeError` and `SessionStoreError`. Each operation declares its own,
+ * narrower set; this one is for code that handles them all in one place.
  *
  * @since 0.1.0
  * @category errors
  */
-export type MqttError =
-  | ConnectionRefused
-  | ConnectError
-  | ConnectionLost
-  | ProtocolError
-  | SubscriptionRejected
-  | InvalidTopic
-  | ClientClosed
-  | OfflineQueueFull
-  | PayloadTooLarge
-  | SessionStoreError
+export type MqttError = LayerError | PublishError | SubscribeError | UnsubscribeError | PayloadDecodeError | SessionStoreError

@@ -16,6 +16,7 @@ export {
   type RawPayload,
   type SubscribeOptions,
   type DecodeErrorPolicy,
+  type SkippingPolicy,
   type SubscribeSchemaOptions,
   type Subscription
 } from "./MqttClient.ts"

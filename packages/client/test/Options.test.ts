@@ -118,6 +118,11 @@ describe("options", () => {
       assert.strictEqual(bare.message, 'invalid broker URL "127.0.0.1:1883": it has no scheme; did you mean "mqtt://127.0.0.1:1883"?')
       const host = yield* Effect.flip(parseUrl("localhost:1883"))
       assert.include(host.message, 'did you mean "mqtt://localhost:1883"?')
+      // User info without a scheme: neither the message nor the hint shows the password.
+      const userinfo = yield* Effect.flip(parseUrl("alice:pw-Zq9-secret@broker.local"))
+      assert.strictEqual(userinfo.message, 'invalid broker URL "***@broker.local": it has no scheme; did you mean "mqtt://***@broker.local"?')
+      assert.include((yield* Effect.flip(parseUrl("//broker.local:1883"))).message, 'did you mean "mqtt://broker.local:1883"?')
+      assert.strictEqual((yield* Effect.flip(parseUrl(""))).message, "the broker URL is empty (e.g. mqtt://localhost:1883)")
       const query = yield* Effect.flip(parseUrl("mqtt://broker:1883?clientId=foo"))
       assert.strictEqual(query.message, 'the broker URL\'s query "?clientId=foo" is not read for mqtt://; pass clientId, keepAlive and the other settings as options')
       // a WebSocket URL keeps its query (a signed URL, a token)
@@ -131,7 +136,7 @@ describe("options", () => {
       const password = yield* Effect.flip(parseUrl("mqtt://u:Zq9%ED%A0%80@127.0.0.1"))
       assert.strictEqual(password.message, "the broker URL's password is not valid percent-encoded UTF-8")
       const unparsable = yield* Effect.flip(parseUrl("mqtt://alice:pw-Zq9-secret@host:99999"))
-      assert.strictEqual(unparsable.message, 'invalid broker URL "mqtt://***@host:99999"')
+      assert.strictEqual(unparsable.message, 'invalid broker URL "mqtt://***@host:99999": port 99999 is out of range (0..65535)')
     }))
 
   it.effect("a password Effect is evaluated at every connect, its failure is a ConnectError", () =>

@@ -157,6 +157,18 @@ describe("shared subscriptions: keyed by the whole filter, routed by the filter 
     assert.deepStrictEqual(s.route({ topic: "jobs/a", id: 3 }), { _tag: "Dropped", reason: "ended" })
   })
 
+  it("one stream on c and $share/h/c (one trie key): unsubscribing c keeps it routed through the group (found by the model)", () => {
+    const s = make({ persistent: true })
+    s.open("S0", [req("c"), req("$share/h/c")])
+    s.unsubscribe(["c"])
+    assert.deepStrictEqual(delivered(s.route({ topic: "c", id: 1 })), ["S0"])
+    s.unsubscribe(["$share/h/c"])
+    assert.deepStrictEqual(delivered(s.route({ topic: "c", id: 2 })), [])
+    s.open("S1", [req("$share/g/c"), req("$share/h/c")])
+    s.close("S1")
+    assert.deepStrictEqual(delivered(s.route({ topic: "c", id: 3 })), [], "closed: gone from every key")
+  })
+
   it("two groups on the same filter are two subscriptions; each stream gets what matches its own", () => {
     const s = make()
     s.open("G", [req("$share/g/jobs/#")])

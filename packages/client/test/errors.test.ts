@@ -38,11 +38,16 @@ describe("each operation declares its own errors", () => {
       const plain = mqtt.publish("t", "x")
       expectTypeOf<ErrorOf<typeof plain>>().toEqualTypeOf<PublishError>()
       const typed = mqtt.publish("t", { n: 1 }, { schema: Schema.Struct({ n: Schema.Number }) })
-      expectTypeOf<ErrorOf<typeof typed>>().toEqualTypeOf<PublishError | PayloadEncodeError>()
+      expectTypeOf<ErrorOf<typeof typed>>().toEqualTypeOf<PublishError>()
       const stream = mqtt.subscribe("t")
       expectTypeOf<ErrorOf<typeof stream>>().toEqualTypeOf<SubscribeError>()
       const typedStream = mqtt.subscribe("t", { schema: Schema.Struct({ n: Schema.Number }) })
       expectTypeOf<ErrorOf<typeof typedStream>>().toEqualTypeOf<SubscribeError | PayloadDecodeError>()
+      // A policy that skips undecodable messages: the stream cannot fail with PayloadDecodeError.
+      const skipping = mqtt.subscribe("t", { schema: Schema.Struct({ n: Schema.Number }), onDecodeError: "skip" })
+      expectTypeOf<ErrorOf<typeof skipping>>().toEqualTypeOf<SubscribeError>()
+      const reporting = mqtt.subscribe("t", { schema: Schema.Struct({ n: Schema.Number }), onDecodeError: () => Effect.void, ack: "manual" })
+      expectTypeOf<ErrorOf<typeof reporting>>().toEqualTypeOf<SubscribeError>()
       const held: Effect.Effect<unknown, SubscribeError, Scope.Scope> = mqtt.subscription("t")
       const unsubscribed = mqtt.unsubscribe("t")
       expectTypeOf<ErrorOf<typeof unsubscribed>>().toEqualTypeOf<UnsubscribeError>()
@@ -52,13 +57,15 @@ describe("each operation declares its own errors", () => {
     expectTypeOf<SubscriptionRejected>().not.toMatchTypeOf<PublishError>()
     expectTypeOf<PayloadTooLarge>().not.toMatchTypeOf<UnsubscribeError>()
     expectTypeOf<PayloadTooLarge>().not.toMatchTypeOf<SubscribeError>()
-    expectTypeOf<InvalidOptions>().not.toMatchTypeOf<PublishError>()
+    expectTypeOf<InvalidOptions>().not.toMatchTypeOf<UnsubscribeError>()
     expectTypeOf<Layer.Error<ReturnType<typeof MqttClient.layer>>>().toEqualTypeOf<LayerError>()
     // So `catchTags` over exactly these tags leaves nothing.
     const handled = (mqtt: Service): Effect.Effect<void> =>
       mqtt.publish("t", "x").pipe(Effect.catchTags({
         InvalidTopic: () => Effect.void,
         PayloadTooLarge: () => Effect.void,
+        PayloadEncodeError: () => Effect.void,
+        InvalidOptions: () => Effect.void,
         OfflineQueueFull: () => Effect.void,
         ClientClosed: () => Effect.void,
         ConnectionRefused: () => Effect.void,
