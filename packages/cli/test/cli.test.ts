@@ -3,7 +3,9 @@
  * against a real mosquitto, with `mosquitto_sub` / `mosquitto_pub` as peers.
  */
 import { assert, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
+import { Cause, Effect, Exit, type Scope } from "effect"
+import * as TestConsole from "effect/testing/TestConsole"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -20,7 +22,7 @@ import {
   mosquittoPub,
   mosquittoSub
 } from "../../client/test/brokers/index.ts"
-import { VERSION } from "../src/Cli.ts"
+import { CliFailure, main, VERSION } from "../src/Cli.ts"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const packageJson = fileURLToPath(new URL("../package.json", import.meta.url))
@@ -118,6 +120,18 @@ const runCli = (args: ReadonlyArray<string>, options: CliOptions = {}, timeoutMs
     const { code, signal } = yield* cli.exit(timeoutMs)
     return { code, signal, stdout: cli.stdout(), stdoutBytes: cli.stdoutBytes(), stderr: cli.stderr() }
   })
+
+/**
+ * Runs `aimeqtt ...args` in this process (`main` with Node's services and a test console): the exit code a
+ * `CliFailure` carries (0 on success) and what went to stderr, as the binary would print it.
+ */
+const runInProcess = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const exit = yield* main(args).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.timeout("20 seconds"))
+    const stderr = (yield* TestConsole.errorLines).map(String).join("\n")
+    const code = Exit.isSuccess(exit) ? 0 : Cause.squash(exit.cause) instanceof CliFailure ? (Cause.squash(exit.cause) as CliFailure).exitCode : -1
+    return { code, stderr }
+  }).pipe(Effect.provide(TestConsole.layer))
 
 /** Waits until the broker log has a line matching `match` (the CLI's SUBACK, a DISCONNECT, ...). */
 const awaitLog = (broker: MosquittoBroker, match: (line: string) => boolean, timeoutMs = 10_000) =>
@@ -707,9 +721,16 @@ describeMosquitto("aimeqtt CLI usage", () => {
         [["sub", "-C", "1"], "give a topic filter to subscribe to: --topic (-t)"],
         [["sub", "-t", "a", "-U", "b/#/c"], "invalid topic \"b/#/c\""]
       ]
-      // ~40 processes of ~1 s of start-up each (from source): in parallel, and with a bound that holds when the
-      // machine is busy (this is no timing test).
-      const runs = yield* Effect.forEach(cases, ([args]) => runCli(args, {}, 60_000), { concurrency: 4 })
+      // In process (`main` with a test console): every case fails before connecting, and ~40 processes of
+      // ~1 s of start-up each cost most of this file's time. One case also runs as a process below, so the
+      // binary's exit code is checked end to end.
+      const runs = yield* Effect.forEach(cases, ([args]) => runInProcess(args))
+      const [first] = cases
+      if (first !== undefined) {
+        const process = yield* runCli(first[0], {}, 60_000)
+        assert.strictEqual(process.code, 2, process.stderr)
+        assert.include(process.stderr, first[1])
+      }
       cases.forEach(([args, expected], i) => {
         const run = runs[i]
         if (run === undefined) return assert.fail("missing run")
@@ -719,5 +740,5 @@ describeMosquitto("aimeqtt CLI usage", () => {
         assert.notInclude(run.stderr, "pw-Zq9")
         assert.notInclude(run.stderr, "S3cret-pw")
       })
-    }), 240_000)
+    }), 120_000)
 })
