@@ -148,7 +148,12 @@ export const rowOf = (tag: Tag): PacketRow<AnyPacket> => {
   }
 }
 
-const byType: ReadonlyArray<PacketRow<AnyPacket> | undefined> = (() => {
+/**
+ * The rows by packet type number (0 and 15 before MQTT 5.0 are reserved: see {@link rowOfType}).
+ *
+ * @since 0.3.0
+ */
+export const byType: ReadonlyArray<PacketRow<AnyPacket> | undefined> = (() => {
   const list: Array<PacketRow<AnyPacket> | undefined> = new Array(16).fill(undefined)
   for (const r of Object.values(anyRow)) list[r.type] = r
   return list

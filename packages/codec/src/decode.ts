@@ -64,27 +64,34 @@ export const decodeRange = <V extends ProtocolVersion = 4>(
 ): Packet<V> | DecodeError => {
   const version: ProtocolVersion = protocolVersion ?? 4
   const header = readFixedHeader(bytes, start, end, version)
-  if (header === undefined) {
-    const type = (bytes[start] as number) >> 4
-    return start >= end
-      ? decodeError(`empty input, expected a packet ${version === 5 ? "[MQTT-2.1.1]" : "[MQTT-2.2]"}`)
-      : decodeError(`${packetName(type, version)} truncated inside its fixed header ${rulesOf(version).remainingLength}`, type)
-  }
+  if (header === undefined) return truncated(bytes, start, end, version)
   if (header instanceof DecodeError) return header
   const tooBig = sizeError(header, maxPacketSize)
   if (tooBig !== undefined) return tooBig
   const bodyStart = start + header.headerLength
-  const available = end - bodyStart
-  if (available !== header.remainingLength) {
-    const relation = available < header.remainingLength ? "shorter" : "longer"
-    return decodeError(
-      `${header.row.name} body of ${available} bytes is ${relation} than its remaining length ${header.remainingLength} ${
-        rulesOf(version).remainingLength
-      }`,
-      header.type
-    )
-  }
+  if (end - bodyStart !== header.remainingLength) return bodyLengthError(header, end - bodyStart, version)
   return readBody(header, bytes, bodyStart, end, version)
+}
+
+// The errors are worded apart from `decodeRange`, which stays small enough to inline what it calls.
+
+/** The input ends inside the fixed header (or is empty). */
+const truncated = (bytes: Uint8Array, start: number, end: number, version: ProtocolVersion): DecodeError => {
+  const type = (bytes[start] as number) >> 4
+  return start >= end
+    ? decodeError(`empty input, expected a packet ${version === 5 ? "[MQTT-2.1.1]" : "[MQTT-2.2]"}`)
+    : decodeError(`${packetName(type, version)} truncated inside its fixed header ${rulesOf(version).remainingLength}`, type)
+}
+
+/** The body is not as long as the remaining length says. */
+const bodyLengthError = (header: FixedHeader, available: number, version: ProtocolVersion): DecodeError => {
+  const relation = available < header.remainingLength ? "shorter" : "longer"
+  return decodeError(
+    `${header.row.name} body of ${available} bytes is ${relation} than its remaining length ${header.remainingLength} ${
+      rulesOf(version).remainingLength
+    }`,
+    header.type
+  )
 }
 
 /**

@@ -10,7 +10,7 @@ import { mqttStringError, utf8Length } from "../MqttString.ts"
 import { propertyTable } from "../Properties.ts"
 import type { PropertiesOf, PropertyCarrier, PropertyType } from "../Properties.ts"
 import { topicNameError, topicNameShapeError } from "../Topic.ts"
-import { Reader } from "./Reader.ts"
+import type { Reader } from "./Reader.ts"
 import { rulesOf } from "./rules.ts"
 import { binaryError } from "./senderRules.ts"
 import { varintSize, writeVarint } from "./varint.ts"
@@ -143,7 +143,7 @@ export const readProperties = <C extends PropertyCarrier>(r: Reader, name: C): P
   if (typeof length !== "number") return length
   if (length === 0) return undefined
   if (length > r.remaining) return r.fail(`${field} ${length} is longer than the ${r.remaining} bytes that remain [MQTT-2.2.2.1]`)
-  const p = new Reader(r.bytes, r.pos, r.pos + length, r.kind, r.version, "[MQTT-2.2.2.1]")
+  const p = r.block(length)
   r.pos += length
   const out: Record<string, unknown> = {}
   while (p.remaining > 0) {

@@ -11,6 +11,7 @@ import type { PacketKind } from "./PacketCodec.ts"
 import { rulesOf } from "./rules.ts"
 import type { Rules } from "./rules.ts"
 import { readUtf8 } from "../decode/utf8.ts"
+import type { Utf8Failure } from "../decode/utf8.ts"
 import { topicFilterShapeError } from "../Topic.ts"
 import { readVarint, VARINT_INCOMPLETE, VARINT_NOT_MINIMAL } from "./varint.ts"
 
@@ -33,16 +34,13 @@ export class Reader {
   readonly end: number
   readonly kind: PacketKind
   readonly version: ProtocolVersion
-  /** The rule that sets `end`, when it is not the remaining length: the property length of a property block. */
-  readonly #endRule: string | undefined
 
-  constructor(bytes: Uint8Array, pos: number, end: number, kind: PacketKind, version: ProtocolVersion, endRule?: string) {
+  constructor(bytes: Uint8Array, pos: number, end: number, kind: PacketKind, version: ProtocolVersion) {
     this.bytes = bytes
     this.pos = pos
     this.end = end
     this.kind = kind
     this.version = version
-    this.#endRule = endRule
   }
 
   /** The citations of this packet's protocol version (looked up when an error is worded). */
@@ -50,9 +48,14 @@ export class Reader {
     return rulesOf(this.version)
   }
 
-  /** The rule that sets `end`: the remaining length, or the property length of a property block. */
+  /** The rule that sets `end`: the remaining length (a property block's reader says its own). */
   get endRule(): string {
-    return this.#endRule ?? this.rules.remainingLength
+    return this.rules.remainingLength
+  }
+
+  /** A reader of the next `length` bytes, a property block, whose end the Property Length sets [MQTT-2.2.2.1]. */
+  block(length: number): Reader {
+    return new BlockReader(this.bytes, this.pos, this.pos + length, this.kind, this.version)
   }
 
   /** Bytes left before `end`. */
@@ -110,8 +113,7 @@ export class Reader {
   /** A packet identifier, which must be non-zero. */
   packetId(): number | DecodeError {
     const id = this.u16()
-    if (id < 0) return this.pastEnd("packet identifier", 2)
-    return id === 0 ? this.fail(`with packet identifier 0 ${this.rules.packetId}`) : id
+    return id > 0 ? id : id < 0 ? this.pastEnd("packet identifier", 2) : this.fail(`with packet identifier 0 ${this.rules.packetId}`)
   }
 
   /** Length-prefixed bytes [MQTT-1.5.6]; a `subarray` view of the input, not a copy. */
@@ -125,9 +127,13 @@ export class Reader {
     const start = this.#lengthPrefixed(field)
     if (typeof start !== "number") return start
     const s = readUtf8(this.bytes, start, this.pos)
-    if (typeof s === "string") return s
+    return typeof s === "string" ? s : this.utf8Error(field, s)
+  }
+
+  /** Why a string is not an MQTT string (worded apart from `string`, which stays small to inline). */
+  utf8Error(field: string, failure: Utf8Failure): DecodeError {
     return this.fail(
-      s.nul
+      failure.nul
         ? `${field} contains the null character U+0000 ${this.rules.noNull}`
         : `${field} is not well-formed UTF-8 ${this.rules.wellFormed}`
     )
@@ -166,5 +172,12 @@ export class Reader {
     return this.pos === this.end
       ? packet
       : this.fail(`has ${this.end - this.pos} bytes after its last field ${this.endRule}`)
+  }
+}
+
+/** A reader bounded by a Property Length, which its errors cite [MQTT-2.2.2.1]. */
+class BlockReader extends Reader {
+  override get endRule(): string {
+    return "[MQTT-2.2.2.1]"
   }
 }

@@ -75,12 +75,15 @@ export const readPacketIdOnly = (
   end: number,
   kind: PacketKind
 ): number | DecodeError => {
-  if (end - start !== 2) {
-    return decodeError(`${kind.name} with remaining length ${end - start}, expected 2 ${rulesOf(4).remainingLength}`, kind.type)
-  }
   const packetId = ((bytes[start] as number) << 8) | (bytes[start + 1] as number)
-  return packetId === 0 ? decodeError(`${kind.name} with packet identifier 0 ${rulesOf(4).packetId}`, kind.type) : packetId
+  return end - start === 2 && packetId !== 0 ? packetId : idOnlyError(packetId, start, end, kind)
 }
+
+/** Why a body is not a non-zero packet identifier (worded apart from the hot path). */
+const idOnlyError = (packetId: number, start: number, end: number, kind: PacketKind): DecodeError =>
+  end - start !== 2
+    ? decodeError(`${kind.name} with remaining length ${end - start}, expected 2 ${rulesOf(4).remainingLength}`, kind.type)
+    : decodeError(`${kind.name} with packet identifier 0 ${rulesOf(4).packetId}`, kind.type)
 
 /**
  * The codec of the acknowledgement `tag`, whose reason codes are those Table 2-6 gives it, checked

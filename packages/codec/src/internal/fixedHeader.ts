@@ -8,7 +8,7 @@
 import type { DecodeError } from "../DecodeError.ts"
 import type { Packet } from "../Packet.ts"
 import type { ProtocolVersion } from "../packets/fields.ts"
-import { rowOfType } from "../PacketType.ts"
+import { byType } from "../PacketType.ts"
 import type { PacketRow } from "../PacketType.ts"
 import { decodeError } from "./Reader.ts"
 import { rulesOf } from "./rules.ts"
@@ -42,10 +42,12 @@ export const MAX_REMAINING_LENGTH = MAX_VARINT
  */
 export const MAX_PACKET_SIZE = MAX_REMAINING_LENGTH + 5
 
+type Row = PacketRow<Packet<ProtocolVersion>>
+
 const bits = (flags: number): string => `0b${flags.toString(2).padStart(4, "0")}`
 
 /** Why the flags of a packet are invalid (`validFlags` said they are), or undefined [MQTT-2.1.3-1]. */
-const flagsError = (row: PacketRow<Packet<ProtocolVersion>>, flags: number, version: ProtocolVersion): string | undefined => {
+const flagsError = (row: Row, flags: number, version: ProtocolVersion): string | undefined => {
   if (row.flags === undefined) return row.codec.flagsError?.(flags)
   // Reserved flags have the value the table lists, e.g. 0b0010 for PUBREL [MQTT-3.6.1-1].
   return flags === row.flags
@@ -69,10 +71,9 @@ export const readFixedHeader = (
   const first = bytes[offset] as number
   const type = first >> 4
   const flags = first & 0x0f
-  const row = rowOfType(type, version)
-  // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0.
-  if (row === undefined) return decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
-  if (((row.validFlags >> flags) & 1) === 0) return decodeError(flagsError(row, flags, version) ?? "", type)
+  const row = byType[type]
+  // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0; the flags are the table's.
+  if (row === undefined || row.since > version || ((row.validFlags >> flags) & 1) === 0) return typeError(row, type, flags, version)
   // Most packets are shorter than 128 bytes: a one-byte remaining length.
   if (offset + 1 < end) {
     const b = bytes[offset + 1] as number
@@ -80,13 +81,25 @@ export const readFixedHeader = (
   }
   const length = readVarint(bytes, offset + 1, end)
   if (length >= 0) return { type, flags, headerLength: 1 + (length & 7), remainingLength: length >> 3, row }
-  if (length === VARINT_INCOMPLETE) return undefined
+  return length === VARINT_INCOMPLETE ? undefined : lengthError(row, length, version)
+}
+
+// The errors are worded apart from `readFixedHeader`, which stays small enough to be inlined.
+
+/** A reserved packet type, or flags the table refuses. */
+const typeError = (row: Row | undefined, type: number, flags: number, version: ProtocolVersion): DecodeError =>
+  row === undefined || row.since > version
+    ? decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
+    : decodeError(flagsError(row, flags, version) ?? "", type)
+
+/** A remaining length that is not minimally encoded, or longer than 4 bytes. */
+const lengthError = (row: Row, length: number, version: ProtocolVersion): DecodeError => {
   const rules = rulesOf(version)
   return decodeError(
     length === VARINT_NOT_MINIMAL
       ? `${row.name} remaining length is not minimally encoded ${rules.minimalVarint}`
       : `${row.name} remaining length is longer than 4 bytes (max ${MAX_REMAINING_LENGTH}) ${rules.remainingLength}`,
-    type
+    row.type
   )
 }
 
@@ -95,9 +108,11 @@ export const readFixedHeader = (
  *
  * @since 0.1.0
  */
-export const sizeError = (header: FixedHeader, maxPacketSize: number): DecodeError | undefined => {
-  const size = header.headerLength + header.remainingLength
-  return size > maxPacketSize
-    ? decodeError(`${header.row.name} of ${size} bytes exceeds maxPacketSize ${maxPacketSize}`, header.type)
-    : undefined
-}
+export const sizeError = (header: FixedHeader, maxPacketSize: number): DecodeError | undefined =>
+  header.headerLength + header.remainingLength > maxPacketSize ? tooBig(header, maxPacketSize) : undefined
+
+const tooBig = (header: FixedHeader, maxPacketSize: number): DecodeError =>
+  decodeError(
+    `${header.row.name} of ${header.headerLength + header.remainingLength} bytes exceeds maxPacketSize ${maxPacketSize}`,
+    header.type
+  )

@@ -11,7 +11,7 @@
 import { Schema } from "effect"
 import { DecodeError } from "../DecodeError.ts"
 import { packetCodec } from "../internal/PacketCodec.ts"
-import type { PacketCodec } from "../internal/PacketCodec.ts"
+import type { PacketCodec, PacketKind } from "../internal/PacketCodec.ts"
 import { propertiesError, propertiesSize, readProperties, writeProperties } from "../internal/PropertyCodec.ts"
 import { Reader } from "../internal/Reader.ts"
 import { rulesOf } from "../internal/rules.ts"
@@ -66,6 +66,48 @@ const topicError = (topic: string, version: ProtocolVersion, properties: Propert
   // In MQTT 5.0 an empty topic name stands for the topic of a Topic Alias [MQTT-3.3.2.1].
   version === 5 && topic === "" && properties?.topicAlias !== undefined ? undefined : topicNameShapeError(topic)
 
+/** Reads an MQTT 3.1.1 PUBLISH (apart from version 5, so that the hot path stays small). */
+const read4 = (bytes: Uint8Array, start: number, end: number, flags: number, kind: PacketKind): Publish | DecodeError => {
+  const r = new Reader(bytes, start, end, kind, 4)
+  const topic = r.string("topic name")
+  if (typeof topic !== "string") return topic
+  // Wildcards and empty topics are not topic names [MQTT-3.3.2-2]; the string rules were checked on the bytes.
+  const topicIssue = topicNameShapeError(topic)
+  if (topicIssue !== undefined) return invalidTopic(r, topicIssue)
+  const qos = ((flags >> 1) & 3) as QoS
+  const retain = (flags & 1) !== 0
+  const dup = (flags & 8) !== 0
+  // The packet identifier is present only at QoS 1 and 2 [MQTT-2.2.1-2].
+  if (qos === 0) return { _tag: "Publish", topic, payload: bytes.subarray(r.pos, end), qos, retain, dup }
+  const packetId = r.packetId()
+  if (typeof packetId !== "number") return packetId
+  return { _tag: "Publish", topic, payload: bytes.subarray(r.pos, end), qos, retain, dup, packetId }
+}
+
+const invalidTopic = (r: Reader, issue: string): DecodeError => r.fail(`with invalid topic name: ${issue} [MQTT-3.3.2-2]`)
+
+/** Reads an MQTT 5.0 PUBLISH: properties after the packet identifier, and maybe a Topic Alias for the topic. */
+const read5 = (bytes: Uint8Array, start: number, end: number, flags: number, kind: PacketKind): Publish<5> | DecodeError => {
+  const r = new Reader(bytes, start, end, kind, 5)
+  const topic = r.string("topic name")
+  if (typeof topic !== "string") return topic
+  const qos = ((flags >> 1) & 3) as QoS
+  const packetId = qos > 0 ? r.packetId() : 0
+  if (typeof packetId !== "number") return packetId
+  const properties = readProperties(r, "Publish")
+  if (properties instanceof DecodeError) return properties
+  const topicIssue = topicError(topic, 5, properties)
+  if (topicIssue !== undefined) {
+    return topic === "" ? r.fail("with an empty topic name and no Topic Alias [MQTT-3.3.2.1]") : invalidTopic(r, topicIssue)
+  }
+  const packet: {
+    -readonly [K in keyof Publish<5>]: Publish<5>[K]
+  } = { _tag: "Publish", topic, payload: bytes.subarray(r.pos, end), qos, retain: (flags & 1) !== 0, dup: (flags & 8) !== 0 }
+  if (qos > 0) packet.packetId = packetId
+  if (properties !== undefined) packet.properties = properties
+  return packet
+}
+
 /** The codec of PUBLISH, for the table of packet types. */
 export const codec: PacketCodec<AnyPublish> = packetCodec({
   flags: (p) => (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0),
@@ -84,46 +126,8 @@ export const codec: PacketCodec<AnyPublish> = packetCodec({
     if (version === 5) pos = writeProperties(out, pos, propertiesOf(p), "Publish")
     out.set(p.payload, pos)
   },
-  read: (bytes, start, end, flags, kind, version) => {
-    const r = new Reader(bytes, start, end, kind, version)
-    const topic = r.string("topic name")
-    if (typeof topic !== "string") return topic
-    if (version === 4) {
-      // Wildcards and empty topics are not topic names [MQTT-3.3.2-2]; the string rules were checked on the bytes.
-      const topicIssue = topicNameShapeError(topic)
-      if (topicIssue !== undefined) return r.fail(`with invalid topic name: ${topicIssue} [MQTT-3.3.2-2]`)
-    }
-    const qos = ((flags >> 1) & 3) as QoS
-    const retain = (flags & 1) !== 0
-    const dup = (flags & 8) !== 0
-    // The packet identifier is present only at QoS 1 and 2 [MQTT-2.2.1-2].
-    let packetId = 0
-    if (qos > 0) {
-      const id = r.packetId()
-      if (typeof id !== "number") return id
-      packetId = id
-    }
-    if (version === 4) {
-      const payload = bytes.subarray(r.pos, end)
-      return qos === 0
-        ? { _tag: "Publish", topic, payload, qos, retain, dup }
-        : { _tag: "Publish", topic, payload, qos, retain, dup, packetId }
-    }
-    const properties = readProperties(r, "Publish")
-    if (properties instanceof DecodeError) return properties
-    const topicIssue = topicError(topic, version, properties)
-    if (topicIssue !== undefined) {
-      return r.fail(
-        topic === "" ? "with an empty topic name and no Topic Alias [MQTT-3.3.2.1]" : `with invalid topic name: ${topicIssue} [MQTT-3.3.2-2]`
-      )
-    }
-    const packet: {
-      -readonly [K in keyof Publish<5>]: Publish<5>[K]
-    } = { _tag: "Publish", topic, payload: bytes.subarray(r.pos, end), qos, retain, dup }
-    if (qos > 0) packet.packetId = packetId
-    if (properties !== undefined) packet.properties = properties
-    return packet
-  },
+  read: (bytes, start, end, flags, kind, version) =>
+    version === 4 ? read4(bytes, start, end, flags, kind) : read5(bytes, start, end, flags, kind),
   error: (p, version) => {
     const rules = rulesOf(version)
     if (p.qos === 0 && p.packetId !== undefined) return `PUBLISH with QoS 0 and a packet identifier ${rules.noPacketIdAtQoS0}`
