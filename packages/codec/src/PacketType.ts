@@ -148,16 +148,26 @@ export const rowOf = (tag: Tag): PacketRow<AnyPacket> => {
   }
 }
 
+/** The rows of `version` by packet type number, in a packed array; reserved types are `undefined`. */
+const rowsByType = (version: ProtocolVersion): ReadonlyArray<PacketRow<AnyPacket> | undefined> => {
+  const rows = Object.values(anyRow)
+  return Array.from({ length: 16 }, (_, type) => rows.find((r) => r.type === type && r.since <= version))
+}
+
 /**
- * The rows by packet type number (0 and 15 before MQTT 5.0 are reserved: see {@link rowOfType}).
+ * The rows by packet type number in MQTT 3.1.1: 0 and 15 are reserved [MQTT-2.2.1] (in MQTT 5.0,
+ * 15 is AUTH).
  *
  * @since 0.3.0
  */
-export const byType: ReadonlyArray<PacketRow<AnyPacket> | undefined> = (() => {
-  const list: Array<PacketRow<AnyPacket> | undefined> = new Array(16).fill(undefined)
-  for (const r of Object.values(anyRow)) list[r.type] = r
-  return list
-})()
+export const byType4 = rowsByType(4)
+
+/**
+ * {@link byType4} for MQTT 5.0.
+ *
+ * @since 0.3.0
+ */
+export const byType5 = rowsByType(5)
 
 /**
  * The row of packet type `type` in protocol `version`, or `undefined` for a reserved type: 0, and 15
@@ -165,10 +175,8 @@ export const byType: ReadonlyArray<PacketRow<AnyPacket> | undefined> = (() => {
  *
  * @since 0.3.0
  */
-export const rowOfType = (type: number, version: ProtocolVersion): PacketRow<AnyPacket> | undefined => {
-  const r = byType[type]
-  return r !== undefined && r.since <= version ? r : undefined
-}
+export const rowOfType = (type: number, version: ProtocolVersion): PacketRow<AnyPacket> | undefined =>
+  (version === 5 ? byType5 : byType4)[type]
 
 /**
  * The name of packet type `type` in protocol `version`, e.g. `"PUBLISH"` for 3, `"Reserved(0)"` for 0.

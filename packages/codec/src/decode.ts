@@ -90,7 +90,7 @@ const bodyLengthError = (header: FixedHeader, available: number, version: Protoc
     `${header.row.name} body of ${available} bytes is ${relation} than its remaining length ${header.remainingLength} ${
       rulesOf(version).remainingLength
     }`,
-    header.type
+    header.row.type
   )
 }
 

@@ -8,7 +8,7 @@
 import type { DecodeError } from "../DecodeError.ts"
 import type { Packet } from "../Packet.ts"
 import type { ProtocolVersion } from "../packets/fields.ts"
-import { byType } from "../PacketType.ts"
+import { byType4, byType5 } from "../PacketType.ts"
 import type { PacketRow } from "../PacketType.ts"
 import { decodeError } from "./Reader.ts"
 import { rulesOf } from "./rules.ts"
@@ -21,11 +21,10 @@ import { MAX_VARINT, readVarint, VARINT_INCOMPLETE, VARINT_NOT_MINIMAL } from ".
  * @since 0.1.0
  */
 export interface FixedHeader {
-  readonly type: number
+  readonly row: PacketRow<Packet<ProtocolVersion>>
   readonly flags: number
   readonly headerLength: number
   readonly remainingLength: number
-  readonly row: PacketRow<Packet<ProtocolVersion>>
 }
 
 /**
@@ -71,16 +70,16 @@ export const readFixedHeader = (
   const first = bytes[offset] as number
   const type = first >> 4
   const flags = first & 0x0f
-  const row = byType[type]
+  const row = (version === 5 ? byType5 : byType4)[type]
   // Type 0 is reserved, and so is 15 (AUTH) before MQTT 5.0; the flags are the table's.
-  if (row === undefined || row.since > version || ((row.validFlags >> flags) & 1) === 0) return typeError(row, type, flags, version)
+  if (row === undefined || ((row.validFlags >> flags) & 1) === 0) return typeError(row, type, flags, version)
   // Most packets are shorter than 128 bytes: a one-byte remaining length.
   if (offset + 1 < end) {
     const b = bytes[offset + 1] as number
-    if (b < 0x80) return { type, flags, headerLength: 2, remainingLength: b, row }
+    if (b < 0x80) return { row, flags, headerLength: 2, remainingLength: b }
   }
   const length = readVarint(bytes, offset + 1, end)
-  if (length >= 0) return { type, flags, headerLength: 1 + (length & 7), remainingLength: length >> 3, row }
+  if (length >= 0) return { row, flags, headerLength: 1 + (length & 7), remainingLength: length >> 3 }
   return length === VARINT_INCOMPLETE ? undefined : lengthError(row, length, version)
 }
 
@@ -88,7 +87,7 @@ export const readFixedHeader = (
 
 /** A reserved packet type, or flags the table refuses. */
 const typeError = (row: Row | undefined, type: number, flags: number, version: ProtocolVersion): DecodeError =>
-  row === undefined || row.since > version
+  row === undefined
     ? decodeError(`reserved packet type ${type} ${rulesOf(version).packetType}`, type)
     : decodeError(flagsError(row, flags, version) ?? "", type)
 
@@ -114,5 +113,5 @@ export const sizeError = (header: FixedHeader, maxPacketSize: number): DecodeErr
 const tooBig = (header: FixedHeader, maxPacketSize: number): DecodeError =>
   decodeError(
     `${header.row.name} of ${header.headerLength + header.remainingLength} bytes exceeds maxPacketSize ${maxPacketSize}`,
-    header.type
+    header.row.type
   )
