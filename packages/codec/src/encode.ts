@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { varintSize, writeVarint } from "./internal/varint.ts"
-import { allocate } from "./internal/Writer.ts"
+import { allocate, writeU16 } from "./internal/Writer.ts"
 import type { Packet } from "./Packet.ts"
 import { rowOf } from "./PacketType.ts"
 import type { PacketRow } from "./PacketType.ts"
@@ -32,6 +32,10 @@ export interface EncodeOptions<V extends ProtocolVersion = 4> {
 
 type AnyPacket = Packet<ProtocolVersion>
 
+/** The remaining length of `p` [MQTT-2.1.4]: 2 for the MQTT 3.1.1 acknowledgements, else its codec's. */
+const remainingLength = (row: PacketRow<AnyPacket>, p: AnyPacket, version: ProtocolVersion): number =>
+  version === 4 && row.codec.idOnly4 ? 2 : row.codec.size(p, version)
+
 /**
  * Writes the fixed header and body of `p`, whose row is `row` and remaining length `rl`, at `start`;
  * returns the end.
@@ -47,7 +51,9 @@ const writePacket = (
   // First byte: type in the high nibble, flags in the low one [MQTT-2.1.1].
   out[start] = (row.type << 4) | (row.flags ?? row.codec.flags?.(p) ?? 0)
   const pos = writeVarint(out, start + 1, rl)
-  row.codec.write(out, pos, p, version)
+  // An MQTT 3.1.1 acknowledgement is its packet identifier, written here rather than by a call.
+  if (version === 4 && row.codec.idOnly4 && "packetId" in p) writeU16(out, pos, p.packetId ?? 0)
+  else row.codec.write(out, pos, p, version)
   return pos + rl
 }
 
@@ -59,7 +65,7 @@ const writePacket = (
  */
 export const encodedLength = <V extends ProtocolVersion = 4>(packet: Packet<V>, options?: EncodeOptions<V>): number => {
   const p: AnyPacket = packet
-  const rl = rowOf(p._tag).codec.size(p, options?.protocolVersion ?? 4)
+  const rl = remainingLength(rowOf(p._tag), p, options?.protocolVersion ?? 4)
   return 1 + varintSize(rl) + rl
 }
 
@@ -88,7 +94,7 @@ export function encode(packet: Packet<ProtocolVersion>, options?: EncodeOptions<
   const version = options?.protocolVersion ?? 4
   // One lookup in the table: the row reads as a row of any packet, and `packet` is its packet.
   const row = rowOf(packet._tag)
-  const rl = row.codec.size(packet, version)
+  const rl = remainingLength(row, packet, version)
   const out = allocate(1 + varintSize(rl) + rl)
   writePacket(out, 0, row, packet, rl, version)
   return out
@@ -112,7 +118,7 @@ export const encodeAll = <V extends ProtocolVersion = 4>(
   let total = 0
   for (let i = 0; i < all.length; i++) {
     const p = all[i] as AnyPacket
-    const rl = rowOf(p._tag).codec.size(p, version)
+    const rl = remainingLength(rowOf(p._tag), p, version)
     lengths[i] = rl
     total += 1 + varintSize(rl) + rl
   }

@@ -52,6 +52,11 @@ export interface PacketCodec<P> {
   readonly flags: ((packet: P) => number) | undefined
   /** For a packet whose fixed-header flags vary (PUBLISH): why `flags` are invalid, or `undefined`. */
   readonly flagsError: ((flags: number) => string | undefined) | undefined
+  /**
+   * Whether its MQTT 3.1.1 body is a packet identifier and nothing else (the acknowledgements): the
+   * encoder then writes it itself, without a call, as these are the most frequent packets after PUBLISH.
+   */
+  readonly idOnly4: boolean
 }
 
 /**
@@ -60,12 +65,13 @@ export interface PacketCodec<P> {
  * @since 0.3.0
  */
 export const packetCodec = <P>(
-  codec: Omit<PacketCodec<P>, "flags" | "flagsError"> & Partial<Pick<PacketCodec<P>, "flags" | "flagsError">>
+  codec: Omit<PacketCodec<P>, "flags" | "flagsError" | "idOnly4"> & Partial<Pick<PacketCodec<P>, "flags" | "flagsError" | "idOnly4">>
 ): PacketCodec<P> => ({
   size: codec.size,
   write: codec.write,
   read: codec.read,
   error: codec.error,
   flags: codec.flags,
-  flagsError: codec.flagsError
+  flagsError: codec.flagsError,
+  idOnly4: codec.idOnly4 ?? false
 })

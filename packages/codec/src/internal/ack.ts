@@ -99,6 +99,7 @@ export const ackCodec = <T extends AckTag>(
   const properties = (p: Ack4<T> | Ack5<T, ReasonCodeOf<T>>): PropertiesOf[T] | undefined =>
     "properties" in p ? p.properties : undefined
   return packetCodec({
+    idOnly4: true,
     size: (p, version) => (version === 4 ? 2 : 2 + tailSize(reason(p), properties(p), tag, true)),
     write: (out, pos, p, version) => {
       pos = writeU16(out, pos, p.packetId)

@@ -54,6 +54,7 @@ const codesOf = (p: AnyUnsuback): ReadonlyArray<number> => ("reasonCodes" in p ?
 
 /** The codec of UNSUBACK, for the table of packet types. */
 export const codec: PacketCodec<AnyUnsuback> = packetCodec({
+  idOnly4: true,
   size: (p, version) => (version === 5 ? 2 + propertiesSize(propertiesOf(p), "Unsuback") + codesOf(p).length : 2),
   write: (out, pos, p, version) => {
     pos = writeU16(out, pos, p.packetId)
