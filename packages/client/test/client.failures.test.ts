@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Logger, Schedule, Scope, Stream } from "effect"
-import { AedesBroker, connackBytes, CutProxy, FakeBroker, type FakeConnection, FakeScripts, freePort } from "./brokers/index.ts"
+import { AedesBroker, connackBytes, CutProxy, FakeBroker, type FakeConnection, FakeScripts, freePort, subackBytes } from "./brokers/index.ts"
 import { awaitStatus, client, recordStatus, stopwatch } from "./util.ts"
 
 /** Connection 1 runs `first`; later connections get CONNACK 0 and stay open. */
@@ -20,6 +20,12 @@ const connackThen = (bytes: ReadonlyArray<number>) => (conn: FakeConnection) =>
     yield* conn.write(bytes)
     yield* conn.awaitClose
   })
+
+/** Whether a packet the client sent is a SUBSCRIBE. */
+const isSubscribe = (packet: Uint8Array): boolean => (packet[0] as number) >> 4 === 8
+
+/** SUBACK granting QoS 1 to a SUBSCRIBE of one filter. */
+const subackFor = (subscribe: Uint8Array): Uint8Array => subackBytes(((subscribe[2] as number) << 8) | (subscribe[3] as number), [1])
 
 const fast = { reconnect: Schedule.spaced("100 millis"), connectTimeout: "3 seconds" } as const
 
@@ -260,21 +266,16 @@ describe("a broker that answers a QoS 2 PUBLISH with PUBACK (RabbitMQ 3.10)", ()
   it.live("the publish completes as QoS 1, once: no protocol error, no reconnect, no re-send loop; one warning", () =>
     Effect.gen(function*() {
       const publishes: Array<number> = []
-      const broker = yield* FakeBroker.start((conn) =>
+      const broker = yield* FakeBroker.start(FakeScripts.connackThenEach((conn, packet) =>
         Effect.gen(function*() {
-          yield* conn.readPacket // CONNECT
-          yield* conn.write(connackBytes(0))
-          while (true) {
-            const packet = yield* conn.readPacket
-            if ((packet[0] as number) >> 4 !== 3) continue
-            publishes.push(conn.index)
-            // The packet id follows the topic: 2-byte length + topic.
-            const topicLength = ((packet[2] as number) << 8) | (packet[3] as number)
-            const id = packet.subarray(4 + topicLength, 6 + topicLength)
-            yield* conn.write([0x40, 0x02, id[0] as number, id[1] as number]) // PUBACK, not PUBREC
-          }
+          if ((packet[0] as number) >> 4 !== 3) return
+          publishes.push(conn.index)
+          // The packet id follows the topic: 2-byte length + topic.
+          const topicLength = ((packet[2] as number) << 8) | (packet[3] as number)
+          const id = packet.subarray(4 + topicLength, 6 + topicLength)
+          yield* conn.write([0x40, 0x02, id[0] as number, id[1] as number]) // PUBACK, not PUBREC
         })
-      )
+      ))
       const warnings: Array<string> = []
       const logger = Logger.make((entry) => {
         if (entry.logLevel === "Warn") warnings.push(String(entry.message))
@@ -293,16 +294,9 @@ describe("a broker that answers a QoS 2 PUBLISH with PUBACK (RabbitMQ 3.10)", ()
 describe("a broker that accepts the connection, then closes it on SUBSCRIBE, every time (RabbitMQ, queue on a dead node)", () => {
   it.live("the reconnect schedule's limit holds (the outage goes on), and status and the error say which SUBSCRIBE went unanswered", () =>
     Effect.gen(function*() {
-      const broker = yield* FakeBroker.start((conn) =>
-        Effect.gen(function*() {
-          yield* conn.readPacket // CONNECT
-          yield* conn.write(connackBytes(0))
-          while (true) {
-            const packet = yield* conn.readPacket
-            if ((packet[0] as number) >> 4 === 8) return yield* conn.close // SUBSCRIBE: closed, no SUBACK
-          }
-        })
-      )
+      const broker = yield* FakeBroker.start(FakeScripts.connackThenEach((_conn, packet) =>
+        Effect.succeed(isSubscribe(packet) ? "close" : undefined) // SUBSCRIBE: closed, no SUBACK
+      ))
       const reconnect = Schedule.max([Schedule.spaced("50 millis"), Schedule.recurs(3)])
       const { statuses } = yield* withClient(broker.url, { reconnect, connectTimeout: "3 seconds" }, (mqtt) =>
         Effect.gen(function*() {
@@ -324,16 +318,14 @@ describe("the client gives up reconnecting", () => {
   it.live("open subscription streams fail with the last cause (they ended as if closed by the program before)", () =>
     Effect.gen(function*() {
       // First connection: CONNACK, SUBACK, then the broker goes away; every later connection is closed at once.
-      const broker = yield* FakeBroker.start((conn) =>
-        conn.index > 1 ? conn.close : Effect.gen(function*() {
-          yield* conn.readPacket // CONNECT
-          yield* conn.write(connackBytes(0))
-          const subscribe = yield* conn.readPacket
-          yield* conn.write([0x90, 0x03, subscribe[2] as number, subscribe[3] as number, 0x01])
+      const firstConnection = FakeScripts.connackThenEach((conn, subscribe) =>
+        Effect.gen(function*() {
+          yield* conn.write(subackFor(subscribe))
           yield* Effect.sleep("100 millis")
-          return yield* conn.close
+          return "close" as const
         })
       )
+      const broker = yield* FakeBroker.start((conn) => conn.index > 1 ? conn.close : firstConnection(conn))
       const reconnect = Schedule.max([Schedule.spaced("50 millis"), Schedule.recurs(2)])
       yield* withClient(broker.url, { reconnect, connectTimeout: "3 seconds" }, (mqtt) =>
         Effect.gen(function*() {
@@ -373,18 +365,15 @@ const connectClientId = (packet: Uint8Array): string => {
 describe("a SUBSCRIBE answered by closing the connection (RabbitMQ 3.10 cluster, the id's queue on a dead node)", () => {
   /** Closes the connection on the first `refusals` connections' SUBSCRIBE, answers it later; records the ids. */
   const broker = (refusals: number, ids: Array<string>) =>
-    FakeBroker.start((conn) =>
-      Effect.gen(function*() {
-        ids.push(connectClientId(yield* conn.readPacket))
-        yield* conn.write(connackBytes(0))
-        while (true) {
-          const packet = yield* conn.readPacket
-          if ((packet[0] as number) >> 4 !== 8) continue
-          if (conn.index <= refusals) return yield* conn.close
-          yield* conn.write([0x90, 0x03, packet[2] as number, packet[3] as number, 0x01])
-        }
-      })
-    )
+    FakeBroker.start(FakeScripts.connackThenEach(
+      (conn, packet) =>
+        Effect.gen(function*() {
+          if (!isSubscribe(packet)) return
+          if (conn.index <= refusals) return "close"
+          yield* conn.write(subackFor(packet))
+        }),
+      { onConnect: (connect) => ids.push(connectClientId(connect)) }
+    ))
 
   it.live("a clean session with a generated client id takes a fresh id, and the subscription goes through", () =>
     Effect.gen(function*() {

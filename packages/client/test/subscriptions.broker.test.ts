@@ -10,8 +10,7 @@
 import { type AckableMessage, type MqttError, type PayloadDecodeError, SubscriptionRejected } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect"
-import { AedesBroker, CutProxy, describeMosquitto, FakeBroker, type FakeConnection, Mosquitto, type MosquittoBroker, mosquittoPub } from "./brokers/index.ts"
-import { subackBytes, connackBytes } from "./brokers/FakeBroker.ts"
+import { AedesBroker, CutProxy, describeMosquitto, FakeBroker, FakeScripts, Mosquitto, type MosquittoBroker, mosquittoPub, subackBytes } from "./brokers/index.ts"
 import { awaitStatus, client, collect, joinWithin, uniqueId, waitUntil } from "./util.ts"
 
 
@@ -36,14 +35,6 @@ const publishBytes = (topic: string, payload: string): Uint8Array => {
   const p = new TextEncoder().encode(payload)
   return new Uint8Array([0x30, 2 + t.length + p.length, 0, t.length, ...t, ...p])
 }
-
-/** A scripted broker connection: CONNACK (no session), then `onPacket` for every packet the client sends. */
-const scripted = (onPacket: (conn: FakeConnection, packet: Uint8Array) => Effect.Effect<void, unknown>) => (conn: FakeConnection) =>
-  Effect.gen(function*() {
-    yield* conn.readPacket // CONNECT
-    yield* conn.write(connackBytes(0, false))
-    while (true) yield* onPacket(conn, yield* conn.readPacket)
-  })
 
 describeMosquitto("subscription state against mosquitto (issue 11, A)", () => {
   // Item 1: the old stream's deferred UNSUBSCRIBE overtook the new SUBSCRIBE; only round 0 received.
@@ -183,7 +174,7 @@ describe("subscription state against a scripted broker (issue 11, A)", () => {
   it.live("a re-subscribe refused with 0x80 fails the stream on that filter with SubscriptionRejected; the other filter still receives", () =>
     Effect.gen(function*() {
       const resubscribes: Array<ReadonlyArray<string>> = []
-      const script = scripted((conn, packet) =>
+      const script = FakeScripts.connackThenEach((conn, packet) =>
         Effect.gen(function*() {
           if ((packet[0] as number) >> 4 !== 8) return
           const { packetId, filters } = subscribeFilters(packet)
@@ -219,7 +210,7 @@ describe("subscription state against a scripted broker (issue 11, A)", () => {
       Effect.gen(function*() {
         let subscribes = 0
         let tailSent = false
-        const script = scripted((conn, packet) =>
+        const script = FakeScripts.connackThenEach((conn, packet) =>
           Effect.gen(function*() {
             const type = (packet[0] as number) >> 4
             const id = [packet[2] as number, packet[3] as number]

@@ -246,6 +246,12 @@ const start = (
     return handle
   })
 
+/**
+ * What a {@link FakeScripts.connackThenEach} handler answers for a packet: nothing to go on with the next one, or
+ * `"close"` to close the connection (FIN) and end the script.
+ */
+export type PacketStep = void | "close"
+
 /** Canned scripts for {@link FakeBroker.start}. */
 export const FakeScripts = {
   /** Reads the CONNECT, answers CONNACK `returnCode` (`sessionPresent`), then reads until the client closes. */
@@ -263,6 +269,23 @@ export const FakeScripts = {
       yield* conn.write(connackBytes(0, false))
       yield* conn.write(garbage)
       yield* conn.awaitClose
+    }),
+  /**
+   * Reads the CONNECT (handed to `onConnect`), answers CONNACK 0, then hands every packet the client sends to
+   * `onPacket`, one at a time, until it answers `"close"`.
+   */
+  connackThenEach: (
+    onPacket: (conn: FakeConnection, packet: Uint8Array) => Effect.Effect<PacketStep, unknown>,
+    options: { readonly onConnect?: (connect: Uint8Array) => void } = {}
+  ): FakeScript =>
+  (conn) =>
+    Effect.gen(function*() {
+      const connect = yield* conn.readPacket
+      options.onConnect?.(connect)
+      yield* conn.write(connackBytes(0))
+      while (true) {
+        if ((yield* onPacket(conn, yield* conn.readPacket)) === "close") return yield* conn.close
+      }
     }),
   /** Accepts the TCP connection and never answers (a broker that hangs before CONNACK). */
   silent: (): FakeScript => (conn) => conn.awaitClose,
