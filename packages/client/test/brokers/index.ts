@@ -2,6 +2,7 @@
  * Test helpers: real and fake MQTT brokers for the client's tests.
  *
  * - {@link Mosquitto}: real mosquitto processes (+ `mosquitto_sub` / `mosquitto_pub` peers).
+ * - {@link Ejabberd}: a real ejabberd with mod_mqtt, a second MQTT 5.0 broker.
  * - {@link AedesBroker}: embedded aedes broker with auth/subscribe hooks and observation.
  * - {@link Certificates}: throw-away CA, server and client certificates (openssl) for TLS tests.
  * - {@link CutProxy}: TCP proxy that cuts, truncates or freezes connections.
@@ -10,6 +11,7 @@
 export * from "./Aedes.ts"
 export * from "./Certificates.ts"
 export * from "./CutProxy.ts"
+export * from "./Ejabberd.ts"
 export * from "./FakeBroker.ts"
 export { BrokerError, freePort } from "./internal.ts"
 export * from "./Mosquitto.ts"
