@@ -15,330 +15,33 @@
  * app does what users do: type-checks with TypeScript 5.9 (NodeNext, bundler, and the `browser` condition),
  * runs against a real mosquitto, runs a vitest test (which sets the `development` condition), bundles the
  * browser entry with esbuild (no Node module in it, gzip size printed) and runs `npx aimeqtt --help`.
+ *
+ * Helpers in `release/`: `Packages` (our manifests, pnpm build and pack), `ConsumerApp` (the app's files and
+ * environment, readers of its tools' output), `Commands` (bounded commands in their own process group), `Engines`
+ * (`engines.node` of what gets installed).
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { builtinModules } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
 import { describeMosquitto, Mosquitto } from "../../client/test/brokers/index.ts"
-
-const root = Path.resolve(import.meta.dirname, "../../..")
-const PACKAGES = ["codec", "client", "cli"] as const
-const MIN_NODE = ">=22.19"
-
-interface Manifest {
-  readonly name: string
-  readonly engines?: Record<string, string>
-  readonly exports?: unknown
-  readonly imports?: unknown
-  readonly bin?: Record<string, string>
-  readonly dependencies?: Record<string, string>
-  readonly optionalDependencies?: Record<string, string>
-  readonly peerDependencies?: Record<string, string>
-  readonly peerDependenciesMeta?: Record<string, { readonly optional?: boolean }>
-}
-
-/** Every leaf target of a conditional export map, with the conditions that lead to it. */
-const targets = (map: unknown, path: ReadonlyArray<string> = []): Array<{ readonly conditions: ReadonlyArray<string>; readonly target: string }> => {
-  if (typeof map === "string") return [{ conditions: path, target: map }]
-  if (typeof map !== "object" || map === null) return []
-  return Object.entries(map).flatMap(([key, value]) => targets(value, key.startsWith(".") || key.startsWith("#") ? path : [...path, key]))
-}
-
-const pnpm = (args: ReadonlyArray<string>) =>
-  execFileSync("npx", ["-y", "pnpm@10", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 })
-
-// ---------------------------------------------------------------------------------------------------------
-// The consumer app: plain npm, Node 22.19.0, outside the workspace.
-
-/** The minimum supported Node, exactly: the consumer app runs on it. */
-const CONSUMER_NODE = "22.19.0"
-/** A generous bound on the gzip size of the whole browser bundle, against regressions such as Node-only dependencies in it. */
-const MAX_BROWSER_GZIP = 250 * 1024
-
-interface RunResult {
-  readonly command: string
-  readonly code: number | null
-  readonly signal: string | null
-  readonly timedOut: boolean
-  readonly stdout: string
-  readonly stderr: string
-  readonly ms: number
-}
-
-const tail = (text: string, max = 6000) => (text.length > max ? `...${text.slice(-max)}` : text)
-
-/** For assertion messages: the command, how it ended, and (the end of) its output. */
-const explain = (r: RunResult) =>
-  `${r.command}\n-> exit ${String(r.code)}${r.signal === null ? "" : ` (${r.signal})`}${
-    r.timedOut ? " TIMED OUT" : ""
-  } after ${Math.round(r.ms)} ms\n--- stdout\n${tail(r.stdout)}\n--- stderr\n${tail(r.stderr)}`
-
-/**
- * Runs a command without a shell, in its own process group, which is killed (SIGKILL) when `timeoutMs`
- * passes (npm runs install scripts, which run npm again). Never rejects: a spawn failure is exit code null.
- */
-const run = (
-  command: string,
-  args: ReadonlyArray<string>,
-  options: { readonly cwd: string; readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv }
-): Promise<RunResult> =>
-  new Promise((resolve) => {
-    const started = performance.now()
-    const shown = [command, ...args].join(" ")
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true })
-    let stdout = ""
-    let stderr = ""
-    let timedOut = false
-    let settled = false
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk
-    })
-    const finish = (code: number | null, signal: string | null) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve({ command: shown, code, signal, timedOut, stdout, stderr, ms: performance.now() - started })
-    }
-    const timer = setTimeout(() => {
-      timedOut = true
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL")
-        } catch {
-          child.kill("SIGKILL")
-        }
-      }
-    }, options.timeoutMs)
-    child.once("error", (error) => {
-      stderr += `\n${String(error)}`
-      finish(null, null)
-    })
-    child.once("close", (code, signal) => finish(code, signal))
-  })
-
-/**
- * The npm on PATH, as a script another Node can run: `/usr/bin/npm` is a link to `.../npm/bin/npm-cli.js`;
- * otherwise (a wrapper script) the npm of `npm root -g`.
- */
-const npmCli = (): string => {
-  const first = (process.env.PATH ?? "").split(Path.delimiter).map((dir) => Path.join(dir, "npm")).find((file) => Path.isAbsolute(file) && Fs.existsSync(file))
-  const real = first === undefined ? undefined : Fs.realpathSync(first)
-  if (real?.endsWith(".js") === true) return real
-  const globalRoot = execFileSync("npm", ["root", "-g"], { encoding: "utf8", timeout: 30_000 }).trim()
-  return Path.join(globalRoot, "npm", "bin", "npm-cli.js")
-}
-
-/**
- * A small `semver.satisfies` for `engines.node` ranges: `||` alternatives of space-separated comparators
- * (`>=`, `>`, `<=`, `<`, `=`, `^`, `~`, bare or partial versions, `x`, `*`). `undefined` when a range is
- * outside that grammar (then the caller reports it).
- */
-const satisfies = (version: string, range: string): boolean | undefined => {
-  const [major = 0, minor = 0, patch = 0] = version.split(".").map(Number)
-  const compare = (a: ReadonlyArray<number>) => major - (a[0] ?? 0) || minor - (a[1] ?? 0) || patch - (a[2] ?? 0)
-  const comparator = (text: string): boolean | undefined => {
-    if (text === "*" || text === "x" || text === "") return true
-    const m = /^(>=|<=|>|<|=|\^|~)?v?(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?$/.exec(text)
-    if (m === null) return undefined
-    const parts = [m[2], m[3], m[4]].filter((p): p is string => p !== undefined && /^\d+$/.test(p)).map(Number)
-    const c = compare(parts)
-    switch (m[1]) {
-      case ">=":
-        return c >= 0
-      case ">":
-        return c > 0
-      case "<=":
-        return c <= 0
-      case "<":
-        return c < 0
-      case "^":
-        return parts[0] === 0 ? undefined : c >= 0 && major === parts[0]
-      case "~":
-        return c >= 0 && major === parts[0] && (parts.length < 2 || minor === parts[1])
-      default: // `=` or bare: the given parts must match
-        return parts.every((p, i) => [major, minor, patch][i] === p)
-    }
-  }
-  const results = range.split("||").map((alternative) =>
-    alternative.trim().replace(/(>=|<=|>|<|=|\^|~)\s+/g, "$1").split(/\s+/).map(comparator)
-  )
-  if (results.some((all) => all.some((r) => r === undefined))) return undefined
-  return results.some((all) => all.every((r) => r === true))
-}
-
-/** The installed packages a user's app gets from ours: their dependencies and installed peers, recursively. */
-const installedClosure = (appDir: string, roots: ReadonlyArray<string>): Map<string, { readonly dir: string; readonly manifest: Manifest }> => {
-  const found = new Map<string, { readonly dir: string; readonly manifest: Manifest }>()
-  const locate = (name: string, from: string): string | undefined => {
-    for (let dir = from; dir.startsWith(appDir); dir = Path.dirname(dir)) {
-      const candidate = Path.join(dir, "node_modules", name)
-      if (Fs.existsSync(Path.join(candidate, "package.json"))) return candidate
-      if (dir === appDir) break
-    }
-    return undefined
-  }
-  const visit = (name: string, from: string) => {
-    const dir = locate(name, from)
-    if (dir === undefined || found.has(dir)) return
-    const manifest = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as Manifest
-    found.set(dir, { dir, manifest })
-    for (const dep of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies })) visit(dep, dir)
-  }
-  for (const root of roots) visit(root, appDir)
-  return found
-}
-
-interface Metafile {
-  readonly inputs: Record<string, unknown>
-  readonly outputs: Record<string, {
-    readonly bytes: number
-    readonly imports: ReadonlyArray<{ readonly path: string; readonly external?: boolean }>
-    readonly inputs: Record<string, { readonly bytesInOutput: number }>
-  }>
-}
-
-interface VitestJsonReport {
-  readonly success: boolean
-  readonly numTotalTests: number
-  readonly numPassedTests: number
-}
-
-/** `file(line,col): error TSnnnn: message` lines of tsc's (non-pretty) output. */
-const tscErrors = (output: string) =>
-  output.split("\n").flatMap((line) => {
-    const m = /^(.+?)\((\d+),(\d+)\): error (TS\d+): (.*)$/.exec(line)
-    return m === null ? [] : [{ file: m[1] ?? "", code: m[4] ?? "", line }]
-  })
-
-/** The files tsc's `--listFiles` printed (absolute paths). */
-const listedFiles = (output: string) => output.split("\n").filter((line) => line.startsWith("/"))
-
-const strict = {
-  target: "ES2022",
-  strict: true,
-  noUncheckedIndexedAccess: true,
-  exactOptionalPropertyTypes: true,
-  skipLibCheck: false,
-  verbatimModuleSyntax: true,
-  noEmit: true
-}
-
-/** The consumer app's files: its manifest, three tsconfigs, a Node app, a browser app, a vitest test. */
-const consumerFiles: Record<string, string> = {
-  "package.json": JSON.stringify({ name: "aimeqtt-consumer", private: true, type: "module" }, null, 2),
-  // A Node app. Node's own ESM resolution: module/moduleResolution NodeNext. No DOM lib: effect 4.1's own
-  // .d.ts files name a few DOM types (CryptoKey, JsonWebKey, Transferable), tolerated below, only there.
-  "tsconfig.nodenext.json": JSON.stringify({
-    compilerOptions: { ...strict, lib: ["ES2022"], module: "NodeNext", moduleResolution: "NodeNext", types: ["node"] },
-    files: ["app.ts"]
-  }),
-  // The same app under a bundler's resolution, plus browser-types.ts, whose `@ts-expect-error` must then
-  // be unused (TS2578): the Node entry does export FileSessionStore, which proves the directive is live.
-  "tsconfig.bundler.json": JSON.stringify({
-    compilerOptions: { ...strict, lib: ["ES2022", "DOM"], module: "preserve", moduleResolution: "bundler", types: ["node"] },
-    files: ["app.ts", "browser-types.ts"]
-  }),
-  // A browser-only app: the `browser` condition, the DOM, no Node types at all.
-  "tsconfig.browser.json": JSON.stringify({
-    compilerOptions: {
-      ...strict,
-      lib: ["ES2022", "DOM"],
-      module: "preserve",
-      moduleResolution: "bundler",
-      customConditions: ["browser"],
-      types: []
-    },
-    files: ["browser.ts", "browser-types.ts"]
-  }),
-  "app.ts": `import { type ConnectionRefused, type InvalidOptions, type Message, MqttClient, parseUrl } from "@aimeqtt/client"
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Option, Stream } from "effect"
-
-const url = process.argv[2] ?? "mqtt://127.0.0.1:1883"
-const topic = \`consumer/\${process.pid}\`
-
-const describe = (message: Message): string => \`\${message.topic} \${message.text} qos=\${message.qos}\`
-
-const roundTrip = Effect.gen(function*() {
-  const mqtt = yield* MqttClient
-  const subscription = yield* mqtt.subscription(topic, { qos: 1 })
-  const granted: number | undefined = subscription.granted[0]
-  yield* Console.log(\`subscribed granted=\${String(granted)}\`)
-  yield* mqtt.publish(topic, "hello from an npm consumer", { qos: 1 })
-  yield* Console.log("published qos=1")
-  const first = yield* subscription.messages.pipe(Stream.runHead)
-  yield* Console.log(\`received \${Option.match(first, { onNone: () => "nothing", onSome: describe })}\`)
-}).pipe(Effect.scoped)
-
-const program = Effect.gen(function*() {
-  yield* Console.log(\`node \${process.version}\`)
-  const endpoint = yield* parseUrl(url)
-  yield* Console.log(\`endpoint \${endpoint.protocol} \${endpoint.host}:\${endpoint.port}\`)
-  const rejected: InvalidOptions = yield* Effect.flip(parseUrl("localhost:1883"))
-  yield* Console.log(\`rejected \${rejected._tag}\`)
-  yield* roundTrip.pipe(Effect.provide(MqttClient.layer({ url, connectTimeout: "5 seconds" })))
-}).pipe(
-  Effect.catchTag("ConnectionRefused", (error: ConnectionRefused) => Effect.die(\`refused: \${error.reason}\`)),
-  Effect.timeout("20 seconds")
-)
-
-NodeRuntime.runMain(program)
-`,
-  "browser.ts": `import { MqttClient, parseUrl } from "@aimeqtt/client"
-import { Effect, Stream } from "effect"
-
-const url = new URLSearchParams(globalThis.location.search).get("url") ?? "ws://127.0.0.1:9001/mqtt"
-
-const program = Effect.gen(function*() {
-  const endpoint = yield* parseUrl(url)
-  const mqtt = yield* MqttClient
-  yield* mqtt.publish("browser/hello", \`from \${endpoint.host}\`, { qos: 1 })
-  yield* mqtt.subscribe("browser/#").pipe(
-    Stream.take(1),
-    Stream.runForEach((message) => Effect.sync(() => document.body.append(message.text)))
-  )
-}).pipe(
-  Effect.provide(MqttClient.layer({ url })),
-  Effect.catchTag("ConnectError", (error) => Effect.sync(() => console.error(error.message)))
-)
-
-Effect.runFork(program)
-`,
-  "browser-types.ts": `// The browser entry has its own typings: the Node-only FileSessionStore is not there.
-// @ts-expect-error FileSessionStore is not exported under the browser condition
-import { FileSessionStore } from "@aimeqtt/client"
-
-export const store: unknown = FileSessionStore
-`,
-  "test/consumer.test.ts": `import { FileSessionStore, InvalidOptions, MqttClient, parseUrl } from "@aimeqtt/client"
-import { Effect } from "effect"
-import { expect, test } from "vitest"
-
-test("vitest sets the development condition, and @aimeqtt/client still resolves to dist/", () => {
-  expect(process.execArgv.join(" ")).toMatch(/--conditions[= ]development/)
-  expect(import.meta.resolve("@aimeqtt/client")).toMatch(/\\/node_modules\\/@aimeqtt\\/client\\/dist\\/index\\.js$/)
-  expect(typeof MqttClient.layer).toBe("function")
-  expect(typeof FileSessionStore.layer).toBe("function")
-})
-
-test("parseUrl parses a broker URL, and fails with a tagged error", async () => {
-  const endpoint = await Effect.runPromise(parseUrl("mqtt://broker.example:1884"))
-  expect(endpoint).toEqual({ protocol: "mqtt", host: "broker.example", port: 1884 })
-  const error = await Effect.runPromise(Effect.flip(parseUrl("broker.example:1883")))
-  expect(error._tag).toBe("InvalidOptions")
-  expect(error).toBeInstanceOf(InvalidOptions)
-  expect(error.message).toContain("mqtt://broker.example:1883")
-})
-`
-}
+import { explain, npmCli, run } from "./release/Commands.ts"
+import {
+  CONSUMER_NODE,
+  consumerEnv,
+  listedFiles,
+  MAX_BROWSER_GZIP,
+  type Metafile,
+  tscErrors,
+  type VitestJsonReport,
+  writeConsumerFiles
+} from "./release/ConsumerApp.ts"
+import { installedClosure, satisfies } from "./release/Engines.ts"
+import { MIN_NODE, PACKAGES, pnpm, readManifest, root, tarballOf, targets } from "./release/Packages.ts"
 
 describe("release: the packages as published", () => {
   const out = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-release-"))
@@ -349,7 +52,7 @@ describe("release: the packages as published", () => {
     pnpm(["-r", "build"])
     pnpm(["-r", "pack", "--pack-destination", out])
     for (const name of PACKAGES) {
-      const tarball = Fs.readdirSync(out).find((f) => f.startsWith(`aimeqtt-${name}-`) && f.endsWith(".tgz"))
+      const tarball = tarballOf(out, name)
       assert.isDefined(tarball, `no tarball for ${name} in ${Fs.readdirSync(out).join(", ")}`)
       const dir = Path.join(out, name)
       Fs.mkdirSync(dir)
@@ -363,7 +66,7 @@ describe("release: the packages as published", () => {
       const dir = unpacked.get(name)
       assert.isDefined(dir, "packed")
       if (dir === undefined) return
-      const manifest = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as Manifest
+      const manifest = readManifest(dir)
       for (const [dep, range] of Object.entries({ ...manifest.dependencies, ...manifest.peerDependencies })) {
         assert.notMatch(range, /^workspace:/, `${dep}: ${range}`)
       }
@@ -381,7 +84,7 @@ describe("release: the packages as published", () => {
   it("@aimeqtt/client: @effect/platform-node is an optional peer; the browser entry has its own typings", () => {
     const dir = unpacked.get("client")
     if (dir === undefined) return assert.fail("not packed")
-    const manifest = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as Manifest
+    const manifest = readManifest(dir)
     assert.strictEqual(manifest.peerDependenciesMeta?.["@effect/platform-node"]?.optional, true)
     const browser = targets(manifest.exports).filter((t) => t.conditions[0] === "browser")
     assert.deepStrictEqual(browser.map((t) => t.target).sort(), ["./dist/index.browser.d.ts", "./dist/index.browser.js"])
@@ -390,7 +93,7 @@ describe("release: the packages as published", () => {
   it("the packages agree on Effect's range", () => {
     const ranges = new Set<string>()
     for (const name of PACKAGES) {
-      const manifest = JSON.parse(Fs.readFileSync(Path.join(root, "packages", name, "package.json"), "utf8")) as Manifest
+      const manifest = readManifest(Path.join(root, "packages", name))
       for (const dep of ["effect", "@effect/platform-node"]) {
         const range = manifest.dependencies?.[dep] ?? manifest.peerDependencies?.[dep]
         if (range !== undefined) ranges.add(`${dep}@${range}`)
@@ -402,12 +105,7 @@ describe("release: the packages as published", () => {
   describe(`consumer: an npm app outside the workspace, on Node ${CONSUMER_NODE}`, () => {
     const app = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-consumer-"))
     const node = Path.join(app, "node_modules", ".bin", "node")
-    // The app's tools run on the app's Node (`#!/usr/bin/env node` finds node_modules/.bin/node first); the
-    // outer vitest's variables and NODE_OPTIONS stay out of the inner tools.
-    const env: NodeJS.ProcessEnv = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && !["NODE_OPTIONS", "NODE_ENV", "TEST"].includes(key))
-    )
-    env.PATH = `${Path.join(app, "node_modules", ".bin")}${Path.delimiter}${process.env.PATH ?? ""}`
+    const env = consumerEnv(app)
     const timings: Array<string> = []
     let installed = false
     const step = (name: string, ms: number) => {
@@ -420,12 +118,9 @@ describe("release: the packages as published", () => {
     const requireInstalled = () => assert.isTrue(installed, "the consumer app was not installed (see the npm install test)")
 
     it(`npm installs the tarballs with effect, @effect/platform-node and the tools, on Node ${CONSUMER_NODE} (no EBADENGINE)`, async () => {
-      const tarballs = PACKAGES.map((name) => Fs.readdirSync(out).find((f) => f.startsWith(`aimeqtt-${name}-`) && f.endsWith(".tgz")))
+      const tarballs = PACKAGES.map((name) => tarballOf(out, name))
       for (const tarball of tarballs) assert.isDefined(tarball, `packed tarballs: ${Fs.readdirSync(out).join(", ")}`)
-      for (const [file, text] of Object.entries(consumerFiles)) {
-        Fs.mkdirSync(Path.dirname(Path.join(app, file)), { recursive: true })
-        Fs.writeFileSync(Path.join(app, file), text)
-      }
+      writeConsumerFiles(app)
       // 1. The `node` package (a binary from the registry, set up by its install script), with the npm on PATH.
       const first = await run("npm", ["install", "--no-audit", "--no-fund", "--save-exact", `node@${CONSUMER_NODE}`], {
         cwd: app,
