@@ -8,7 +8,7 @@
  * @since 0.2.0
  */
 import type { ClientOptions } from "@aimeqtt/client"
-import type { Packet } from "@aimeqtt/codec"
+import type { Packet, ProtocolVersion } from "@aimeqtt/codec"
 import { Effect, Stdio, Stream } from "effect"
 
 /** A `ClientOptions.onPacket` hook. @since 0.2.0 @category debug */
@@ -24,23 +24,24 @@ const bit = (flag: boolean): string => (flag ? "1" : "0")
  * @since 0.2.0
  * @category debug
  */
-export const describePacket = (packet: Packet, direction: "sent" | "received"): string => {
+export const describePacket = (packet: Packet<ProtocolVersion>, direction: "sent" | "received"): string => {
   const sent = direction === "sent"
+  const rc = "reasonCode" in packet ? packet.reasonCode : 0
   switch (packet._tag) {
     case "Connect":
       return "CONNECT"
     case "Connack":
-      return `CONNACK (${packet.returnCode})`
+      return `CONNACK (${"returnCode" in packet ? packet.returnCode : packet.reasonCode})`
     case "Publish":
       return `PUBLISH (d${bit(packet.dup)}, q${packet.qos}, r${bit(packet.retain)}, m${packet.packetId ?? 0}, '${packet.topic}', ... (${packet.payload.length} bytes))`
     case "Puback":
-      return sent ? `PUBACK (m${packet.packetId}, rc0)` : `PUBACK (Mid: ${packet.packetId}, RC:0)`
+      return sent ? `PUBACK (m${packet.packetId}, rc${rc})` : `PUBACK (Mid: ${packet.packetId}, RC:${rc})`
     case "Pubrec":
-      return sent ? `PUBREC (m${packet.packetId}, rc0)` : `PUBREC (Mid: ${packet.packetId})`
+      return sent ? `PUBREC (m${packet.packetId}, rc${rc})` : `PUBREC (Mid: ${packet.packetId})`
     case "Pubrel":
       return sent ? `PUBREL (m${packet.packetId})` : `PUBREL (Mid: ${packet.packetId})`
     case "Pubcomp":
-      return sent ? `PUBCOMP (m${packet.packetId})` : `PUBCOMP (Mid: ${packet.packetId}, RC:0)`
+      return sent ? `PUBCOMP (m${packet.packetId})` : `PUBCOMP (Mid: ${packet.packetId}, RC:${rc})`
     case "Subscribe":
       return `SUBSCRIBE (Mid: ${packet.packetId}, ${packet.subscriptions.map((s) => `Topic: ${s.filter}, QoS: ${s.qos}`).join(", ")})`
     case "Suback":
@@ -54,7 +55,9 @@ export const describePacket = (packet: Packet, direction: "sent" | "received"): 
     case "Pingresp":
       return "PINGRESP"
     case "Disconnect":
-      return "DISCONNECT"
+      return "reasonCode" in packet ? `DISCONNECT (${packet.reasonCode})` : "DISCONNECT"
+    case "Auth":
+      return `AUTH (${packet.reasonCode})`
   }
 }
 

@@ -73,7 +73,7 @@ export const toFailure = (error: MqttError | InvalidOptions | PlatformError.Plat
     case "ConnectionRefused":
       return new CliFailure({
         message: `Connection refused: ${error.reason} (CONNACK return code ${error.returnCode})`,
-        exitCode: error.returnCode
+        exitCode: error.reasonCode
       })
     case "ConnectError":
       return new CliFailure({

@@ -8,7 +8,9 @@
  *
  * @since 0.1.0
  */
-import type { Packet } from "@aimeqtt/codec"
+import type { Packet as AnyVersionPacket, ProtocolVersion } from "@aimeqtt/codec"
+
+type Packet = AnyVersionPacket<ProtocolVersion>
 
 /** One incoming message's acknowledgement, held until `holders` reach zero. @since 0.1.0 */
 export interface HeldAck {

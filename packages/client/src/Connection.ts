@@ -12,20 +12,35 @@
  *
  * @since 0.1.0
  */
-import { Decoder, DecodeError, encode, encodeAll, encodedLength, type Connack, type Connect, type Packet } from "@aimeqtt/codec"
+import {
+  type Connack,
+  type Connect,
+  Decoder,
+  DecodeError,
+  encode,
+  encodeAll,
+  encodedLength,
+  type Packet,
+  type ProtocolVersion,
+  reasonCodeName
+} from "@aimeqtt/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
-import { ConnectError, ConnectionLost, ConnectionRefused, ProtocolError, type ConnectionFailure } from "./errors.ts"
+import { ConnectError, ConnectionLost, ConnectionRefused, DisconnectedByServer, ProtocolError, type ConnectionFailure } from "./errors.ts"
+import { connack311, negotiate, type Negotiated } from "./Handshake.ts"
 import * as KeepAlive from "./KeepAlive.ts"
-import type { ClientOptions, Endpoint } from "./Options.ts"
+import type { ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
 import * as Transport from "./Transport.ts"
 import * as Wake from "./Wake.ts"
 
 /** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
 export type WriteCallback = (error: ConnectionFailure | undefined) => void
 
+/** A packet of either protocol version: what a connection sends and receives. @since 0.3.0 */
+export type AnyPacket = Packet<ProtocolVersion>
+
 /** Packets queued for the writer. `cancelled` (set by an interrupted caller) skips them if not yet written. @since 0.1.0 */
 export interface WriteItem {
-  readonly packets: ReadonlyArray<Packet>
+  readonly packets: ReadonlyArray<AnyPacket>
   readonly onWritten: WriteCallback | undefined
   cancelled: boolean
 }
@@ -33,11 +48,12 @@ export interface WriteItem {
 /** How to open a connection. @since 0.1.0 */
 export interface ConnectionOptions {
   readonly endpoint: Endpoint
-  readonly connect: Omit<Connect, "password">
+  readonly connect: ConnectRequest
   readonly password: Redacted.Redacted<string> | undefined
   readonly connectTimeout: Duration.Duration
-  readonly keepAliveMillis: number
   readonly pingTimeoutMillis: number
+  /** `pingTimeoutMillis` was chosen by the user: a Server Keep Alive does not change it. */
+  readonly pingTimeoutGiven: boolean
   readonly maxPacketSize: number
   /** Observes the packets sent and received (see {@link ClientOptions.onPacket}). */
   readonly onPacket?: ClientOptions["onPacket"]
@@ -50,22 +66,24 @@ type PacketHook = NonNullable<ClientOptions["onPacket"]>
  * Runs the packet hook; its failures and defects (a throw, even before it returns an Effect) are
  * dropped: a broken hook must not end the connection.
  */
-const observe = (hook: PacketHook, direction: "sent" | "received", packet: Packet): Effect.Effect<void> =>
+const observe = (hook: PacketHook, direction: "sent" | "received", packet: AnyPacket): Effect.Effect<void> =>
   Effect.asVoid(Effect.exit(Effect.suspend(() => hook({ direction, packet }))))
 
 /** Why a connection ended. @since 0.1.0 */
-export type ConnectionEnd = ConnectionLost | ProtocolError
+export type ConnectionEnd = ConnectionLost | ProtocolError | DisconnectedByServer
 
 /** An open, accepted connection. @since 0.1.0 */
 export interface Connection {
   readonly sessionPresent: boolean
+  /** What the CONNACK agreed on (see {@link Negotiated}). */
+  readonly negotiated: Negotiated
   /** Queues packets for the writer (synchronously, so callers keep their order). */
-  readonly send: (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback) => WriteItem
+  readonly send: (packets: ReadonlyArray<AnyPacket>, onWritten?: WriteCallback) => WriteItem
   /**
    * Runs the reader, writer and keep-alive fibers, handing each received packet to `onPacket`.
    * Fails with the cause once the connection ends; never succeeds.
    */
-  readonly run: (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) => Effect.Effect<never, ConnectionEnd>
+  readonly run: (onPacket: (packet: AnyPacket) => Effect.Effect<void, ProtocolError>) => Effect.Effect<never, ConnectionEnd>
   /** Ends the connection from outside (e.g. the session store failed); `run` fails with `cause`. */
   readonly abort: (cause: ConnectionEnd) => void
   /** Writes what is queued, then DISCONNECT [MQTT-3.14], waiting at most `timeout`. */
@@ -83,24 +101,40 @@ const textEncoder = new TextEncoder()
 export const open = (options: ConnectionOptions): Effect.Effect<Connection, ConnectError | ConnectionRefused | ProtocolError, Scope.Scope> =>
   Effect.gen(function*() {
     const channel = yield* Transport.open(options.endpoint, options.connectTimeout)
-    const decoder = Decoder.make({ maxPacketSize: options.maxPacketSize })
-    const connect: Connect = options.password === undefined
+    const version: ProtocolVersion = options.connect.protocolLevel === 5 ? 5 : 4
+    const decoder: Decoder<ProtocolVersion> = Decoder.make<ProtocolVersion>({ maxPacketSize: options.maxPacketSize, protocolVersion: version })
+    const connect = (options.password === undefined
       ? options.connect
-      : { ...options.connect, password: textEncoder.encode(Redacted.value(options.password)) }
+      : { ...options.connect, password: textEncoder.encode(Redacted.value(options.password)) }) as Connect<ProtocolVersion>
     const hook = options.onPacket
     // The hook sees CONNECT without its password: never a credential, not even its length.
-    if (hook !== undefined) yield* observe(hook, "sent", options.connect)
-    yield* channel.write([encode(connect)]).pipe(Effect.mapError((cause) => new ConnectError({ message: "could not send CONNECT", cause })))
+    if (hook !== undefined) yield* observe(hook, "sent", options.connect as Connect<ProtocolVersion>)
+    yield* channel.write([encode<ProtocolVersion>(connect, { protocolVersion: version })]).pipe(
+      Effect.mapError((cause) => new ConnectError({ message: "could not send CONNECT", cause }))
+    )
 
     // The first packet from the broker must be CONNACK [MQTT-3.2.0-1]; later packets may share its chunk.
-    const received: Array<Packet> = []
+    const received: Array<AnyPacket> = []
     while (received.length === 0) {
       const chunks = yield* channel.pull.pipe(
-        Effect.mapError((cause) => new ConnectError({ message: "the broker closed the connection before CONNACK", cause }))
+        Effect.mapError((cause) =>
+          new ConnectError({
+            message: "the broker closed the connection before CONNACK" +
+              // RabbitMQ 3.10 closes the connection on an MQTT 5.0 CONNECT without a word.
+              (version === 5 ? " (a broker that does not speak MQTT 5.0 may do so: try protocolVersion: 4)" : ""),
+            cause
+          })
+        )
       )
       for (const chunk of chunks) {
         const packets = decoder.push(chunk)
         if (packets instanceof DecodeError) {
+          // An MQTT 3.1.1 broker answers an MQTT 5.0 CONNECT with a 3.1.1 CONNACK [MQTT-3.1.2-2].
+          const old = version === 5 && received.length === 0 ? connack311(chunk) : undefined
+          if (old !== undefined) {
+            received.push(old)
+            break
+          }
           // What an HTTP server, or anything else that does not speak MQTT, sends back to a CONNECT.
           return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message} (does the server speak MQTT on this port?)` })
         }
@@ -108,12 +142,13 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
         received.push(...packets)
       }
     }
-    const connack = received.shift() as Packet
+    const connack = received.shift() as AnyPacket
     if (connack._tag !== "Connack") {
       return yield* new ProtocolError({ message: `expected CONNACK, the broker sent ${connack._tag.toUpperCase()} [MQTT-3.2.0-1]` })
     }
-    if (connack.returnCode !== 0) return yield* ConnectionRefused.fromReturnCode(connack.returnCode)
-    return yield* makeConnection(options, channel, decoder, connack, received)
+    const negotiated = negotiate(options.connect, connack as Connack<ProtocolVersion>)
+    if (negotiated instanceof ConnectionRefused || negotiated instanceof ProtocolError) return yield* negotiated
+    return yield* makeConnection(options, channel, decoder, connack as Connack<ProtocolVersion>, negotiated, received)
   }).pipe(
     Effect.timeoutOrElse({
       duration: options.connectTimeout,
@@ -125,17 +160,22 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
 const makeConnection = (
   options: ConnectionOptions,
   channel: Transport.Channel,
-  decoder: Decoder,
-  connack: Connack,
-  early: Array<Packet>
+  decoder: Decoder<ProtocolVersion>,
+  connack: Connack<ProtocolVersion>,
+  negotiated: Negotiated,
+  early: Array<AnyPacket>
 ): Effect.Effect<Connection> =>
   Effect.gen(function*() {
+    const version = negotiated.protocolVersion
+    // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21]; so does the ping timeout derived from it.
+    const keepAliveMillis = negotiated.keepAlive * 1000
+    const pingTimeoutMillis = options.pingTimeoutGiven ? options.pingTimeoutMillis : Math.max(1000, keepAliveMillis / 2)
     const outbox = yield* Queue.unbounded<WriteItem>()
     const ended = yield* Deferred.make<never, ConnectionEnd>()
     const liveness = KeepAlive.make(yield* Clock.currentTimeMillis)
     const hook = options.onPacket
 
-    const send = (packets: ReadonlyArray<Packet>, onWritten?: WriteCallback): WriteItem => {
+    const send = (packets: ReadonlyArray<AnyPacket>, onWritten?: WriteCallback): WriteItem => {
       const item: WriteItem = { packets, onWritten, cancelled: false }
       if (Queue.offerUnsafe(outbox, item)) Wake.soon(outbox)
       else onWritten?.(lost("the connection is closed"))
@@ -159,7 +199,7 @@ const makeConnection = (
         settled = 0
         // Packets are validated before they reach the outbox; should one still not encode (a bug), the
         // connection ends and the items fail, instead of a dead writer that leaves everything waiting.
-        const batch = yield* Effect.exit(Effect.sync(() => coalesce(items)))
+        const batch = yield* Effect.exit(Effect.sync(() => coalesce(items, version)))
         if (Exit.isFailure(batch)) {
           const error = lost("a packet could not be encoded", batch.cause)
           settle(items.length, error)
@@ -224,7 +264,7 @@ const makeConnection = (
       }
     })
 
-    const reader = (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) =>
+    const reader = (onPacket: (packet: AnyPacket) => Effect.Effect<void, ProtocolError>) =>
       Effect.gen(function*() {
         for (const packet of early) yield* handle(packet, onPacket)
         while (true) {
@@ -242,8 +282,10 @@ const makeConnection = (
             const packets = decoder.push(chunk)
             if (packets instanceof DecodeError) {
               // A packet above `maxPacketSize` is not malformed: say which limit it broke.
-              const what = packets.message.includes("maxPacketSize") ? "a packet from the broker is too large" : "malformed packet from the broker"
-              return yield* new ProtocolError({ message: `${what}: ${packets.message}` })
+              const tooLarge = packets.message.includes("maxPacketSize")
+              const what = tooLarge ? "a packet from the broker is too large" : "malformed packet from the broker"
+              // MQTT 5.0: the DISCONNECT says which rule [MQTT-3.1.2-24][MQTT-4.13.1-1].
+              return yield* new ProtocolError({ message: `${what}: ${packets.message}`, reasonCode: tooLarge ? 0x95 : 0x81 })
             }
             if (hook !== undefined) {
               for (const packet of packets) {
@@ -258,12 +300,19 @@ const makeConnection = (
         }
       })
 
-    const handle = (packet: Packet, onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>) =>
-      packet._tag === "Pingresp" ? Effect.void : onPacket(packet)
+    const handle = (
+      packet: AnyPacket,
+      onPacket: (packet: AnyPacket) => Effect.Effect<void, ProtocolError>
+    ): Effect.Effect<void, ProtocolError | DisconnectedByServer> => {
+      if (packet._tag === "Pingresp") return Effect.void
+      // MQTT 5.0: the broker ends the connection with a reason [MQTT-3.14]; in 3.1.1 only a client sends DISCONNECT.
+      if (packet._tag === "Disconnect" && "reasonCode" in packet) return Effect.fail(disconnectedByServer(packet.reasonCode, packet.properties))
+      return onPacket(packet)
+    }
 
     const keepAlive = KeepAlive.run({
-      keepAliveMillis: options.keepAliveMillis,
-      pingTimeoutMillis: options.pingTimeoutMillis,
+      keepAliveMillis,
+      pingTimeoutMillis,
       liveness,
       sendPing: (written) =>
         send([{ _tag: "Pingreq" }], (error) => {
@@ -282,7 +331,19 @@ const makeConnection = (
       for (const item of rest) item.onWritten?.(error)
     })
 
-    const run = (onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>): Effect.Effect<never, ConnectionEnd> =>
+    /**
+     * MQTT 5.0: the client says why it closes a connection whose broker broke the protocol [MQTT-4.13.2-1],
+     * best effort and bounded (the broker may not read any more).
+     */
+    const sayWhy = (end: ConnectionEnd): Effect.Effect<void> =>
+      version !== 5 || end._tag !== "ProtocolError"
+        ? Effect.void
+        : channel.write([encode<5>({ _tag: "Disconnect", reasonCode: (end.reasonCode ?? 0x82) as 0x82 }, { protocolVersion: 5 })]).pipe(
+          Effect.timeout("1 second"),
+          Effect.ignore
+        )
+
+    const run = (onPacket: (packet: AnyPacket) => Effect.Effect<void, ProtocolError>): Effect.Effect<never, ConnectionEnd> =>
       Effect.gen(function*() {
         const fibers = [
           yield* Effect.forkChild(writer),
@@ -295,14 +356,16 @@ const makeConnection = (
           })
         }
         return yield* Deferred.await(ended).pipe(
-          Effect.ensuring(Effect.andThen(Fiber.interruptAll(fibers), failPending))
+          Effect.ensuring(Effect.andThen(Fiber.interruptAll(fibers), failPending)),
+          Effect.tapError(sayWhy)
         )
       })
 
     const disconnect = (timeout: Duration.Input): Effect.Effect<void> =>
       Effect.gen(function*() {
         const done = yield* Deferred.make<void>()
-        send([{ _tag: "Disconnect" }], () => Deferred.doneUnsafe(done, Exit.void))
+        // MQTT 5.0: Normal disconnection (0): the broker discards the will [MQTT-3.14.4-3].
+        send([version === 5 ? { _tag: "Disconnect", reasonCode: 0 } : { _tag: "Disconnect" }], () => Deferred.doneUnsafe(done, Exit.void))
         yield* Deferred.await(done).pipe(Effect.timeout(timeout), Effect.ignore)
       })
 
@@ -310,7 +373,7 @@ const makeConnection = (
       Deferred.doneUnsafe(ended, Exit.fail(cause))
     }
 
-    return { sessionPresent: connack.sessionPresent, send, run, abort, disconnect }
+    return { sessionPresent: connack.sessionPresent, negotiated, send, run, abort, disconnect }
   })
 
 /** Up to this many bytes of small packets are encoded into one buffer: one copy, one socket write. */
@@ -335,15 +398,15 @@ interface Batch {
 }
 
 /** Encodes a batch of write items into few chunks: runs of small packets share one buffer. */
-const coalesce = (items: ReadonlyArray<WriteItem>): Batch => {
+const coalesce = (items: ReadonlyArray<WriteItem>, version: ProtocolVersion): Batch => {
   const chunks: Array<Uint8Array> = []
   const settles: Array<number> = []
   let bytes = 0
-  let run: Array<Packet> = []
+  let run: Array<AnyPacket> = []
   let runBytes = 0
   let complete = 0 // items whose every packet is in `chunks` or `run`
   const flush = () => {
-    const chunk = encodeAll(run)
+    const chunk = encodeAll<ProtocolVersion>(run, { protocolVersion: version })
     chunks.push(chunk)
     settles.push(complete)
     bytes += chunk.length
@@ -354,7 +417,7 @@ const coalesce = (items: ReadonlyArray<WriteItem>): Batch => {
     const item = items[i] as WriteItem
     if (!item.cancelled) {
       for (const packet of item.packets) {
-        const size = encodedLength(packet)
+        const size = encodedLength<ProtocolVersion>(packet, { protocolVersion: version })
         if (runBytes + size > COALESCE_BYTES && run.length > 0) flush()
         run.push(packet)
         runBytes += size
@@ -365,6 +428,18 @@ const coalesce = (items: ReadonlyArray<WriteItem>): Batch => {
   if (run.length > 0) flush()
   return { chunks, settles, bytes }
 }
+
+/** The error of a DISCONNECT from the broker, with the reason code's standard name. */
+const disconnectedByServer = (
+  reasonCode: number,
+  properties: { readonly reasonString?: string; readonly serverReference?: string } | undefined
+): DisconnectedByServer =>
+  new DisconnectedByServer({
+    reasonCode,
+    reason: reasonCodeName("Disconnect", reasonCode) ?? "Unspecified error",
+    ...(properties?.reasonString !== undefined ? { reasonString: properties.reasonString } : {}),
+    ...(properties?.serverReference !== undefined ? { serverReference: properties.serverReference } : {})
+  })
 
 /** A `ConnectionLost` whose message also names the underlying cause, so `status` and logs show it. */
 const lost = (message: string, cause?: unknown): ConnectionLost => {

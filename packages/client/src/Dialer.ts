@@ -42,6 +42,11 @@ export interface Dialer {
    * A `clientId` the user chose is kept.
    */
   readonly subscribeRefusedByClose: () => void
+  /**
+   * MQTT 5.0: the broker assigned this client id to a client that sent an empty one [MQTT-3.2.2.3.7]; later
+   * connections send it, so that they resume that session.
+   */
+  readonly assigned: (clientId: string) => void
 }
 
 /** One outage: from a lost connection until a new one settles. @since 0.2.0 */
@@ -136,5 +141,9 @@ export const make = (options: ResolvedOptions): Dialer => {
     if (options.clientIdGenerated && options.connect.cleanSession) clientId = randomClientId()
   }
 
-  return { first, outage, next, subscribeRefusedByClose }
+  const assigned = (id: string) => {
+    clientId = id
+  }
+
+  return { first, outage, next, subscribeRefusedByClose, assigned }
 }

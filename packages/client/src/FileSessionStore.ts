@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { PropertiesSchema } from "@aimeqtt/codec"
 import { Effect, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -11,18 +12,43 @@ import { SessionStoreError } from "./errors.ts"
 import { type ClientSessionStore, SessionState, SessionStore, type SessionStoreShape, type StoreChange } from "./SessionStore.ts"
 
 
-type LogLine =
-  | { readonly op: "put"; readonly id: number; readonly stage: "sent" | "released"; readonly topic: string; readonly payload: string; readonly qos: 1 | 2; readonly retain: boolean }
-  | { readonly op: "del"; readonly id: number }
-  | { readonly op: "in"; readonly id: number }
-  | { readonly op: "rel"; readonly id: number }
-  | { readonly op: "clear-in" }
+/** MQTT 5.0 publish properties in a log line: JSON, with Correlation Data as base64. */
+const PropertiesJson = Schema.toCodecJson(PropertiesSchema.Publish)
+const encodeProperties = Schema.encodeSync(PropertiesJson)
 
-const toLine = (change: StoreChange): LogLine => {
+const LogLineSchema = Schema.Union([
+  Schema.Struct({
+    op: Schema.Literal("put"),
+    id: Schema.Number,
+    stage: Schema.Literals(["sent", "released"]),
+    topic: Schema.String,
+    payload: Schema.String,
+    qos: Schema.Literals([1, 2]),
+    retain: Schema.Boolean,
+    props: Schema.optionalKey(PropertiesJson)
+  }),
+  Schema.Struct({ op: Schema.Literals(["del", "in", "rel"]), id: Schema.Number }),
+  Schema.Struct({ op: Schema.Literal("clear-in") })
+])
+
+/** A line as read back (properties decoded) and as written (properties as JSON). */
+type LogLine = typeof LogLineSchema.Type
+type EncodedLogLine = typeof LogLineSchema.Encoded
+
+const toLine = (change: StoreChange): EncodedLogLine => {
   switch (change._tag) {
     case "PutOutgoing": {
       const f = change.flow
-      return { op: "put", id: f.packetId, stage: f.stage, topic: f.topic, payload: Buffer.from(f.payload).toString("base64"), qos: f.qos, retain: f.retain }
+      return {
+        op: "put",
+        id: f.packetId,
+        stage: f.stage,
+        topic: f.topic,
+        payload: Buffer.from(f.payload).toString("base64"),
+        qos: f.qos,
+        retain: f.retain,
+        ...(f.properties !== undefined ? { props: encodeProperties(f.properties) } : {})
+      }
     }
     case "DeleteOutgoing":
       return { op: "del", id: change.packetId }
@@ -40,7 +66,15 @@ const fromLine = (line: LogLine): StoreChange => {
     case "put":
       return {
         _tag: "PutOutgoing",
-        flow: { packetId: line.id, stage: line.stage, topic: line.topic, payload: new Uint8Array(Buffer.from(line.payload, "base64")), qos: line.qos, retain: line.retain }
+        flow: {
+          packetId: line.id,
+          stage: line.stage,
+          topic: line.topic,
+          payload: new Uint8Array(Buffer.from(line.payload, "base64")),
+          qos: line.qos,
+          retain: line.retain,
+          ...(line.props !== undefined ? { properties: line.props } : {})
+        }
       }
     case "del":
       return { _tag: "DeleteOutgoing", packetId: line.id }
@@ -53,19 +87,6 @@ const fromLine = (line: LogLine): StoreChange => {
   }
 }
 
-const LogLineSchema = Schema.Union([
-  Schema.Struct({
-    op: Schema.Literal("put"),
-    id: Schema.Number,
-    stage: Schema.Literals(["sent", "released"]),
-    topic: Schema.String,
-    payload: Schema.String,
-    qos: Schema.Literals([1, 2]),
-    retain: Schema.Boolean
-  }),
-  Schema.Struct({ op: Schema.Literals(["del", "in", "rel"]), id: Schema.Number }),
-  Schema.Struct({ op: Schema.Literal("clear-in") })
-])
 const decodeLine = Schema.decodeUnknownOption(Schema.fromJsonString(LogLineSchema))
 
 /** Rewrite the log from the state once it holds this many lines more than the state needs. */

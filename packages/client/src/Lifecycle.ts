@@ -6,11 +6,12 @@
  *
  * @since 0.2.0
  */
-import type { Packet } from "@aimeqtt/codec"
+
 import { type Duration, Effect, Exit, Fiber, Scope, SubscriptionRef } from "effect"
 import type * as Connection from "./Connection.ts"
 import * as Dialer from "./Dialer.ts"
 import { ClientClosed, type ConnectError, type ConnectionFailure, ConnectionLost, type ConnectionRefused, type ProtocolError } from "./errors.ts"
+import type { Negotiated } from "./Handshake.ts"
 import type { ResolvedOptions } from "./Options.ts"
 
 /**
@@ -20,7 +21,12 @@ import type { ResolvedOptions } from "./Options.ts"
  * @category models
  */
 export type ConnectionStatus =
-  | { readonly _tag: "Connected"; readonly sessionPresent: boolean }
+  | {
+    readonly _tag: "Connected"
+    readonly sessionPresent: boolean
+    /** What this connection's CONNACK agreed on: limits and capabilities (MQTT 5.0), the keep-alive in force. */
+    readonly negotiated: Negotiated
+  }
   | { readonly _tag: "Disconnected"; readonly cause: ConnectionFailure | ClientClosed | undefined }
   | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly delay: Duration.Duration } // whole milliseconds
 
@@ -30,7 +36,7 @@ export interface LifecycleHooks {
   readonly connected: (connection: Connection.Connection) => void
   /** The packet handler of a connection, made when it starts running. */
   readonly handler: (connection: Connection.Connection) => {
-    readonly onPacket: (packet: Packet) => Effect.Effect<void, ProtocolError>
+    readonly onPacket: (packet: Connection.AnyPacket) => Effect.Effect<void, ProtocolError>
     /** The connection ended (before the reconnect starts). */
     readonly ended: () => void
     /** The filters of the SUBSCRIBEs still unanswered on it (asked when it ends, before `ended`). */
@@ -46,6 +52,12 @@ export interface Lifecycle {
   /** The connection that is up, if any. */
   readonly current: () => Connection.Connection | undefined
 }
+
+const connectedStatus = (connection: Connection.Connection): ConnectionStatus => ({
+  _tag: "Connected",
+  sessionPresent: connection.sessionPresent,
+  negotiated: connection.negotiated
+})
 
 /**
  * Why a connection ended, with the SUBSCRIBEs it left unanswered: a broker that refuses a subscription by
@@ -77,15 +89,17 @@ export const start = (
     let current: Connection.Connection | undefined
 
     const first = yield* dialer.first
-    const status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "Connected", sessionPresent: first.connection.sessionPresent })
+    const status = yield* SubscriptionRef.make<ConnectionStatus>(connectedStatus(first.connection))
 
     const establish = (connection: Connection.Connection): Effect.Effect<void> =>
       Effect.andThen(
         Effect.sync(() => {
           current = connection
+          const assigned = connection.negotiated.assignedClientIdentifier
+          if (assigned !== undefined) dialer.assigned(assigned)
           hooks.connected(connection)
         }),
-        SubscriptionRef.set(status, { _tag: "Connected", sessionPresent: connection.sessionPresent })
+        SubscriptionRef.set(status, connectedStatus(connection))
       )
 
     /**
@@ -97,7 +111,7 @@ export const start = (
       Effect.gen(function*() {
         const handler = hooks.handler(opened.connection)
         let settled = false
-        const onPacket = (packet: Packet) => {
+        const onPacket = (packet: Connection.AnyPacket) => {
           settled = true
           return handler.onPacket(packet)
         }
@@ -132,6 +146,9 @@ export const start = (
         let outage: Dialer.Outage | undefined
         while (true) {
           const { end, settled } = yield* run(next)
+          // MQTT 5.0: a DISCONNECT whose reason says that reconnecting cannot help (the session was taken
+          // over by another client with this id, the server moved, ...) ends the client: see DisconnectedByServer.
+          if (!end.isRetryable) return yield* Effect.fail(end)
           // A fresh schedule per outage; a connection that never settled continues the same one.
           if (settled || outage === undefined) outage = yield* dialer.outage
           next = yield* outage.reconnect(end, (update) => SubscriptionRef.set(status, update))

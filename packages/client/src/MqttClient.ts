@@ -3,7 +3,20 @@
  *
  * @since 0.1.0
  */
-import { outgoingTopicFilterError, outgoingTopicNameError, type QoS, type Suback, type SubscriptionRequest } from "@aimeqtt/codec"
+import {
+  encodedLength,
+  isSharedSubscription,
+  outgoingTopicFilterError,
+  outgoingTopicNameError,
+  packetError,
+  type ProtocolVersion,
+  type Packet,
+  type Publish,
+  type QoS,
+  reasonCodeName,
+  type SubscriptionRequest,
+  type UserProperties
+} from "@aimeqtt/codec"
 import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
   InvalidTopic,
@@ -13,11 +26,15 @@ import {
   PayloadTooLarge,
   type ConnectionFailure,
   type PublishError,
+  InvalidOptions,
+  PublishRejected,
   type SubscribeError,
   SubscriptionRejected,
-  type UnsubscribeError
+  type UnsubscribeError,
+  UnsupportedByServer
 } from "./errors.ts"
-import { AckableMessage, type AckableTypedMessage, type Message, type TypedMessage } from "./Message.ts"
+import { AckableMessage, type AckableTypedMessage, type Message, type PublishResult, type TypedMessage } from "./Message.ts"
+import type { PublishProperties } from "./SessionStore.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
 import { filterList, payloadTypeError, publishOptionsError, subscribeOptionsError, topicTypeError } from "./Arguments.ts"
@@ -30,6 +47,25 @@ export interface PublishOptions {
   readonly qos?: QoS
   /** Ask the broker to keep the message for future subscribers [MQTT-3.3.1-5]. Default false. */
   readonly retain?: boolean
+  /**
+   * MQTT 5.0 only (`protocolVersion: 5`; under 4 the publish fails with `InvalidOptions`): the PUBLISH's
+   * properties [MQTT-3.3.2.3]. `userProperties` may be `[name, value]` pairs (in order, names may repeat)
+   * or a record; `messageExpiryInterval` is in seconds; `responseTopic` is a topic name (no wildcards);
+   * `payloadFormatIndicator: true` says the payload is UTF-8 text. A property that breaks the standard's
+   * rules fails with `InvalidOptions` naming it, before anything is sent.
+   */
+  readonly properties?: PublishPropertiesInput
+}
+
+/**
+ * The properties `publish` takes ({@link PublishOptions.properties}): those of {@link PublishProperties},
+ * with `userProperties` also as a record.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export type PublishPropertiesInput = Omit<PublishProperties, "userProperties"> & {
+  readonly userProperties?: UserProperties | Readonly<Record<string, string>>
 }
 
 /**
@@ -58,6 +94,15 @@ export interface SubscribeOptions {
   readonly ack?: "auto" | "manual"
   /** Messages this stream buffers before delivery waits (backpressure). Default: the client's `subscriberBufferSize`. */
   readonly bufferSize?: number
+  /** MQTT 5.0 only: the broker does not send this client's own publishes back to it [MQTT-3.8.3-3]. Not on a shared subscription [MQTT-3.8.3-4]. Default false. */
+  readonly noLocal?: boolean
+  /** MQTT 5.0 only: messages keep the RETAIN flag they were published with [MQTT-3.3.1-12] (else it is set only on retained messages sent because of the subscription). Default false. */
+  readonly retainAsPublished?: boolean
+  /**
+   * MQTT 5.0 only: when the broker sends retained messages [MQTT-3.3.1-9..11]: 0 at every subscribe (the
+   * default), 1 only when the subscription is new, 2 never.
+   */
+  readonly retainHandling?: 0 | 1 | 2
 }
 
 /**
@@ -128,8 +173,8 @@ export class MqttClient extends Context.Service<MqttClient, {
    * in the offline queue removes it.
    */
   publish: {
-    <P>(topic: string, payload: P & RawPayload<P>, options?: PublishOptions): Effect.Effect<void, PublishError>
-    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<void, PublishError>
+    <P>(topic: string, payload: P & RawPayload<P>, options?: PublishOptions): Effect.Effect<PublishResult, PublishError>
+    <A, I>(topic: string, value: A, options: PublishSchemaOptions<A, I>): Effect.Effect<PublishResult, PublishError>
   }
   /**
    * Subscribes when the stream starts and emits after SUBACK. Fails with `SubscriptionRejected` when
@@ -221,6 +266,52 @@ const envOptions = Config.all({
 
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
+
+/** The result of a publish nothing answers (QoS 0), or one the broker accepted without saying more. */
+const success: PublishResult = { reasonCode: 0, noMatchingSubscribers: false }
+
+/** `publish`'s properties as the codec takes them: user properties as pairs, none when empty. */
+const publishProperties = (input: PublishPropertiesInput): PublishProperties => {
+  const { userProperties, ...rest } = input
+  if (userProperties === undefined) return rest
+  const pairs: UserProperties = Array.isArray(userProperties)
+    ? (userProperties as UserProperties)
+    : Object.entries(userProperties as Readonly<Record<string, string>>)
+  return pairs.length === 0 ? rest : { ...rest, userProperties: pairs }
+}
+
+/**
+ * What a publish's acknowledgement means (MQTT 5.0 reason codes [MQTT-3.4.2.1][MQTT-3.5.2.1]): a result,
+ * or `PublishRejected` for a code from 0x80 up (a refusing PUBACK, or a refusing PUBREC that ended the flow).
+ */
+const publishOutcome = (
+  topic: string,
+  ack: Packet<ProtocolVersion> | undefined
+): Effect.Effect<PublishResult, PublishRejected> => {
+  if (ack === undefined || !("reasonCode" in ack)) return Effect.succeed(success)
+  const code = ack.reasonCode
+  const p = "properties" in ack ? ack.properties : undefined
+  const reasonString = p !== undefined && "reasonString" in p ? p.reasonString : undefined
+  if (code >= 0x80) {
+    const carrier = ack._tag === "Pubrec" ? "Pubrec" : "Puback"
+    return Effect.fail(
+      new PublishRejected({
+        topic,
+        reasonCode: code,
+        reason: reasonCodeName(carrier, code) ?? "Unspecified error",
+        ...(reasonString !== undefined ? { reasonString } : {})
+      })
+    )
+  }
+  const userProperties = p !== undefined && "userProperties" in p ? p.userProperties : undefined
+  if (code === 0 && reasonString === undefined && userProperties === undefined) return Effect.succeed(success)
+  return Effect.succeed({
+    reasonCode: code,
+    noMatchingSubscribers: code === 0x10,
+    ...(reasonString !== undefined ? { reasonString } : {}),
+    ...(userProperties !== undefined ? { userProperties } : {})
+  })
+}
 const MAX_REMAINING_LENGTH = 268_435_455 // [MQTT-2.2.3]
 
 /** The filters of a request, each once, checked: a string or strings, each a valid topic filter. */
@@ -246,7 +337,13 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
     const options = yield* resolveOptions(clientOptions)
     const engine = yield* Supervisor.make(options)
 
-    const publishBytes = (topic: string, payload: Uint8Array, publishOptions: PublishOptions | undefined): Effect.Effect<void, PublishError> => {
+    const v5 = options.protocolVersion === 5
+
+    const publishBytes = (
+      topic: string,
+      payload: Uint8Array,
+      publishOptions: PublishOptions | undefined
+    ): Effect.Effect<PublishResult, PublishError> => {
       const qos = publishOptions?.qos ?? 0
       const invalid = topicTypeError(topic) ?? publishOptionsError(publishOptions)
       if (invalid !== undefined) return Effect.fail(invalid)
@@ -258,13 +355,74 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         if (size > MAX_REMAINING_LENGTH) return Effect.fail(new PayloadTooLarge({ size, limit: MAX_REMAINING_LENGTH }))
       }
       const retain = publishOptions?.retain ?? false
-      const send = (): Effect.Effect<void, PublishError> =>
-        (qos === 0 ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }) : undefined) ??
-          Effect.asVoid(engine.request({ _tag: "Publish", topic, payload, qos, retain }))
+      let properties: PublishProperties | undefined
+      if (publishOptions?.properties !== undefined) {
+        if (!v5) return Effect.fail(new InvalidOptions({ message: "properties: MQTT 5.0 only, set protocolVersion: 5 on the client" }))
+        properties = publishProperties(publishOptions.properties)
+      }
+      if (v5) {
+        const refused = serverLimitError(topic, payload, qos, retain, properties)
+        if (refused !== undefined) return Effect.fail(refused)
+      }
+      const send = (): Effect.Effect<PublishResult, PublishError> =>
+        (qos === 0 && properties === undefined
+          ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }, success)
+          : undefined) ??
+          Effect.flatMap(
+            engine.request({ _tag: "Publish", topic, payload, qos, retain, ...(properties !== undefined ? { properties } : {}) }),
+            (ack) => publishOutcome(topic, ack)
+          )
       // Sent each time the effect runs, never when it is built.
       return Tracing.span("mqtt.publish", () => ({ "mqtt.topic": topic, "mqtt.qos": qos }), send)
     }
 
+    /**
+     * MQTT 5.0: what the last CONNACK said the broker accepts [MQTT-3.2.2.3]: the QoS, retain, and the size
+     * of the packet [MQTT-3.1.2-24]; properties that break the standard's rules.
+     */
+    const serverLimitError = (
+      topic: string,
+      payload: Uint8Array,
+      qos: QoS,
+      retain: boolean,
+      properties: PublishProperties | undefined
+    ): PublishError | undefined => {
+      const packet: Publish<5> = {
+        _tag: "Publish",
+        topic,
+        payload,
+        qos,
+        retain,
+        dup: false,
+        ...(qos > 0 ? { packetId: 1 } : {}),
+        ...(properties !== undefined ? { properties } : {})
+      }
+      if (properties !== undefined) {
+        const issue = packetError<5>(packet, 5)
+        if (issue !== undefined) return new InvalidOptions({ message: `invalid publish properties: ${issue}` })
+      }
+      const negotiated = engine.negotiated()
+      if (negotiated === undefined) return undefined
+      if (qos > negotiated.maximumQoS) {
+        return new UnsupportedByServer({
+          feature: "qos",
+          message: `the broker accepts publishes up to QoS ${negotiated.maximumQoS} (CONNACK's Maximum QoS), this one is QoS ${qos} [MQTT-3.2.2-11]`
+        })
+      }
+      if (retain && !negotiated.retainAvailable) {
+        return new UnsupportedByServer({
+          feature: "retain",
+          message: "the broker does not accept retained messages (CONNACK's Retain Available is 0) [MQTT-3.2.2-14]"
+        })
+      }
+      const limit = negotiated.maximumPacketSize
+      if (limit !== undefined && (properties !== undefined || payload.length + 3 * topic.length + 9 > limit)) {
+        const size = encodedLength<5>(packet, { protocolVersion: 5 })
+        // [MQTT-3.1.2-24]: the client must not send a packet above the broker's Maximum Packet Size.
+        if (size > limit) return new PayloadTooLarge({ size, limit })
+      }
+      return undefined
+    }
     const publish = (topic: string, payload: unknown, publishOptions?: PublishOptions | PublishSchemaOptions<unknown, unknown>) => {
       if (publishOptions !== undefined && "schema" in publishOptions) {
         return Schema.encodeEffect(jsonCodec(publishOptions.schema))(payload).pipe(
@@ -283,7 +441,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const invalid = subscribeOptionsError(subscribeOptions)
         if (invalid !== undefined) return yield* invalid
         const qos = subscribeOptions?.qos ?? 0
-        const requests: Array<SubscriptionRequest> = list.map((filter) => ({ filter, qos }))
+        const requests = yield* subscriptionRequests(list, qos, subscribeOptions)
         const inbox = yield* Queue.bounded<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
         const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
         // An UNSUBSCRIBE of one of these filters still unanswered: its UNSUBACK first (see Subscriptions).
@@ -307,7 +465,14 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const decode = Schema.decodeUnknownEffect(jsonCodec(subscribeOptions.schema))
       const policy = subscribeOptions.onDecodeError ?? "fail"
       const typed = (message: Message, value: unknown): TypedMessage<unknown> | AckableTypedMessage<unknown> => {
-        const base = { topic: message.topic, value, qos: message.qos, retain: message.retain, dup: message.dup }
+        const base = {
+          topic: message.topic,
+          value,
+          qos: message.qos,
+          retain: message.retain,
+          dup: message.dup,
+          ...(message.properties !== undefined ? { properties: message.properties } : {})
+        }
         return message instanceof AckableMessage ? { ...base, ack: message.ack } : base
       }
       const skip = (message: Message, error: PayloadDecodeError): Effect.Effect<undefined> => {
@@ -328,6 +493,59 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         ),
         Stream.filter((message): message is TypedMessage<unknown> => message !== undefined)
       )
+    }
+
+    /**
+     * The SUBSCRIBE entries of a stream: MQTT 5.0 adds the subscription options [MQTT-3.8.3.1], and checks
+     * what the last CONNACK said the broker supports (wildcards, shared subscriptions [MQTT-3.2.2.3]).
+     */
+    const subscriptionRequests = (
+      filters: ReadonlyArray<string>,
+      qos: QoS,
+      subscribeOptions: SubscribeOptions | undefined
+    ): Effect.Effect<ReadonlyArray<SubscriptionRequest<ProtocolVersion>>, InvalidOptions | UnsupportedByServer> => {
+      const noLocal = subscribeOptions?.noLocal
+      const retainAsPublished = subscribeOptions?.retainAsPublished
+      const retainHandling = subscribeOptions?.retainHandling
+      const given = [noLocal !== undefined ? "noLocal" : "", retainAsPublished !== undefined ? "retainAsPublished" : "", retainHandling !== undefined ? "retainHandling" : ""]
+        .filter((name) => name !== "")
+      if (!v5) {
+        if (given.length > 0) return Effect.fail(new InvalidOptions({ message: `${given.join(", ")}: MQTT 5.0 only, set protocolVersion: 5 on the client` }))
+        return Effect.succeed(filters.map((filter) => ({ filter, qos })))
+      }
+      if (noLocal !== undefined && typeof noLocal !== "boolean") return Effect.fail(new InvalidOptions({ message: `noLocal must be a boolean, got ${String(noLocal)}` }))
+      if (retainAsPublished !== undefined && typeof retainAsPublished !== "boolean") {
+        return Effect.fail(new InvalidOptions({ message: `retainAsPublished must be a boolean, got ${String(retainAsPublished)}` }))
+      }
+      if (retainHandling !== undefined && retainHandling !== 0 && retainHandling !== 1 && retainHandling !== 2) {
+        return Effect.fail(new InvalidOptions({ message: `retainHandling must be 0, 1 or 2 [MQTT-3.8.3-5], got ${String(retainHandling)}` }))
+      }
+      const negotiated = engine.negotiated()
+      for (const filter of filters) {
+        const shared = isSharedSubscription(filter)
+        if (shared && noLocal === true) {
+          return Effect.fail(new InvalidOptions({ message: `noLocal cannot be set on the shared subscription ${JSON.stringify(filter)} [MQTT-3.8.3-4]` }))
+        }
+        if (shared && negotiated?.sharedSubscriptionAvailable === false) {
+          return Effect.fail(new UnsupportedByServer({
+            feature: "shared-subscriptions",
+            message: `the broker does not support shared subscriptions such as ${JSON.stringify(filter)} (CONNACK's Shared Subscription Available is 0)`
+          }))
+        }
+        if (negotiated?.wildcardSubscriptionAvailable === false && /[+#]/.test(filter)) {
+          return Effect.fail(new UnsupportedByServer({
+            feature: "wildcard-subscriptions",
+            message: `the broker does not support wildcards such as in ${JSON.stringify(filter)} (CONNACK's Wildcard Subscription Available is 0)`
+          }))
+        }
+      }
+      return Effect.succeed(filters.map((filter) => ({
+        filter,
+        qos,
+        noLocal: noLocal ?? false,
+        retainAsPublished: retainAsPublished ?? false,
+        retainHandling: retainHandling ?? 0
+      })))
     }
 
     const unsubscribe = (filters: string | ReadonlyArray<string>) =>

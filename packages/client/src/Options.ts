@@ -3,7 +3,16 @@
  *
  * @since 0.1.0
  */
-import { outgoingStringError, outgoingTopicNameError, type Connect, type Packet, type QoS } from "@aimeqtt/codec"
+import {
+  type Connect,
+  outgoingStringError,
+  outgoingTopicNameError,
+  type Packet,
+  packetError,
+  type PropertiesOf,
+  type ProtocolVersion,
+  type QoS
+} from "@aimeqtt/codec"
 import { Duration, Effect, type LogLevel, Option, Redacted, Schedule } from "effect"
 import { ConnectError, InvalidOptions } from "./errors.ts"
 
@@ -18,6 +27,13 @@ export interface WillOptions {
   readonly payload: string | Uint8Array
   readonly qos?: QoS
   readonly retain?: boolean
+  /**
+   * MQTT 5.0 only (`protocolVersion: 5`): the will's properties [MQTT-3.1.3.2], e.g.
+   * `willDelayInterval` (seconds the broker waits before publishing it; a reconnect within it cancels
+   * the will), `messageExpiryInterval` (seconds), `contentType`, `responseTopic`, `correlationData`,
+   * `payloadFormatIndicator`, `userProperties` (`[name, value]` pairs).
+   */
+  readonly properties?: PropertiesOf["Will"]
 }
 
 /**
@@ -65,6 +81,32 @@ export interface ClientOptions {
   readonly tls?: TlsOptions
   /** WebSocket path for `ws://`/`wss://` URLs that have none (`ws://host:port`). Default `/mqtt`. */
   readonly wsPath?: string
+  /**
+   * The MQTT version to speak: 4 (MQTT 3.1.1, the default: every broker speaks it, the embedded aedes
+   * broker only it) or 5 (MQTT 5.0 [MQTT-3.1.2.2]: reason codes as typed errors, properties, negotiated
+   * limits; see the README's MQTT 5 section). The options marked "MQTT 5.0 only" fail with
+   * `InvalidOptions` under 4.
+   */
+  readonly protocolVersion?: ProtocolVersion
+  /**
+   * MQTT 5.0 only: seconds the broker keeps the session after the connection closes [MQTT-3.1.2.11.2];
+   * 0xFFFFFFFF never expires it. Default: 0 with `cleanSession: true`, 0xFFFFFFFF with `cleanSession: false`
+   * (what `cleanSession: false` means in MQTT 3.1.1). `cleanSession` is sent as Clean Start: true starts
+   * a new session, false resumes the stored one [MQTT-3.1.2-4].
+   */
+  readonly sessionExpiryInterval?: number
+  /**
+   * MQTT 5.0 only: how many QoS 1/2 messages the broker may send this client before it acknowledges them
+   * (CONNECT's Receive Maximum [MQTT-3.1.2.11.3]). Default: `subscriberBufferSize` (at most 65535): the
+   * broker never has more unacknowledged messages out than one stream buffers.
+   */
+  readonly receiveMaximum?: number
+  /**
+   * MQTT 5.0 only: how many topic aliases the broker may use towards this client (CONNECT's Topic Alias
+   * Maximum [MQTT-3.1.2.11.5]). Incoming aliases are resolved per connection, so messages always carry
+   * their topic. Default 0: the broker sends full topics.
+   */
+  readonly topicAliasMaximum?: number
   /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
   readonly clientId?: string
   readonly username?: string
@@ -109,7 +151,11 @@ export interface ClientOptions {
   readonly subscriberBufferSize?: number
   /** Messages kept for streams not opened yet (oldest dropped first, with a warning). Default 1000. */
   readonly unmatchedBufferSize?: number
-  /** Largest packet accepted from the broker, in bytes. Default 64 MiB. */
+  /**
+   * Largest packet accepted from the broker, in bytes. Default 64 MiB. In MQTT 5.0 it is sent as
+   * CONNECT's Maximum Packet Size [MQTT-3.1.2.11.4], so the broker does not send larger ones (it drops
+   * them instead [MQTT-3.1.2-25]).
+   */
   readonly maxPacketSize?: number
   /** Send UNSUBSCRIBE when the last stream on a filter ends. Default: the value of `cleanSession`. */
   readonly unsubscribeOnEnd?: boolean
@@ -131,8 +177,13 @@ export interface ClientOptions {
    * MqttClient.layer({ onPacket: ({ direction, packet }) => Effect.logDebug(`${direction} ${packet._tag}`) })
    * @since 0.2.0
    */
-  readonly onPacket?: (event: { readonly direction: "sent" | "received"; readonly packet: Packet }) => Effect.Effect<unknown, unknown>
+  readonly onPacket?: (
+    event: { readonly direction: "sent" | "received"; readonly packet: Packet<ProtocolVersion> }
+  ) => Effect.Effect<unknown, unknown>
 }
+
+/** The CONNECT the client sends, without its password (added on each attempt). @since 0.3.0 */
+export type ConnectRequest = Omit<Connect<4>, "password"> | Omit<Connect<5>, "password">
 
 /** A transport, picked by the URL scheme. @since 0.1.0 @category options */
 export type Protocol = "mqtt" | "mqtts" | "ws" | "wss"
@@ -150,14 +201,17 @@ export interface Endpoint {
 
 /** Options with every default applied. @since 0.1.0 */
 export interface ResolvedOptions {
+  readonly protocolVersion: ProtocolVersion
   /** Brokers in the order they are tried; never empty. */
   readonly endpoints: readonly [Endpoint, ...Array<Endpoint>]
-  readonly connect: Omit<Connect, "password">
+  readonly connect: ConnectRequest
   /** The client id was generated (no `clientId` option): a clean session may take a fresh one (see Dialer). */
   readonly clientIdGenerated: boolean
   readonly password: Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError>
   readonly keepAliveMillis: number
   readonly pingTimeoutMillis: number
+  /** `pingTimeout` was given: a Server Keep Alive does not change it. */
+  readonly pingTimeoutGiven: boolean
   readonly connectTimeout: Duration.Duration
   readonly reconnect: Schedule.Schedule<unknown, unknown>
   readonly connectRetry: boolean
@@ -330,41 +384,80 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     }
     const cleanSession = options.cleanSession ?? true
     const keepAliveMillis = keepAlive * 1000
+    const protocolVersion = options.protocolVersion ?? 4
+    if (protocolVersion !== 4 && protocolVersion !== 5) {
+      return yield* new InvalidOptions({ message: `protocolVersion must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), got ${String(protocolVersion)}` })
+    }
+    const subscriberBufferSize = Math.max(1, options.subscriberBufferSize ?? 1024)
+    const maxPacketSize = options.maxPacketSize ?? 64 * 1024 * 1024
+    const v5Only: Array<string> = (["sessionExpiryInterval", "receiveMaximum", "topicAliasMaximum"] as const).filter((key) =>
+      options[key] !== undefined
+    )
+    if (will?.properties !== undefined) v5Only.push("will.properties")
+    if (protocolVersion === 4 && v5Only.length > 0) {
+      return yield* new InvalidOptions({ message: `${v5Only.join(", ")}: MQTT 5.0 only, set protocolVersion: 5` })
+    }
+    const willBase = will !== undefined && willPayload !== undefined
+      ? { topic: will.topic, payload: willPayload, qos: will.qos ?? 0, retain: will.retain ?? false }
+      : undefined
+    const base = {
+      _tag: "Connect" as const,
+      clientId,
+      cleanSession,
+      keepAlive,
+      ...(username !== undefined ? { username } : {})
+    }
+    let connect: ConnectRequest
+    if (protocolVersion === 4) {
+      connect = { ...base, protocolLevel: 4, ...(willBase !== undefined ? { will: willBase } : {}) }
+    } else {
+      const sessionExpiryInterval = options.sessionExpiryInterval ?? (cleanSession ? 0 : 0xffffffff)
+      const receiveMaximum = options.receiveMaximum ?? Math.min(65535, subscriberBufferSize)
+      const topicAliasMaximum = options.topicAliasMaximum ?? 0
+      const range = (name: string, value: number, min: number, max: number, rule: string) =>
+        Number.isInteger(value) && value >= min && value <= max
+          ? undefined
+          : `${name} must be an integer in ${min}..${max} ${rule}, got ${value}`
+      const rangeError = range("sessionExpiryInterval", sessionExpiryInterval, 0, 0xffffffff, "(seconds) [MQTT-3.1.2.11.2]") ??
+        range("receiveMaximum", receiveMaximum, 1, 65535, "[MQTT-3.1.2.11.3]") ??
+        range("topicAliasMaximum", topicAliasMaximum, 0, 65535, "[MQTT-3.1.2.11.5]") ??
+        range("maxPacketSize", maxPacketSize, 1, 0xffffffff, "(bytes) [MQTT-3.1.2.11.4]")
+      if (rangeError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${rangeError}` })
+      connect = {
+        ...base,
+        protocolLevel: 5,
+        properties: {
+          ...(sessionExpiryInterval !== 0 ? { sessionExpiryInterval } : {}),
+          ...(receiveMaximum !== 65535 ? { receiveMaximum } : {}),
+          ...(topicAliasMaximum !== 0 ? { topicAliasMaximum } : {}),
+          maximumPacketSize: maxPacketSize
+        },
+        ...(willBase !== undefined ? { will: will?.properties === undefined ? willBase : { ...willBase, properties: will.properties } } : {})
+      }
+      // The will's properties pass the codec's rules (types, UTF-8, a Response Topic without wildcards).
+      const issue = packetError<5>(connect as Connect<5>, 5)
+      if (issue !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${issue.replace(/^CONNECT /, "")}` })
+    }
     return {
+      protocolVersion,
       endpoints: endpoints as [Endpoint, ...Array<Endpoint>],
-      connect: {
-        _tag: "Connect",
-        protocolLevel: 4,
-        clientId,
-        cleanSession,
-        keepAlive,
-        ...(username !== undefined ? { username } : {}),
-        ...(will !== undefined && willPayload !== undefined
-          ? {
-            will: {
-              topic: will.topic,
-              payload: willPayload,
-              qos: will.qos ?? 0,
-              retain: will.retain ?? false
-            }
-          }
-          : {})
-      },
+      connect,
       password,
       clientIdGenerated: options.clientId === undefined,
       keepAliveMillis,
       pingTimeoutMillis: options.pingTimeout === undefined
         ? Math.max(1000, keepAliveMillis / 2)
         : Duration.toMillis(yield* duration("pingTimeout", options.pingTimeout)),
+      pingTimeoutGiven: options.pingTimeout !== undefined,
       connectTimeout: yield* duration("connectTimeout", options.connectTimeout ?? "30 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
       connectRetry: options.connectRetry ?? true,
       connectionLossLogLevel: options.connectionLossLogLevel ?? "Warn",
       maxInflight: Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT),
       offlineQueueSize: Math.max(0, options.offlineQueueSize ?? 1000),
-      subscriberBufferSize: Math.max(1, options.subscriberBufferSize ?? 1024),
+      subscriberBufferSize,
       unmatchedBufferSize: Math.max(0, options.unmatchedBufferSize ?? 1000),
-      maxPacketSize: options.maxPacketSize ?? 64 * 1024 * 1024,
+      maxPacketSize,
       unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }

@@ -11,13 +11,13 @@
  *
  * @since 0.2.0
  */
-import type { Packet } from "@aimeqtt/codec"
+import type { Packet, ProtocolVersion, Publish } from "@aimeqtt/codec"
 import { Effect } from "effect"
 import type { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
 import type { Dispatcher, Subscriber } from "./Dispatcher.ts"
 import { ProtocolError } from "./errors.ts"
-import { AckableMessage, Message } from "./Message.ts"
+import { AckableMessage, Message, type MessageProperties } from "./Message.ts"
 import type { Session, Step } from "./Session.ts"
 
 /**
@@ -38,7 +38,46 @@ export interface RouterDeps<T> {
   readonly commit: (step: Step<T>, connection: Connection.Connection) => boolean
   /** Completes what the step acknowledged and hands its packets to the connection. */
   readonly transmit: (step: Step<T>, connection: Connection.Connection) => void
+  /** The Topic Alias Maximum the client sent in CONNECT (MQTT 5.0; 0: the broker may use none). */
+  readonly topicAliasMaximum: number
 }
+
+type AnyPacket = Packet<ProtocolVersion>
+type AnyPublish = Publish<ProtocolVersion>
+
+/**
+ * MQTT 5.0 incoming Topic Aliases of one connection [MQTT-3.3.2.3.4]: a PUBLISH with a topic and an alias
+ * sets the alias; one with an empty topic and an alias stands for the alias's topic. Returns the PUBLISH with
+ * its topic (and without the alias), or why it breaks the rules. Aliases never outlive their connection
+ * [MQTT-3.3.2-7].
+ */
+const resolveAlias = (aliases: Map<number, string>, maximum: number, packet: AnyPublish): AnyPublish | ProtocolError => {
+  if (!("properties" in packet) || packet.properties?.topicAlias === undefined) return packet
+  const { topicAlias, ...properties } = packet.properties
+  if (topicAlias > maximum) {
+    // [MQTT-3.3.2-10]: above the client's Topic Alias Maximum (0: the client accepts none).
+    return new ProtocolError({
+      message: `PUBLISH with Topic Alias ${topicAlias}, above the client's Topic Alias Maximum ${maximum} [MQTT-3.3.2-10]`,
+      reasonCode: 0x94
+    })
+  }
+  let topic = packet.topic
+  if (topic === "") {
+    const known = aliases.get(topicAlias)
+    if (known === undefined) {
+      return new ProtocolError({ message: `PUBLISH with an empty topic and Topic Alias ${topicAlias}, which was never set on this connection (section 3.3.2.3.4)`, reasonCode: 0x82 })
+    }
+    topic = known
+  } else {
+    aliases.set(topicAlias, topic)
+  }
+  const { properties: _, ...rest } = packet
+  return Object.keys(properties).length === 0 ? { ...rest, topic } : { ...rest, topic, properties }
+}
+
+/** A received PUBLISH as the message streams get. */
+const messageOf = (p: AnyPublish): Message =>
+  new Message(p.topic, p.payload, p.qos, p.retain, p.dup, "properties" in p ? (p.properties as MessageProperties | undefined) : undefined)
 
 /**
  * The packet handler of one connection (with that connection's acknowledgement sequencer). Fails with
@@ -46,12 +85,30 @@ export interface RouterDeps<T> {
  *
  * @since 0.2.0
  */
-export const make = <T>({ commit, dispatcher, owed, session, transmit }: RouterDeps<T>) =>
-(connection: Connection.Connection, acks: AckSequencer) =>
-(packet: Packet): Effect.Effect<void, ProtocolError> => {
+export const make = <T>(deps: RouterDeps<T>) =>
+(connection: Connection.Connection, acks: AckSequencer) => {
+  const aliases = new Map<number, string>()
+  const v5 = connection.negotiated.protocolVersion === 5
+  return (received: AnyPacket): Effect.Effect<void, ProtocolError> => {
+    let packet = received
+    if (v5 && packet._tag === "Publish") {
+      const resolved = resolveAlias(aliases, deps.topicAliasMaximum, packet)
+      if (resolved instanceof ProtocolError) return Effect.fail(resolved)
+      packet = resolved
+    }
+    return handle(deps, packet, connection, acks)
+  }
+}
+
+const handle = <T>(
+  { commit, dispatcher, owed, session, transmit }: RouterDeps<T>,
+  packet: AnyPacket,
+  connection: Connection.Connection,
+  acks: AckSequencer
+): Effect.Effect<void, ProtocolError> => {
   if (packet._tag === "Publish" && packet.qos === 0 && !dispatcher.hasManual) {
     // QoS 0 has no session state and no acknowledgement: straight to the streams (the hot path).
-    return dispatcher.dispatch(new Message(packet.topic, packet.payload, 0, packet.retain, packet.dup))
+    return dispatcher.dispatch(messageOf(packet))
   }
   const step = session.received(packet)
   if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
@@ -62,7 +119,7 @@ export const make = <T>({ commit, dispatcher, owed, session, transmit }: RouterD
     transmit(step, connection)
     return step.notice === undefined ? Effect.void : Effect.logWarning(`MQTT: ${step.notice}`)
   }
-  const message = new Message(p.topic, p.payload, p.qos, p.retain, p.dup)
+  const message = messageOf(p)
   if (!dispatcher.hasManual && acks.isEmpty) {
     // Fast path. The acknowledgement goes out once the message is in every matching stream's buffer.
     const delivered = dispatcher.dispatch(message)
@@ -74,7 +131,7 @@ export const make = <T>({ commit, dispatcher, owed, session, transmit }: RouterD
   }
   // Some stream acknowledges manually: every acknowledgement goes through the sequencer, in order.
   const held = acks.hold(step.send, p.qos === 2 ? p.packetId : undefined)
-  const sendReady = (packets: ReadonlyArray<Packet>) => {
+  const sendReady = (packets: ReadonlyArray<AnyPacket>) => {
     if (packets.length > 0) connection.send(packets)
   }
   const withAck = (subscriber: Subscriber): Message => {

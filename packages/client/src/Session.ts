@@ -10,15 +10,26 @@
  *
  * @since 0.1.0
  */
-import type { Packet, Publish, QoS, SubscriptionRequest, Suback } from "@aimeqtt/codec"
-import type { StoreChange, StoredFlow, StoredSession } from "./SessionStore.ts"
+import type { Packet, ProtocolVersion, Publish, QoS, SubscriptionRequest, Suback } from "@aimeqtt/codec"
+import type { PublishProperties, StoreChange, StoredFlow, StoredSession } from "./SessionStore.ts"
+
+type AnyPacket = Packet<ProtocolVersion>
+type AnyPublish = Publish<ProtocolVersion>
+type AnySubscriptionRequest = SubscriptionRequest<ProtocolVersion>
 
 export type { StoreChange, StoredFlow, StoredSession } from "./SessionStore.ts"
 
 /** A request from the user: a publish (without packet id), a subscribe or an unsubscribe. @since 0.1.0 */
 export type Request =
-  | { readonly _tag: "Publish"; readonly topic: string; readonly payload: Uint8Array; readonly qos: QoS; readonly retain: boolean }
-  | { readonly _tag: "Subscribe"; readonly subscriptions: ReadonlyArray<SubscriptionRequest> }
+  | {
+    readonly _tag: "Publish"
+    readonly topic: string
+    readonly payload: Uint8Array
+    readonly qos: QoS
+    readonly retain: boolean
+    readonly properties?: PublishProperties
+  }
+  | { readonly _tag: "Subscribe"; readonly subscriptions: ReadonlyArray<AnySubscriptionRequest>; readonly subscriptionIdentifier?: number }
   | { readonly _tag: "Unsubscribe"; readonly filters: ReadonlyArray<string> }
 
 /**
@@ -27,7 +38,7 @@ export type Request =
  *
  * @since 0.1.0
  */
-export type Completion<T> = { readonly token: T; readonly ack: Packet | undefined; readonly request?: Request }
+export type Completion<T> = { readonly token: T; readonly ack: AnyPacket | undefined; readonly request?: Request }
 
 /**
  * What the caller must do after an input.
@@ -42,9 +53,9 @@ export type Completion<T> = { readonly token: T; readonly ack: Packet | undefine
  */
 export interface Step<T> {
   readonly changes: Array<StoreChange>
-  readonly send: Array<Packet>
+  readonly send: Array<AnyPacket>
   readonly completed: Array<Completion<T>>
-  deliver?: Publish
+  deliver?: AnyPublish
   violation?: string
   notice?: string
 }
@@ -62,7 +73,7 @@ interface Entry<T> {
 
 /** Limits of a session. @since 0.1.0 */
 export interface SessionOptions {
-  /** QoS 1 and 2 publishes in flight at once; later ones wait in the queue. */
+  /** QoS 1 and 2 publishes in flight at once; later ones wait in the queue (see also {@link Session.connected}'s `receiveMaximum`). */
   readonly maxInflight: number
   /** Requests that may wait while disconnected; beyond it `request` answers `"full"`. */
   readonly maxQueued: number
@@ -85,9 +96,12 @@ export class Session<T> {
   readonly #incomingQos2 = new Set<number>() // ids received at QoS 2, waiting for PUBREL
   #nextId = 1
   #downgraded = 0 // QoS 2 publishes the broker answered with PUBACK
+  /** Publishes in flight at most: `maxInflight`, or less when the broker's Receive Maximum is lower [MQTT-3.3.4-7]. */
+  #window: number
 
   constructor(options: SessionOptions) {
     this.#options = options
+    this.#window = options.maxInflight
   }
 
   /**
@@ -96,7 +110,14 @@ export class Session<T> {
    */
   restore(stored: StoredSession): void {
     for (const flow of stored.outgoing) {
-      const request: Request = { _tag: "Publish", topic: flow.topic, payload: flow.payload, qos: flow.qos, retain: flow.retain }
+      const request: Request = {
+        _tag: "Publish",
+        topic: flow.topic,
+        payload: flow.payload,
+        qos: flow.qos,
+        retain: flow.retain,
+        ...(flow.properties !== undefined ? { properties: flow.properties } : {})
+      }
       this.#inflight.set(flow.packetId, { request, token: undefined, packetId: flow.packetId, stage: flow.stage })
       this.#inflightPublishes++
       this.#nextId = flow.packetId === 65535 ? 1 : flow.packetId + 1
@@ -150,8 +171,16 @@ export class Session<T> {
    * when the broker has no session), then every unacknowledged flow, then the queue. `resubscribeToken`
    * completes with that SUBSCRIBE's SUBACK, so that a refused filter can fail its streams.
    */
-  connected(sessionPresent: boolean, resubscribe: ReadonlyArray<SubscriptionRequest>, resubscribeToken?: T): Step<T> {
+  connected(
+    sessionPresent: boolean,
+    resubscribe: ReadonlyArray<AnySubscriptionRequest>,
+    resubscribeToken?: T,
+    receiveMaximum = 65535
+  ): Step<T> {
     this.#connected = true
+    // The broker's Receive Maximum bounds this connection's window [MQTT-3.3.4-7]. (Flows resumed below are
+    // re-sent whatever their number: they were in flight before, and holding one back would reorder them.)
+    this.#window = Math.max(1, Math.min(this.#options.maxInflight, receiveMaximum))
     const step = emptyStep<T>()
     if (!sessionPresent) {
       for (const [id, entry] of this.#inflight) {
@@ -216,7 +245,7 @@ export class Session<T> {
   }
 
   /** A packet from the broker (after CONNACK). */
-  received(packet: Packet): Step<T> {
+  received(packet: AnyPacket): Step<T> {
     const step = emptyStep<T>()
     switch (packet._tag) {
       case "Publish":
@@ -248,6 +277,12 @@ export class Session<T> {
         if (entry === undefined || entry.request._tag !== "Publish" || entry.request.qos !== 2) {
           return violation(step, `PUBREC for packet id ${packet.packetId}, which is no QoS 2 publish in flight`)
         }
+        if ("reasonCode" in packet && packet.reasonCode >= 0x80) {
+          // MQTT 5.0: the broker refused the message; the flow ends here, with no PUBREL [MQTT-4.3.3-4].
+          return entry.stage === "released"
+            ? violation(step, `PUBREC refusing packet id ${packet.packetId} after its PUBREL`)
+            : this.#complete(entry, packet, step)
+        }
         if (entry.stage !== "released") {
           entry.stage = "released" // the broker owns the message now [MQTT-4.3.3-1]
           const flow = storedFlow(entry)
@@ -269,7 +304,7 @@ export class Session<T> {
     }
   }
 
-  #incomingPublish(packet: Publish, step: Step<T>): Step<T> {
+  #incomingPublish(packet: AnyPublish, step: Step<T>): Step<T> {
     if (packet.qos === 0 || packet.packetId === undefined) {
       step.deliver = packet
     } else if (packet.qos === 1) {
@@ -288,7 +323,7 @@ export class Session<T> {
     return step
   }
 
-  #suback(packet: Suback, step: Step<T>): Step<T> {
+  #suback(packet: Suback<ProtocolVersion>, step: Step<T>): Step<T> {
     const entry = this.#inflight.get(packet.packetId)
     if (entry?.request._tag === "Subscribe" && packet.returnCodes.length !== entry.request.subscriptions.length) {
       // [MQTT-3.8.4-5]: one return code per requested filter.
@@ -297,7 +332,7 @@ export class Session<T> {
     return this.#acknowledged(packet.packetId, packet, "Subscribe", undefined, step)
   }
 
-  #acknowledged(packetId: number, ack: Packet, kind: Request["_tag"], qos: QoS | undefined, step: Step<T>): Step<T> {
+  #acknowledged(packetId: number, ack: AnyPacket, kind: Request["_tag"], qos: QoS | undefined, step: Step<T>): Step<T> {
     const entry = this.#inflight.get(packetId)
     const matches = entry !== undefined && entry.request._tag === kind &&
       (qos === undefined || (entry.request._tag === "Publish" && entry.request.qos === qos)) &&
@@ -307,7 +342,7 @@ export class Session<T> {
   }
 
   /** The flow of `entry` is over: forget it, complete its request, let the next one go. */
-  #complete(entry: Entry<T>, ack: Packet, step: Step<T>): Step<T> {
+  #complete(entry: Entry<T>, ack: AnyPacket, step: Step<T>): Step<T> {
     this.#inflight.delete(entry.packetId)
     if (entry.request._tag === "Publish") {
       this.#inflightPublishes--
@@ -322,7 +357,7 @@ export class Session<T> {
     const request = entry.request
     if (request._tag === "Publish" && request.qos === 0) return true
     if (this.#inflight.size >= 65535) return false // every packet id is taken
-    return !needsWindow(request) || this.#inflightPublishes < this.#options.maxInflight
+    return !needsWindow(request) || this.#inflightPublishes < this.#window
   }
 
   #drainQueue(step: Step<T>): void {
@@ -345,7 +380,7 @@ export class Session<T> {
   #send(entry: Entry<T>, step: Step<T>): void {
     const request = entry.request
     if (request._tag === "Publish" && request.qos === 0) {
-      step.send.push({ _tag: "Publish", topic: request.topic, payload: request.payload, qos: 0, retain: request.retain, dup: false })
+      step.send.push(this.#packetOf(entry, false))
       if (entry.token !== undefined) step.completed.push({ token: entry.token, ack: undefined })
       return
     }
@@ -358,7 +393,7 @@ export class Session<T> {
     step.send.push(this.#packetOf(entry, false))
   }
 
-  #resend(entry: Entry<T>, sessionPresent: boolean): Packet {
+  #resend(entry: Entry<T>, sessionPresent: boolean): AnyPacket {
     if (!sessionPresent) {
       entry.stage = "sent" // the broker forgot the flow: start it again
       return this.#packetOf(entry, false)
@@ -367,14 +402,27 @@ export class Session<T> {
     return entry.stage === "released" ? { _tag: "Pubrel", packetId: entry.packetId } : this.#packetOf(entry, true)
   }
 
-  #packetOf(entry: Entry<T>, dup: boolean): Packet {
+  #packetOf(entry: Entry<T>, dup: boolean): AnyPacket {
     const request = entry.request
     const packetId = entry.packetId
     switch (request._tag) {
-      case "Publish":
-        return { _tag: "Publish", topic: request.topic, payload: request.payload, qos: request.qos, retain: request.retain, dup, packetId }
+      case "Publish": {
+        const packet: { -readonly [K in keyof AnyPublish]: AnyPublish[K] } = {
+          _tag: "Publish",
+          topic: request.topic,
+          payload: request.payload,
+          qos: request.qos,
+          retain: request.retain,
+          dup
+        }
+        if (request.qos > 0) packet.packetId = packetId
+        if (request.properties !== undefined) (packet as { properties?: PublishProperties }).properties = request.properties
+        return packet
+      }
       case "Subscribe":
-        return { _tag: "Subscribe", packetId, subscriptions: request.subscriptions }
+        return request.subscriptionIdentifier === undefined
+          ? { _tag: "Subscribe", packetId, subscriptions: request.subscriptions } as AnyPacket
+          : { _tag: "Subscribe", packetId, subscriptions: request.subscriptions, properties: { subscriptionIdentifier: request.subscriptionIdentifier } } as AnyPacket
       case "Unsubscribe":
         return { _tag: "Unsubscribe", packetId, filters: request.filters }
     }
@@ -392,7 +440,15 @@ export class Session<T> {
 const storedFlow = <T>(entry: Entry<T>): StoredFlow | undefined => {
   const request = entry.request
   if (request._tag !== "Publish" || request.qos === 0 || entry.stage === "queued") return undefined
-  return { packetId: entry.packetId, stage: entry.stage, topic: request.topic, payload: request.payload, qos: request.qos, retain: request.retain }
+  return {
+    packetId: entry.packetId,
+    stage: entry.stage,
+    topic: request.topic,
+    payload: request.payload,
+    qos: request.qos,
+    retain: request.retain,
+    ...(request.properties !== undefined ? { properties: request.properties } : {})
+  }
 }
 
 const needsWindow = (request: Request): boolean => request._tag === "Publish" && request.qos > 0

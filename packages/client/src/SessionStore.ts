@@ -11,8 +11,19 @@
  *
  * @since 0.1.0
  */
+import type { PropertiesOf } from "@aimeqtt/codec"
 import { Context, Effect, type Scope } from "effect"
 import type { SessionStoreError } from "./errors.ts"
+
+/**
+ * The MQTT 5.0 properties a program may give a PUBLISH [MQTT-3.3.2.3]: Payload Format Indicator, Message
+ * Expiry Interval (seconds), Content Type, Response Topic, Correlation Data and User Properties. (Topic
+ * Alias and Subscription Identifier belong to the client and the broker.)
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type PublishProperties = Omit<PropertiesOf["Publish"], "topicAlias" | "subscriptionIdentifiers">
 
 /**
  * A QoS 1/2 publish in flight, as a session store keeps it.
@@ -28,6 +39,8 @@ export interface StoredFlow {
   readonly payload: Uint8Array
   readonly qos: 1 | 2
   readonly retain: boolean
+  /** MQTT 5.0: the publish's properties (user properties, content type, correlation data, ...). */
+  readonly properties?: PublishProperties
 }
 
 /** The part of a session that must survive a process restart. @since 0.1.0 @category session stores */

@@ -24,7 +24,10 @@
  *
  * @since 0.2.0
  */
-import { matches, matchingFilter, type QoS, type SubscriptionRequest, TopicTrie } from "@aimeqtt/codec"
+import { matches, matchingFilter, type ProtocolVersion, type QoS, type SubscriptionRequest as AnyVersionRequest, TopicTrie } from "@aimeqtt/codec"
+
+/** A filter with its QoS (and, in MQTT 5.0, its subscription options). */
+type SubscriptionRequest = AnyVersionRequest<ProtocolVersion>
 
 /** Options of {@link Subscriptions}. @since 0.2.0 */
 export interface SubscriptionsOptions {
@@ -68,6 +71,8 @@ export interface Refusal<S> {
 interface FilterState<S> {
   readonly streams: Map<S, QoS>
   broker: BrokerState
+  /** The latest request for it: its MQTT 5.0 options are what the broker holds [MQTT-3.8.4-3], and what a re-subscribe asks again. */
+  latest: SubscriptionRequest
 }
 
 /** How many topics the routing cache remembers the streams of. */
@@ -106,15 +111,17 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     this.#routes.clear()
     let attached = this.#streams.get(stream)
     if (attached === undefined) this.#streams.set(stream, attached = new Set())
-    for (const { filter, qos } of requests) {
+    for (const request of requests) {
+      const { filter, qos } = request
       if (attached.has(filter)) continue // a filter listed twice counts once
       attached.add(filter)
       this.#route(filter, stream)
       this.#unend(filter)
       const state = this.#filters.get(filter)
-      if (state === undefined) this.#filters.set(filter, { streams: new Map([[stream, qos]]), broker: "subscribing" })
+      if (state === undefined) this.#filters.set(filter, { streams: new Map([[stream, qos]]), broker: "subscribing", latest: request })
       else {
         state.streams.set(stream, qos)
+        state.latest = request
         if (state.broker === "releasing") state.broker = "subscribed"
       }
     }
@@ -148,7 +155,8 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     const refused = new Map<S, Array<string>>()
     const unwanted: Array<string> = []
     requests.forEach(({ filter }, i) => {
-      const granted = returnCodes[i] !== 0x80
+      // 0x80 in MQTT 3.1.1; every code from 0x80 up in MQTT 5.0 [MQTT-3.9.3].
+      const granted = (returnCodes[i] ?? 0x80) < 0x80
       const state = this.#filters.get(filter)
       if (state === undefined) {
         if (granted && this.#endedFilters.has(filter) && !unwanted.includes(filter)) unwanted.push(filter)
@@ -233,7 +241,7 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
     const resubscribe: Array<SubscriptionRequest> = []
     for (const [filter, state] of [...this.#filters]) {
       if (state.streams.size === 0) this.#end(filter)
-      else if (state.broker === "subscribed") resubscribe.push({ filter, qos: maxQos(state.streams) })
+      else if (state.broker === "subscribed") resubscribe.push({ ...state.latest, qos: maxQos(state.streams) })
     }
     return resubscribe
   }

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import type { Packet, Publish, Suback, SubscriptionRequest } from "@aimeqtt/codec"
+import type { Packet, ProtocolVersion, Publish, Suback } from "@aimeqtt/codec"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, type SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
@@ -22,8 +22,10 @@ import {
   type ConnectionRefused,
   OfflineQueueFull,
   SubscriptionRejected,
-  type RequestError
+  type RequestError,
+  UnsubscribeRejected
 } from "./errors.ts"
+import type { Negotiated } from "./Handshake.ts"
 import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
 import { SessionStore } from "./SessionStore.ts"
@@ -33,21 +35,24 @@ import type { ConnectionStatus } from "./Lifecycle.ts"
 /** @since 0.1.0 */
 export type { ConnectionStatus } from "./Lifecycle.ts"
 
-type Token = Deferred.Deferred<Packet | undefined, RequestError>
+type AnyPacket = Packet<ProtocolVersion>
+type Token = Deferred.Deferred<AnyPacket | undefined, RequestError>
 
 /** What `MqttClient` needs from the engine. @since 0.1.0 */
 export interface Supervisor {
   readonly dispatcher: Dispatcher
   readonly status: SubscriptionRef.SubscriptionRef<ConnectionStatus>
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
-  readonly request: (request: Request) => Effect.Effect<Packet | undefined, RequestError>
-  /** A QoS 0 publish straight to the connection, or `undefined` when not connected (use `request`). */
-  readonly publishNow: (packet: Publish) => Effect.Effect<void, RequestError> | undefined
+  readonly request: (request: Request) => Effect.Effect<AnyPacket | undefined, RequestError>
+  /** A QoS 0 publish straight to the connection, succeeding with `written` once written; `undefined` when not connected (use `request`). */
+  readonly publishNow: <A>(packet: Publish<ProtocolVersion>, written: A) => Effect.Effect<A, RequestError> | undefined
+  /** What the connection that is up (or the last one) negotiated; `undefined` before the first CONNACK. */
+  readonly negotiated: () => Negotiated | undefined
   /**
    * Sends SUBSCRIBE for a stream registered with `dispatcher.register` and waits for SUBACK. Fails with
    * `SubscriptionRejected` when the broker refuses any of its filters (the caller then releases it).
    */
-  readonly subscribe: (subscriber: Subscriber) => Effect.Effect<Suback, RequestError | SubscriptionRejected>
+  readonly subscribe: (subscriber: Subscriber) => Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected>
   /**
    * A stream ended: unregisters it and ends its inbox. With `unsubscribeOnEnd`, the filters no stream uses
    * any more are unsubscribed after the current fiber yields, unless a new stream took them up by then
@@ -58,7 +63,13 @@ export interface Supervisor {
   /** Waits until no UNSUBSCRIBE for these filters is unanswered (call before `dispatcher.register`). */
   readonly awaitUnsubscribed: (filters: ReadonlyArray<string>) => Effect.Effect<void>
   /** The program unsubscribes: no stream receives through these filters and no reconnect restores them. */
-  readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, RequestError>
+  readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, RequestError | UnsubscribeRejected>
+}
+
+/** The error of a refused SUBACK: the filters, their codes, and the broker's Reason String (MQTT 5.0). */
+const rejection = (filters: ReadonlyArray<string>, reasonCodes: ReadonlyArray<number>, suback: Suback<ProtocolVersion>): SubscriptionRejected => {
+  const reasonString = "properties" in suback ? suback.properties?.reasonString : undefined
+  return new SubscriptionRejected({ filters, reasonCodes, ...(reasonString !== undefined ? { reasonString } : {}) })
 }
 
 /**
@@ -80,6 +91,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     /** The connection that is up, if any (the lifecycle's, once it started). */
     let current: () => Connection.Connection | undefined = () => undefined
+    let lastNegotiated: Negotiated | undefined
     let closed = false
 
     // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
@@ -148,9 +160,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const request = (
       request: Request,
       hooks?: { readonly queued?: (token: Token) => void; readonly withdrawn?: (token: Token) => void }
-    ): Effect.Effect<Packet | undefined, RequestError> =>
+    ): Effect.Effect<AnyPacket | undefined, RequestError> =>
       Effect.suspend(() => {
-        const token = Deferred.makeUnsafe<Packet | undefined, RequestError>()
+        const token = Deferred.makeUnsafe<AnyPacket | undefined, RequestError>()
         const error = enqueue(request, token)
         if (error !== undefined) return Effect.fail(error)
         hooks?.queued?.(token)
@@ -167,11 +179,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * QoS 0 publish while connected: no session state is involved, so it goes straight to the
      * connection (the hot path). Completes once written; interrupted before that, it is skipped.
      */
-    const publishNow = (packet: Publish): Effect.Effect<void, RequestError> | undefined => {
+    const publishNow = <A>(packet: Publish<ProtocolVersion>, written: A): Effect.Effect<A, RequestError> | undefined => {
       const connection = current()
       if (closed || connection === undefined) return undefined
-      return Effect.callback<void, RequestError>((resume) => {
-        const item = connection.send([packet], (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+      const done = Effect.succeed(written)
+      return Effect.callback<A, RequestError>((resume) => {
+        const item = connection.send([packet], (error) => resume(error === undefined ? done : Effect.fail(error)))
         return Effect.sync(() => {
           item.cancelled = true
         })
@@ -198,7 +211,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         // A stream's own refusal fails its `subscribe` below; a refused re-subscribe fails the streams here.
         const others = refused.filter((refusal) => refusal.stream !== stream)
         for (const refusal of others) {
-          Queue.failCauseUnsafe(refusal.stream.inbox, Cause.fail(new SubscriptionRejected({ filters: refusal.filters })))
+          const codes = refusal.filters.map((filter) => ack.returnCodes[request.subscriptions.findIndex((r) => r.filter === filter)] ?? 0x80)
+          Queue.failCauseUnsafe(refusal.stream.inbox, Cause.fail(rejection(refusal.filters, codes, ack)))
         }
         if (others.length > 0) {
           const filters = [...new Set(others.flatMap((r) => r.filters))].join(", ")
@@ -234,16 +248,24 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           : Effect.andThen(Deferred.await(unsuback), awaitUnsubscribed(filters))
       )
 
-    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback, RequestError | SubscriptionRejected> =>
+    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected> =>
       Effect.flatMap(
         request({ _tag: "Subscribe", subscriptions: subscriber.requests }, {
           queued: (token) => subscribing.set(token, subscriber),
           withdrawn: (token) => subscribing.delete(token)
         }),
         (ack) => {
-          const suback = ack as Suback
-          const rejected = subscriber.requests.filter((_, i) => suback.returnCodes[i] === 0x80).map((r) => r.filter)
-          return rejected.length === 0 ? Effect.succeed(suback) : Effect.fail(new SubscriptionRejected({ filters: rejected }))
+          const suback = ack as Suback<ProtocolVersion>
+          // A failure is 0x80 in MQTT 3.1.1, any code from 0x80 up in MQTT 5.0 [MQTT-3.9.3].
+          const failed = subscriber.requests.flatMap((r, i) => {
+            const code = suback.returnCodes[i] ?? 0x80
+            return code >= 0x80 ? [{ filter: r.filter, code }] : []
+          })
+          return failed.length === 0 ? Effect.succeed(suback) : Effect.fail(rejection(
+            failed.map((f) => f.filter),
+            failed.map((f) => f.code),
+            suback
+          ))
         }
       )
 
@@ -287,17 +309,34 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       })
     )))
 
-    const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, RequestError> =>
-      Effect.asVoid(request({ _tag: "Unsubscribe", filters }, {
-        queued: () => {
-          subscriptions.unsubscribe(filters)
-          subscriptions.unsubscribeSent(filters)
-        },
-        withdrawn: () => unsubscribed(filters) // no UNSUBACK will come
-      }))
+    const unsubscribe = (filters: ReadonlyArray<string>): Effect.Effect<void, RequestError | UnsubscribeRejected> =>
+      Effect.flatMap(
+        request({ _tag: "Unsubscribe", filters }, {
+          queued: () => {
+            subscriptions.unsubscribe(filters)
+            subscriptions.unsubscribeSent(filters)
+          },
+          withdrawn: () => unsubscribed(filters) // no UNSUBACK will come
+        }),
+        (ack) => {
+          // MQTT 5.0: one reason code per filter; from 0x80 up the broker refused [MQTT-3.11.3].
+          const codes = ack?._tag === "Unsuback" && "reasonCodes" in ack ? ack.reasonCodes : []
+          const failed = filters.flatMap((filter, i) => (codes[i] ?? 0) >= 0x80 ? [{ filter, code: codes[i] as number }] : [])
+          if (failed.length === 0) return Effect.void
+          const reasonString = ack?._tag === "Unsuback" && "properties" in ack ? ack.properties?.reasonString : undefined
+          return Effect.fail(
+            new UnsubscribeRejected({
+              filters: failed.map((f) => f.filter),
+              reasonCodes: failed.map((f) => f.code),
+              ...(reasonString !== undefined ? { reasonString } : {})
+            })
+          )
+        }
+      )
 
     // --- incoming packets: see Router --------------------------------------------------------------
-    const route = Router.make({ session, dispatcher, owed, commit, transmit })
+    const topicAliasMaximum = "properties" in options.connect ? options.connect.properties?.topicAliasMaximum ?? 0 : 0
+    const route = Router.make({ session, dispatcher, owed, commit, transmit, topicAliasMaximum })
 
     /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
     const forgetUnacknowledged = (acks: AckSequencer): void => {
@@ -313,10 +352,11 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
         resubscribeToken = undefined
         if (resubscribe.length > 0) {
-          resubscribeToken = Deferred.makeUnsafe<Packet | undefined, RequestError>()
+          resubscribeToken = Deferred.makeUnsafe<AnyPacket | undefined, RequestError>()
           subscribing.set(resubscribeToken, undefined)
         }
-        apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken), connection)
+        lastNegotiated = connection.negotiated
+        apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken, connection.negotiated.receiveMaximum), connection)
       },
       handler: (connection) => {
         const acks = new AckSequencer()
@@ -351,6 +391,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       status,
       request,
       publishNow,
+      negotiated: () => lastNegotiated,
       subscribe,
       release,
       awaitUnsubscribed,

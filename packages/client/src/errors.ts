@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { reasonCodeName } from "@aimeqtt/codec"
 import { Schema } from "effect"
 
 const refusalReasons = {
@@ -14,31 +15,61 @@ const refusalReasons = {
 } as const
 
 /**
- * The broker answered CONNACK with a non-zero return code [MQTT-3.2.2.3].
- * Codes 1, 2, 4 and 5 are final; 3 (server unavailable) is retried by the client.
+ * MQTT 5.0 CONNACK reason codes after which trying again, unchanged, may succeed [MQTT-3.2.2.2.2]:
+ * Server unavailable (0x88), Server busy (0x89), Quota exceeded (0x97), Connection rate exceeded (0x9F).
+ */
+const retryableRefusals5: ReadonlySet<number> = new Set([0x88, 0x89, 0x97, 0x9f])
+
+/**
+ * The broker refused the connection: a CONNACK with a non-zero return code in MQTT 3.1.1
+ * [MQTT-3.2.2.3], or a reason code of 0x80 or more in MQTT 5.0 [MQTT-3.2.2.2] (Table 2-6).
+ *
+ * - `reasonCode`: the CONNACK's code: 1..5 in 3.1.1, 0x80..0x9F in 5.0 (e.g. 0x86 Bad User Name or
+ *   Password, 0x87 Not authorized, 0x8C Bad authentication method, 0x9C Use another server).
+ * - `reason`: the standard's wording of it; `reasonString`: the broker's own explanation (5.0 only).
+ * - `serverReference`: where the broker asks the client to go instead (5.0, codes 0x9C and 0x9D).
+ *
+ * Retried by the client ({@link ConnectionRefused.isRetryable}): 3 (server unavailable) in 3.1.1; 0x88
+ * Server unavailable, 0x89 Server busy, 0x97 Quota exceeded and 0x9F Connection rate exceeded in 5.0.
+ * Every other code needs another configuration and fails the layer at once.
  *
  * @since 0.1.0
  * @category errors
  */
 export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("ConnectionRefused", {
-  returnCode: Schema.Literals([1, 2, 3, 4, 5]),
-  reason: Schema.String
+  protocolVersion: Schema.Literals([4, 5]),
+  reasonCode: Schema.Number,
+  reason: Schema.String,
+  reasonString: Schema.optionalKey(Schema.String),
+  serverReference: Schema.optionalKey(Schema.String)
 }) {
   /**
-   * Whether trying again, unchanged, may succeed. Only return code 3 (server unavailable) may succeed later; 1, 2, 4 and 5 need another configuration [MQTT-3.2.2.3].
-   * The client's own connection retries ask it too.
+   * Whether trying again, unchanged, may succeed (see the codes above). The client's own connection
+   * retries ask it too.
    */
   get isRetryable(): boolean {
-    return this.returnCode === 3
+    return this.protocolVersion === 4 ? this.reasonCode === 3 : retryableRefusals5.has(this.reasonCode)
   }
-  /** Builds the error for a CONNACK return code, with the spec's wording as `reason`. */
+  /** The MQTT 3.1.1 name of `reasonCode` (its CONNACK return code, 1..5); `undefined` in MQTT 5.0. */
+  get returnCode(): 1 | 2 | 3 | 4 | 5 | undefined {
+    return this.protocolVersion === 4 ? (this.reasonCode as 1 | 2 | 3 | 4 | 5) : undefined
+  }
+  /** Builds the error for an MQTT 3.1.1 CONNACK return code, with the spec's wording as `reason`. */
   static fromReturnCode(returnCode: 1 | 2 | 3 | 4 | 5): ConnectionRefused {
-    return new ConnectionRefused({ returnCode, reason: refusalReasons[returnCode] })
+    return new ConnectionRefused({ protocolVersion: 4, reasonCode: returnCode, reason: refusalReasons[returnCode] })
   }
   override get message(): string {
-    return `connection refused by the broker: ${this.reason} (CONNACK return code ${this.returnCode})`
+    const code = this.protocolVersion === 4
+      ? `CONNACK return code ${this.reasonCode}`
+      : `CONNACK reason code ${hex(this.reasonCode)}`
+    const detail = this.reasonString === undefined ? "" : ` (${this.reasonString})`
+    const moved = this.serverReference === undefined ? "" : `; the broker names another server: ${this.serverReference}`
+    return `connection refused by the broker: ${this.reason}${detail} (${code})${moved}`
   }
 }
+
+/** `0x87`. */
+const hex = (code: number): string => `0x${code.toString(16).toUpperCase().padStart(2, "0")}`
 
 /**
  * The broker could not be reached: DNS or TCP failure, or no CONNACK in time.
@@ -131,7 +162,13 @@ export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("Connec
  * @category errors
  */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
-  message: Schema.String
+  message: Schema.String,
+  /**
+   * MQTT 5.0: the reason code of the DISCONNECT the client sends before it closes the connection
+   * [MQTT-4.13.2-1]: 0x81 Malformed Packet, 0x82 Protocol Error (the default), 0x93 Receive Maximum exceeded,
+   * 0x94 Topic Alias invalid, 0x95 Packet too large.
+   */
+  reasonCode: Schema.optionalKey(Schema.Number)
 }) {
   /**
    * Whether trying again, unchanged, may succeed. The client closes the connection and opens a new one.
@@ -142,13 +179,19 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
 }
 
 /**
- * The broker answered SUBACK with the failure code 0x80 for these filters [MQTT-3.9.3].
+ * The broker refused these filters: SUBACK's failure code 0x80 in MQTT 3.1.1 [MQTT-3.9.3], a reason code
+ * of 0x80 or more in MQTT 5.0 [MQTT-3.9.3] (e.g. 0x87 Not authorized, 0x8F Topic Filter invalid, 0x97 Quota
+ * exceeded, 0x9E Shared Subscriptions not supported, 0xA2 Wildcard Subscriptions not supported).
+ * `reasonCodes[i]` is the code of `filters[i]` (always 0x80 in 3.1.1); `reasonString` the broker's own
+ * explanation (5.0 only).
  *
  * @since 0.1.0
  * @category errors
  */
 export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejected>()("SubscriptionRejected", {
-  filters: Schema.Array(Schema.String)
+  filters: Schema.Array(Schema.String),
+  reasonCodes: Schema.Array(Schema.Number),
+  reasonString: Schema.optionalKey(Schema.String)
 }) {
   /**
    * Whether trying again, unchanged, may succeed. The broker's refusal is a policy (ACL, unsupported filter), not a transient state.
@@ -157,7 +200,136 @@ export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejecte
     return false
   }
   override get message(): string {
-    return `the broker rejected the subscription to ${this.filters.join(", ")}`
+    const codes = this.filters.map((filter, i) => {
+      const code = this.reasonCodes[i] ?? 0x80
+      const name = reasonCodeName("Suback", code)
+      return code === 0x80 && name === "Unspecified error" ? filter : `${filter} (${hex(code)}${name === undefined ? "" : ` ${name}`})`
+    })
+    const detail = this.reasonString === undefined ? "" : `: ${this.reasonString}`
+    return `the broker rejected the subscription to ${codes.join(", ")}${detail}`
+  }
+}
+
+/**
+ * MQTT 5.0: the broker answered UNSUBSCRIBE with a reason code of 0x80 or more for these filters
+ * [MQTT-3.11.3] (0x87 Not authorized, 0x8F Topic Filter invalid, 0x80 Unspecified error). "No subscription
+ * existed" (0x11) is not an error. `reasonCodes[i]` is the code of `filters[i]`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UnsubscribeRejected extends Schema.TaggedError<UnsubscribeRejected>()("UnsubscribeRejected", {
+  filters: Schema.Array(Schema.String),
+  reasonCodes: Schema.Array(Schema.Number),
+  reasonString: Schema.optionalKey(Schema.String)
+}) {
+  /** Whether trying again, unchanged, may succeed. The broker's refusal is a policy. */
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    const codes = this.filters.map((filter, i) => {
+      const code = this.reasonCodes[i] ?? 0x80
+      const name = reasonCodeName("Unsuback", code)
+      return `${filter} (${hex(code)}${name === undefined ? "" : ` ${name}`})`
+    })
+    const detail = this.reasonString === undefined ? "" : `: ${this.reasonString}`
+    return `the broker refused to unsubscribe ${codes.join(", ")}${detail}`
+  }
+}
+
+/**
+ * MQTT 5.0: the broker refused a QoS 1 or 2 publish, answering PUBACK or PUBREC with a reason code of 0x80
+ * or more [MQTT-3.4.2.1][MQTT-3.5.2.1]: 0x80 Unspecified error, 0x83 Implementation specific error, 0x87
+ * Not authorized, 0x90 Topic Name invalid, 0x91 Packet identifier in use, 0x97 Quota exceeded, 0x99
+ * Payload format invalid. The flow is over: the broker did not take the message (no PUBREL follows a
+ * refused PUBREC [MQTT-4.3.3]). `reasonString` is the broker's own explanation.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class PublishRejected extends Schema.TaggedError<PublishRejected>()("PublishRejected", {
+  topic: Schema.String,
+  reasonCode: Schema.Number,
+  reason: Schema.String,
+  reasonString: Schema.optionalKey(Schema.String)
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed: only 0x97 Quota exceeded (and 0x91 Packet identifier in
+   * use, a transient clash) may; the others are the broker's policy.
+   */
+  get isRetryable(): boolean {
+    return this.reasonCode === 0x97 || this.reasonCode === 0x91
+  }
+  override get message(): string {
+    const detail = this.reasonString === undefined ? "" : ` (${this.reasonString})`
+    return `the broker rejected the publish to ${JSON.stringify(this.topic)}: ${this.reason}${detail} (reason code ${hex(this.reasonCode)})`
+  }
+}
+
+/** MQTT 5.0 DISCONNECT reason codes after which the client does not reconnect by itself. */
+const finalDisconnects: ReadonlySet<number> = new Set([
+  0x87, // Not authorized
+  0x8e, // Session taken over: another client connected with this client id
+  0x9c, // Use another server
+  0x9d, // Server moved
+  0xa2 // Wildcard Subscriptions not supported (the program's own filters would be refused again)
+])
+
+/**
+ * MQTT 5.0: the broker ended the connection with a DISCONNECT [MQTT-3.14], e.g. 0x8B Server shutting
+ * down, 0x8E Session taken over (another client connected with the same client id), 0x8D Keep Alive
+ * timeout, 0x97 Quota exceeded, 0x9C Use another server, 0x9D Server moved (with `serverReference`).
+ * It shows on `status` as `Disconnected { cause }`.
+ *
+ * The client reconnects after it, as after any lost connection, unless `isRetryable` is false: 0x87 Not
+ * authorized, 0x8E Session taken over (reconnecting would take the session back from the other client,
+ * which would then do the same, for ever), 0x9C and 0x9D: then the client gives up, and waiting requests
+ * and streams fail with this error. A `reconnect` schedule sees it as its input, so it can tell "session
+ * taken over" from "server shutting down" (`Schedule.while`).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class DisconnectedByServer extends Schema.TaggedError<DisconnectedByServer>()("DisconnectedByServer", {
+  reasonCode: Schema.Number,
+  reason: Schema.String,
+  reasonString: Schema.optionalKey(Schema.String),
+  serverReference: Schema.optionalKey(Schema.String)
+}) {
+  /** Whether reconnecting, unchanged, may succeed (see above). */
+  get isRetryable(): boolean {
+    return !finalDisconnects.has(this.reasonCode)
+  }
+  override get message(): string {
+    const detail = this.reasonString === undefined ? "" : ` (${this.reasonString})`
+    const moved = this.serverReference === undefined ? "" : `; the broker names another server: ${this.serverReference}`
+    return `the broker disconnected: ${this.reason}${detail} (DISCONNECT reason code ${hex(this.reasonCode)})${moved}`
+  }
+}
+
+/**
+ * MQTT 5.0: the broker said in its CONNACK that it does not support what a request needs, so nothing was
+ * sent (the broker would have closed the connection):
+ * - `"qos"`: a publish above the Maximum QoS [MQTT-3.2.2-9]; `"retain"`: a retained publish when Retain
+ *   Available is 0 [MQTT-3.2.2-14];
+ * - `"packet-size"` is reported as `PayloadTooLarge` instead;
+ * - `"wildcard-subscriptions"`, `"shared-subscriptions"`: a filter the broker said it does not support
+ *   (Wildcard Subscription Available, Shared Subscription Available [MQTT-3.2.2.3.16][MQTT-3.2.2.3.18]).
+ *
+ * `message` names the CONNACK property. The limits are those of the connection that was up when the request
+ * was made.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UnsupportedByServer extends Schema.TaggedError<UnsupportedByServer>()("UnsupportedByServer", {
+  feature: Schema.Literals(["qos", "retain", "wildcard-subscriptions", "shared-subscriptions"]),
+  message: Schema.String
+}) {
+  /** Whether trying again, unchanged, may succeed. The broker's capabilities do not change by retrying. */
+  get isRetryable(): boolean {
+    return false
   }
 }
 
@@ -340,7 +512,7 @@ export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()("
  * @since 0.2.0
  * @category errors
  */
-export type ConnectionFailure = ConnectionRefused | ConnectError | ConnectionLost | ProtocolError
+export type ConnectionFailure = ConnectionRefused | ConnectError | ConnectionLost | ProtocolError | DisconnectedByServer
 
 /**
  * What any request to the broker can fail with once it was accepted: a full offline queue, a closed
@@ -360,7 +532,14 @@ export type RequestError = OfflineQueueFull | ClientClosed | ConnectionFailure
  * @since 0.2.0
  * @category errors
  */
-export type PublishError = InvalidTopic | PayloadTooLarge | PayloadEncodeError | InvalidOptions | RequestError
+export type PublishError =
+  | InvalidTopic
+  | PayloadTooLarge
+  | PayloadEncodeError
+  | InvalidOptions
+  | UnsupportedByServer
+  | PublishRejected
+  | RequestError
 
 /**
  * The errors of `subscribe` and `subscription` [MQTT-3.8]: an invalid filter or an option out of range
@@ -370,7 +549,7 @@ export type PublishError = InvalidTopic | PayloadTooLarge | PayloadEncodeError |
  * @since 0.2.0
  * @category errors
  */
-export type SubscribeError = InvalidTopic | SubscriptionRejected | InvalidOptions | RequestError
+export type SubscribeError = InvalidTopic | SubscriptionRejected | InvalidOptions | UnsupportedByServer | RequestError
 
 /**
  * The errors of `unsubscribe` [MQTT-3.10]: an invalid filter (before anything is sent), or a {@link RequestError}.
@@ -378,7 +557,7 @@ export type SubscribeError = InvalidTopic | SubscriptionRejected | InvalidOption
  * @since 0.2.0
  * @category errors
  */
-export type UnsubscribeError = InvalidTopic | RequestError
+export type UnsubscribeError = InvalidTopic | UnsubscribeRejected | RequestError
 
 /**
  * The errors of building the client's layer: options that are invalid, a broker that refused the

@@ -7,7 +7,15 @@
  * @since 0.1.0
  */
 export * from "./errors.ts"
-export { AckableMessage, type AckableTypedMessage, Message, type TypedMessage } from "./Message.ts"
+export {
+  AckableMessage,
+  type AckableTypedMessage,
+  Message,
+  type MessageProperties,
+  type PublishResult,
+  type TypedMessage
+} from "./Message.ts"
+export type { Negotiated } from "./Handshake.ts"
 export {
   MqttClient,
   type ConnectionStatus,
@@ -24,5 +32,6 @@ export { defaultReconnect, parseUrl, type ClientOptions, type Endpoint, type Wil
 // The session state machine (Session, Step, Request, ...) is the engine's, not public API: only the shapes
 // a custom SessionStore reads and writes are exported.
 export type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"
+export type { PublishProperties } from "./SessionStore.ts"
 export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
 export type { Protocol, TlsOptions } from "./Options.ts"

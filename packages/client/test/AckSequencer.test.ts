@@ -1,4 +1,6 @@
-import type { Packet } from "@aimeqtt/codec"
+import type { Packet as VersionedPacket, ProtocolVersion } from "@aimeqtt/codec"
+
+type Packet = VersionedPacket<ProtocolVersion>
 import { assert, describe, it } from "@effect/vitest"
 import { AckSequencer } from "../src/AckSequencer.ts"
 

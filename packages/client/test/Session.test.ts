@@ -6,7 +6,9 @@
  * of requests, packet deliveries, connection drops and reconnects, and checks the protocol
  * invariants after every step and "nothing lost, QoS 2 exactly once" at the end.
  */
-import type { Packet, Publish, QoS, SubscriptionRequest } from "@aimeqtt/codec"
+import type { Packet as VersionedPacket, ProtocolVersion, Publish, QoS, SubscriptionRequest } from "@aimeqtt/codec"
+
+type Packet = VersionedPacket<ProtocolVersion>
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Session, type Request, type Step } from "../src/Session.ts"

@@ -222,7 +222,7 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
       // back with the same client id: the broker sends what it queued right after CONNACK, before we
       // subscribe; those messages wait in the unmatched buffer for the first matching stream
       const sub2 = yield* client(broker.url, subOptions)
-      assert.deepStrictEqual(yield* SubscriptionRef.get(sub2.status), { _tag: "Connected", sessionPresent: true })
+      assert.include(yield* SubscriptionRef.get(sub2.status), { _tag: "Connected", sessionPresent: true })
       const all = yield* record(sub2.messages) // may miss the first ones: they can arrive before this line
       const subscription = yield* sub2.subscription("off/#", { qos: 2 })
       const got = yield* record(subscription.messages)

@@ -60,7 +60,7 @@ describe("each operation declares its own errors", () => {
     expectTypeOf<InvalidOptions>().not.toMatchTypeOf<UnsubscribeError>()
     expectTypeOf<Layer.Error<ReturnType<typeof MqttClient.layer>>>().toEqualTypeOf<LayerError>()
     // So `catchTags` over exactly these tags leaves nothing.
-    const handled = (mqtt: Service): Effect.Effect<void> =>
+    const handled = (mqtt: Service): Effect.Effect<unknown> =>
       mqtt.publish("t", "x").pipe(Effect.catchTags({
         InvalidTopic: () => Effect.void,
         PayloadTooLarge: () => Effect.void,
@@ -71,7 +71,10 @@ describe("each operation declares its own errors", () => {
         ConnectionRefused: () => Effect.void,
         ConnectError: () => Effect.void,
         ConnectionLost: () => Effect.void,
-        ProtocolError: () => Effect.void
+        ProtocolError: () => Effect.void,
+        DisconnectedByServer: () => Effect.void,
+        PublishRejected: () => Effect.void,
+        UnsupportedByServer: () => Effect.void
       }))
     assert.isFunction(check)
     assert.isFunction(handled)
@@ -107,7 +110,7 @@ describe("isRetryable", () => {
       [new ConnectionLost({ message: "closed" }), true],
       [new ProtocolError({ message: "bad" }), true],
       [new OfflineQueueFull({ capacity: 1 }), true],
-      [new SubscriptionRejected({ filters: ["a"] }), false],
+      [new SubscriptionRejected({ filters: ["a"], reasonCodes: [0x80] }), false],
       [new InvalidOptions({ message: "x" }), false],
       [new InvalidTopic({ topic: "a/#/b", reason: "x" }), false],
       [new ClientClosed(), false],

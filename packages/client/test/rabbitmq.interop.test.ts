@@ -114,7 +114,7 @@ describeRabbitMQ("MqttClient against RabbitMQ 3.10 (one node)", () => {
         for (const n of [1, 2, 3]) yield* publisher.publish(topic, `away ${n}`, { qos: 1 })
         const back = yield* client(broker.url, { clientId, cleanSession: false })
         const status = yield* awaitStatus(back, (s) => s._tag === "Connected")
-        assert.deepStrictEqual(status, { _tag: "Connected", sessionPresent: true })
+        assert.include(status, { _tag: "Connected", sessionPresent: true })
         const messages = yield* back.subscribe(topic, { qos: 1 }).pipe(Stream.take(3), Stream.runCollect, Effect.timeout("10 seconds"))
         assert.deepStrictEqual([...messages].map((m) => m.text), ["away 1", "away 2", "away 3"])
       }), 60_000)

@@ -1,0 +1,253 @@
+/**
+ * Issue 14, MQTT 5.0 in the client: what mosquitto 2.0.11 does not produce (it closes a taken-over session's
+ * connection without DISCONNECT 0x8E, never refuses a PUBREC, never sends topic aliases), played by a
+ * scripted broker whose packets the codec encodes. Each case waits on events, not on time.
+ */
+import { DecodeError, decodePacket, encode, type Packet, type PropertiesOf } from "@aimeqtt/codec"
+import { assert, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { type FakeConnection, FakeBroker, type FakeScript } from "./brokers/index.ts"
+import { awaitStatus, client, collect, joinWithin } from "./util.ts"
+
+type P5 = Packet<5>
+
+const bytes = (packet: P5): Uint8Array => encode<5>(packet, { protocolVersion: 5 })
+/** The client's packet, decoded; a malformed one fails the script (and so the test, through the broker's failures). */
+const read = (raw: Uint8Array): Effect.Effect<P5, DecodeError> => {
+  const packet = decodePacket<5>(raw, { protocolVersion: 5 })
+  return packet instanceof DecodeError ? Effect.fail(packet) : Effect.succeed(packet)
+}
+
+/** A v5 broker: reads CONNECT, answers `connack`, then hands each packet (decoded) to `onPacket` until it says "close". */
+const v5Broker = (
+  onPacket: (conn: FakeConnection, packet: P5) => Effect.Effect<void | "close", unknown>,
+  connack: { readonly reasonCode?: number; readonly properties?: PropertiesOf["Connack"]; readonly after?: ReadonlyArray<P5> } = {}
+): FakeScript =>
+(conn) =>
+  Effect.gen(function*() {
+    yield* read(yield* conn.readPacket)
+    yield* conn.write(bytes({
+      _tag: "Connack",
+      sessionPresent: false,
+      reasonCode: (connack.reasonCode ?? 0) as 0,
+      ...(connack.properties !== undefined ? { properties: connack.properties } : {})
+    }))
+    for (const packet of connack.after ?? []) yield* conn.write(bytes(packet))
+    while (true) {
+      if ((yield* onPacket(conn, yield* read(yield* conn.readPacket))) === "close") return yield* conn.close
+    }
+  })
+
+/** Answers SUBSCRIBE with `codes` (default: granted as asked) and PUBLISH as a plain broker would. */
+const answer = (conn: FakeConnection, packet: P5, codes?: ReadonlyArray<number>) => {
+  switch (packet._tag) {
+    case "Subscribe":
+      return conn.write(bytes({ _tag: "Suback", packetId: packet.packetId, returnCodes: (codes ?? packet.subscriptions.map((s) => s.qos)) as Array<0> }))
+    case "Publish":
+      if (packet.qos === 1) return conn.write(bytes({ _tag: "Puback", packetId: packet.packetId ?? 0, reasonCode: 0 }))
+      if (packet.qos === 2) return conn.write(bytes({ _tag: "Pubrec", packetId: packet.packetId ?? 0, reasonCode: 0 }))
+      return Effect.void
+    case "Pubrel":
+      return conn.write(bytes({ _tag: "Pubcomp", packetId: packet.packetId, reasonCode: 0 }))
+    case "Pingreq":
+      return conn.write(bytes({ _tag: "Pingresp" }))
+    default:
+      return Effect.void
+  }
+}
+
+const v5 = { protocolVersion: 5 } as const
+
+it.live("DISCONNECT 0x8E (session taken over): status names it, the client does not reconnect, streams fail with it", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) =>
+      packet._tag === "Subscribe"
+        ? Effect.andThen(
+          answer(conn, packet),
+          conn.write(bytes({ _tag: "Disconnect", reasonCode: 0x8e, properties: { reasonString: "another client took the id" } }))
+        )
+        : answer(conn, packet)
+    ))
+    const mqtt = yield* client(broker.url, { ...v5, reconnect: Schedule.spaced("20 millis") })
+    const stream = yield* mqtt.subscribe("t/#").pipe(Stream.runDrain, Effect.forkScoped({ startImmediately: true }))
+    const ended = yield* Fiber.await(stream).pipe(Effect.timeout("5 seconds"))
+    const error = Exit.isFailure(ended) ? Option.getOrUndefined(Exit.findErrorOption(ended)) : undefined
+    assert.strictEqual(error?._tag, "DisconnectedByServer")
+    if (error?._tag === "DisconnectedByServer") {
+      assert.strictEqual(error.reasonCode, 0x8e)
+      assert.strictEqual(error.reason, "Session taken over")
+      assert.strictEqual(error.reasonString, "another client took the id")
+      assert.include(error.message, "Session taken over")
+    }
+    const status = yield* SubscriptionRef.get(mqtt.status)
+    assert.strictEqual(status._tag === "Disconnected" ? status.cause?._tag : status._tag, "DisconnectedByServer")
+    const publish = yield* Effect.flip(mqtt.publish("t/x", "late", { qos: 1 }))
+    assert.strictEqual(publish._tag, "ClientClosed")
+    assert.strictEqual(broker.connectionCount(), 1, "no reconnect after a final DISCONNECT")
+  }))
+
+it.live("DISCONNECT 0x8B (server shutting down): the client reconnects, and the status showed why", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start((conn) =>
+      conn.index === 1
+        ? v5Broker((c, p) => answer(c, p), { after: [{ _tag: "Disconnect", reasonCode: 0x8b }] })(conn)
+        : v5Broker((c, p) => answer(c, p))(conn)
+    )
+    const seen: Array<string> = []
+    const mqtt = yield* client(broker.url, { ...v5, reconnect: Schedule.spaced("20 millis") })
+    yield* SubscriptionRef.changes(mqtt.status).pipe(
+      Stream.runForEach((s) => Effect.sync(() => seen.push(s._tag === "Disconnected" ? `Disconnected:${s.cause?._tag}:${s.cause && "reasonCode" in s.cause ? s.cause.reasonCode : ""}` : s._tag))),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    yield* broker.awaitConnections(2)
+    yield* awaitStatus(mqtt, (s) => s._tag === "Connected" && broker.connectionCount() === 2)
+    assert.include(seen, `Disconnected:DisconnectedByServer:${0x8b}`)
+  }))
+
+it.live("an MQTT 3.1.1 broker answers the v5 CONNECT with return code 1: ConnectionRefused 0x84 that says to use protocolVersion 4", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start((conn) =>
+      Effect.andThen(conn.readPacket, Effect.andThen(conn.write([0x20, 0x02, 0x00, 0x01]), conn.awaitClose))
+    )
+    const error = yield* Effect.flip(client(broker.url, v5))
+    assert.strictEqual(error._tag, "ConnectionRefused")
+    if (error._tag === "ConnectionRefused") {
+      assert.strictEqual(error.reasonCode, 0x84)
+      assert.include(error.message, "protocolVersion: 4")
+      assert.isFalse(error.isRetryable)
+    }
+    assert.strictEqual(broker.connectionCount(), 1)
+  }))
+
+it.live("CONNACK refusal with a Reason String: ConnectionRefused carries both", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start(v5Broker(() => Effect.void, { reasonCode: 0x8c, properties: { reasonString: "use SCRAM" } }))
+    const error = yield* Effect.flip(client(broker.url, v5))
+    assert.strictEqual(error._tag, "ConnectionRefused")
+    if (error._tag === "ConnectionRefused") {
+      assert.strictEqual(error.reason, "Bad authentication method")
+      assert.strictEqual(error.reasonString, "use SCRAM")
+      assert.include(error.message, "use SCRAM")
+    }
+  }))
+
+it.live("incoming topic aliases: set, then used with an empty topic; messages carry the topic, not the alias", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) =>
+      packet._tag === "Subscribe"
+        ? Effect.gen(function*() {
+          yield* answer(conn, packet)
+          yield* conn.write(bytes({ _tag: "Publish", topic: "a/b", payload: new Uint8Array([1]), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } }))
+          yield* conn.write(bytes({ _tag: "Publish", topic: "", payload: new Uint8Array([2]), qos: 1, packetId: 7, retain: false, dup: false, properties: { topicAlias: 3, contentType: "x" } }))
+        })
+        : answer(conn, packet)
+    ))
+    const mqtt = yield* client(broker.url, { ...v5, topicAliasMaximum: 5 })
+    const messages = [...yield* joinWithin(yield* collect(mqtt.subscribe("a/#", { qos: 1 }), 2))]
+    assert.deepStrictEqual(messages.map((m) => [m.topic, m.payload[0]]), [["a/b", 1], ["a/b", 2]])
+    assert.deepStrictEqual(messages[1]?.properties, { contentType: "x" })
+    assert.isUndefined(messages[0]?.properties, "an alias alone leaves no properties")
+  }))
+
+it.live("a topic alias above the client's maximum, or never set: a protocol error; the client says why in DISCONNECT (0x94, 0x82) and reconnects", () =>
+  Effect.gen(function*() {
+    const disconnects: Array<number> = []
+    const broker = yield* FakeBroker.start((conn) =>
+      v5Broker((c, packet) => {
+        if (packet._tag === "Disconnect") {
+          disconnects.push(packet.reasonCode)
+          return Effect.succeed("close" as const)
+        }
+        if (packet._tag !== "Subscribe") return answer(c, packet)
+        const alias = conn.index === 1 ? 9 : 2 // 9: above the maximum of 5; 2: never set
+        return Effect.andThen(
+          answer(c, packet),
+          c.write(bytes({ _tag: "Publish", topic: "", payload: new Uint8Array(0), qos: 0, retain: false, dup: false, properties: { topicAlias: alias } }))
+        )
+      })(conn)
+    )
+    const mqtt = yield* client(broker.url, { ...v5, topicAliasMaximum: 5, reconnect: Schedule.spaced("20 millis") })
+    yield* mqtt.subscribe("a/#").pipe(Stream.runDrain, Effect.forkScoped({ startImmediately: true }))
+    yield* broker.awaitConnections(3)
+    assert.deepStrictEqual(disconnects.slice(0, 2), [0x94, 0x82])
+  }))
+
+it.live("PUBACK 0x87 fails the publish with PublishRejected; PUBREC 0x97 too, and no PUBREL follows [MQTT-4.3.3]", () =>
+  Effect.gen(function*() {
+    const sent: Array<string> = []
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) => {
+      sent.push(packet._tag)
+      if (packet._tag === "Publish" && packet.topic === "denied") {
+        return conn.write(bytes({ _tag: "Puback", packetId: packet.packetId ?? 0, reasonCode: 0x87, properties: { reasonString: "ACL" } }))
+      }
+      if (packet._tag === "Publish" && packet.topic === "quota") return conn.write(bytes({ _tag: "Pubrec", packetId: packet.packetId ?? 0, reasonCode: 0x97 }))
+      return answer(conn, packet)
+    }))
+    const mqtt = yield* client(broker.url, v5)
+    const denied = yield* Effect.flip(mqtt.publish("denied", "x", { qos: 1 }))
+    assert.strictEqual(denied._tag, "PublishRejected")
+    if (denied._tag === "PublishRejected") {
+      assert.strictEqual(denied.reasonCode, 0x87)
+      assert.strictEqual(denied.reason, "Not authorized")
+      assert.strictEqual(denied.reasonString, "ACL")
+      assert.isFalse(denied.isRetryable)
+    }
+    const quota = yield* Effect.flip(mqtt.publish("quota", "x", { qos: 2 }))
+    assert.strictEqual(quota._tag, "PublishRejected")
+    if (quota._tag === "PublishRejected") assert.isTrue(quota.isRetryable, "Quota exceeded may pass later")
+    yield* mqtt.publish("fine", "x", { qos: 2 }) // the session goes on
+    assert.deepStrictEqual(sent.filter((t) => t === "Pubrel").length, 1, "a PUBREL only for the accepted QoS 2 publish")
+  }))
+
+it.live("SUBACK reason codes: SubscriptionRejected names each refused filter's code; the granted one works", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) =>
+      packet._tag === "Subscribe"
+        ? answer(conn, packet, packet.subscriptions.map((s) => (s.filter.startsWith("$share") ? 0x9e : s.filter === "secret" ? 0x87 : s.qos)))
+        : answer(conn, packet)
+    ))
+    const mqtt = yield* client(broker.url, v5)
+    const error = yield* Effect.flip(mqtt.subscribe(["ok", "secret", "$share/g/x"]).pipe(Stream.runDrain))
+    assert.strictEqual(error._tag, "SubscriptionRejected")
+    if (error._tag === "SubscriptionRejected") {
+      assert.deepStrictEqual(error.filters, ["secret", "$share/g/x"])
+      assert.deepStrictEqual(error.reasonCodes, [0x87, 0x9e])
+      assert.include(error.message, "Not authorized")
+      assert.include(error.message, "Shared Subscriptions not supported")
+    }
+  }))
+
+it.live("what CONNACK says the broker lacks fails typed before sending: Maximum QoS, Retain Available, wildcard and shared subscriptions", () =>
+  Effect.gen(function*() {
+    const seen: Array<string> = []
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) => {
+      seen.push(packet._tag)
+      return answer(conn, packet)
+    }, { properties: { maximumQoS: 1, retainAvailable: false, wildcardSubscriptionAvailable: false, sharedSubscriptionAvailable: false } }))
+    const mqtt = yield* client(broker.url, v5)
+    const qos = yield* Effect.flip(mqtt.publish("t", "x", { qos: 2 }))
+    assert.strictEqual(qos._tag === "UnsupportedByServer" ? qos.feature : qos._tag, "qos")
+    assert.include(qos.message, "Maximum QoS")
+    const retain = yield* Effect.flip(mqtt.publish("t", "x", { retain: true }))
+    assert.strictEqual(retain._tag === "UnsupportedByServer" ? retain.feature : retain._tag, "retain")
+    const wildcard = yield* Effect.flip(mqtt.subscribe("a/+").pipe(Stream.runDrain))
+    assert.strictEqual(wildcard._tag === "UnsupportedByServer" ? wildcard.feature : wildcard._tag, "wildcard-subscriptions")
+    const shared = yield* Effect.flip(mqtt.subscribe("$share/g/a").pipe(Stream.runDrain))
+    assert.strictEqual(shared._tag === "UnsupportedByServer" ? shared.feature : shared._tag, "shared-subscriptions")
+    yield* mqtt.publish("t", "x", { qos: 1 })
+    assert.deepStrictEqual(seen, ["Publish"], "nothing of the refused requests reached the broker")
+  }))
+
+it.live("a CONNACK with Session Present for a clean start breaks [MQTT-3.2.2-2]: the connection is refused as a protocol error", () =>
+  Effect.gen(function*() {
+    const broker = yield* FakeBroker.start((conn) =>
+      Effect.gen(function*() {
+        yield* conn.readPacket
+        yield* conn.write(bytes({ _tag: "Connack", sessionPresent: true, reasonCode: 0 }))
+        yield* conn.awaitClose
+      })
+    )
+    const error = yield* Effect.flip(client(broker.url, { ...v5, connectRetry: false }))
+    assert.strictEqual(error._tag, "ConnectError")
+    assert.include(error.message, "[MQTT-3.2.2-2]")
+  }))
