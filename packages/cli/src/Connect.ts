@@ -47,6 +47,10 @@ export const connectionFlags = {
     Flag.withDescription("Client id (default: aimeqtt_ + random)"),
     Flag.optional
   ),
+  protocolVersion: Flag.ChoiceWithValue("protocol-version", [["mqttv311", 4], ["311", 4], ["4", 4], ["mqttv5", 5], ["5", 5]] as const).pipe(
+    Flag.withDescription("MQTT version (mosquitto's -V; -V is --verbose here): mqttv311 (default) or mqttv5 (also 4 or 5)"),
+    Flag.withDefault(4 as const)
+  ),
   keepAlive: Flag.Int("keepalive").pipe(
     Flag.withAlias("k"),
     Flag.withDescription("Keep-alive in seconds, 0..65535 (default 60)"),
@@ -208,6 +212,7 @@ export const clientOptions = (
       ...some("password", password),
       ...some("clientId", flags.clientId),
       keepAlive: flags.keepAlive,
+      ...(flags.protocolVersion === 5 ? { protocolVersion: 5 } : {}),
       connectTimeout: Duration.seconds(flags.connectTimeout),
       connectRetry: flags.retry,
       cleanSession: !flags.disableCleanSession,

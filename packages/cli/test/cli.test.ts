@@ -166,6 +166,18 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       yield* awaitLog(broker, (l) => l.includes("Client pub-1 disconnected."))
     }), 60_000)
 
+  it.live("--protocol-version mqttv5: pub speaks MQTT 5.0 (mosquitto logs its protocol), a retained message reaches a v5 sub", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const run = yield* runCli(["pub", ...hostPort(broker), "--protocol-version", "mqttv5", "-t", "cli/v5", "-m", "five", "-q", "1", "-r", "-i", "pub-v5"])
+      assert.strictEqual(run.code, 0, run.stderr)
+      yield* awaitLog(broker, (l) => l.includes("pub-v5") && l.includes("p5"))
+      const later = yield* runCli(["sub", ...hostPort(broker), "--protocol-version", "5", "-t", "cli/v5", "-C", "1", "-d"])
+      assert.strictEqual(later.code, 0, later.stderr)
+      assert.strictEqual(later.stdout.trim(), "five")
+      assert.match(later.stderr, /received CONNACK \(0\)/)
+    }), 60_000)
+
   it.live("pub -q 2 -r: exactly-once flow, retained for a later sub --json", () =>
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start()

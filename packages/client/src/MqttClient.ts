@@ -17,7 +17,7 @@ import {
   type SubscriptionRequest,
   type UserProperties
 } from "@aimeqtt/codec"
-import { Cause, Config, Context, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
+import { Cause, Config, Context, Duration, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
   InvalidTopic,
   type LayerError,
@@ -26,6 +26,7 @@ import {
   PayloadTooLarge,
   type ConnectionFailure,
   type PublishError,
+  type RequestResponseError,
   InvalidOptions,
   PublishRejected,
   type SubscribeError,
@@ -38,6 +39,7 @@ import type { PublishProperties } from "./SessionStore.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
 import { filterList, payloadTypeError, publishOptionsError, subscribeOptionsError, topicTypeError } from "./Arguments.ts"
+import { makeRequester } from "./RequestResponse.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as Tracing from "./Tracing.ts"
 
@@ -81,6 +83,22 @@ export type RawPayload<P> = P extends string | Uint8Array ? unknown
 /** `publish` of a value encoded as JSON through a Schema. @since 0.1.0 @category options */
 export interface PublishSchemaOptions<A, I> extends PublishOptions {
   readonly schema: Schema.Codec<A, I>
+}
+
+/** Options of `request` (MQTT 5.0). @since 0.3.0 @category options */
+export interface RequestOptions {
+  /** QoS of the request. Default 1. */
+  readonly qos?: QoS
+  /** How long to wait for the response; `ResponseTimeout` after it. Default: no limit (interrupt instead). */
+  readonly timeout?: Duration.Input
+  /** More properties of the request (user properties, content type, ...); Response Topic and Correlation Data are the client's. */
+  readonly properties?: Omit<PublishPropertiesInput, "responseTopic" | "correlationData">
+}
+
+/** Options of `respond` (MQTT 5.0). @since 0.3.0 @category options */
+export interface RespondOptions {
+  /** QoS of the subscription and of the responses. Default 1. */
+  readonly qos?: QoS
 }
 
 /** Options of `subscribe` and `subscription`. @since 0.1.0 @category options */
@@ -209,6 +227,42 @@ export class MqttClient extends Context.Service<MqttClient, {
   subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, SubscribeError, Scope.Scope>
   /** Sends UNSUBSCRIBE and waits for UNSUBACK. Open streams on these filters stay open but receive nothing more. */
   unsubscribe(filters: string | ReadonlyArray<string>): Effect.Effect<void, UnsubscribeError>
+  /**
+   * MQTT 5.0 request/response in one call [MQTT-4.10]: publishes `payload` to `topic` with a Response Topic
+   * and a fresh Correlation Data, and succeeds with the response: the message on the response topic with
+   * the same Correlation Data. The client subscribes to its response topic on the first request
+   * (`{Response Information}/{random}` when the broker offers Response Information, else
+   * `aimeqtt/responses/{random}`) and keeps it. With `responseSchema`, the response payload is decoded as
+   * JSON through it (`PayloadDecodeError` when it does not decode).
+   *
+   * Fails with {@link RequestResponseError}: `ResponseTimeout` after `timeout` (none by default: interrupt it
+   * instead), `InvalidOptions` under MQTT 3.1.1, and the errors of `publish` and `subscribe`.
+   *
+   * @example
+   * const reply = yield* mqtt.request("svc/time", "now?", { timeout: "5 seconds" })
+   */
+  request: {
+    <A, I>(topic: string, payload: string | Uint8Array, options: RequestOptions & { readonly responseSchema: Schema.Codec<A, I> }): Effect.Effect<
+      TypedMessage<A>,
+      RequestResponseError
+    >
+    (topic: string, payload: string | Uint8Array, options?: RequestOptions): Effect.Effect<Message, RequestResponseError>
+  }
+  /**
+   * MQTT 5.0: serves requests made with `request` (or any client that sets a Response Topic): subscribes to
+   * `filter` and, for each message that has a Response Topic, runs `handler` and publishes its answer to
+   * that topic with the request's Correlation Data [MQTT-4.10]. A message without a Response Topic is
+   * skipped (logged). Runs until interrupted; fails with the subscription's errors, a publish's errors, or
+   * the handler's own error.
+   *
+   * @example
+   * yield* mqtt.respond("svc/time", () => Effect.succeed(new Date().toISOString())).pipe(Effect.forkScoped)
+   */
+  respond<E, R>(
+    filter: string,
+    handler: (request: Message) => Effect.Effect<string | Uint8Array, E, R>,
+    options?: RespondOptions
+  ): Effect.Effect<never, SubscribeError | PublishError | E, R>
   /** Every incoming message, whether or not a subscription stream takes it. */
   readonly messages: Stream.Stream<Message>
   /** The connection state: Connected, Disconnected (with the cause) or Reconnecting. */
@@ -240,7 +294,8 @@ export class MqttClient extends Context.Service<MqttClient, {
 
   /**
    * The client's options from the environment (the `ConfigProvider`): `MQTT_URL`, `MQTT_CLIENT_ID`,
-   * `MQTT_USERNAME`, `MQTT_PASSWORD` (read as `Redacted`) and `MQTT_KEEPALIVE` (seconds); the variables
+   * `MQTT_USERNAME`, `MQTT_PASSWORD` (read as `Redacted`), `MQTT_KEEPALIVE` (seconds) and
+   * `MQTT_PROTOCOL_VERSION` (4 or 5); the variables
    * that are set win over `defaults`. For {@link MqttClient.layerConfig}.
    */
   static envConfig(defaults: ClientOptions = {}): Config.Config<ClientOptions> {
@@ -253,14 +308,16 @@ const envOptions = Config.all({
   clientId: Config.option(Config.String("MQTT_CLIENT_ID")),
   username: Config.option(Config.String("MQTT_USERNAME")),
   password: Config.option(Config.Redacted("MQTT_PASSWORD")),
-  keepAlive: Config.option(Config.Int("MQTT_KEEPALIVE"))
+  keepAlive: Config.option(Config.Int("MQTT_KEEPALIVE")),
+  protocolVersion: Config.option(Config.Literals([4, 5], "MQTT_PROTOCOL_VERSION"))
 }).pipe(
   Config.map((values): ClientOptions => ({
     ...Option.match(values.url, { onNone: () => ({}), onSome: (url) => ({ url }) }),
     ...Option.match(values.clientId, { onNone: () => ({}), onSome: (clientId) => ({ clientId }) }),
     ...Option.match(values.username, { onNone: () => ({}), onSome: (username) => ({ username }) }),
     ...Option.match(values.password, { onNone: () => ({}), onSome: (password) => ({ password }) }),
-    ...Option.match(values.keepAlive, { onNone: () => ({}), onSome: (keepAlive) => ({ keepAlive }) })
+    ...Option.match(values.keepAlive, { onNone: () => ({}), onSome: (keepAlive) => ({ keepAlive }) }),
+    ...Option.match(values.protocolVersion, { onNone: () => ({}), onSome: (protocolVersion) => ({ protocolVersion }) })
   }))
 )
 
@@ -554,7 +611,77 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         yield* engine.unsubscribe(list)
       }).pipe((self) => Tracing.span("mqtt.unsubscribe", undefined, () => self))
 
+    const requester = makeRequester({
+      publish: (topic, payload, publishOptions) => publishBytes(topic, payload, publishOptions),
+      subscription: (filter) => subscription(filter, { qos: 1 }),
+      negotiated: engine.negotiated,
+      protocolVersion: options.protocolVersion,
+      scope: yield* Effect.scope
+    })
+
+    const request = (
+      topic: string,
+      payload: string | Uint8Array,
+      requestOptions?: RequestOptions & { readonly responseSchema?: Schema.Codec<unknown, unknown> }
+    ): Effect.Effect<Message | TypedMessage<unknown>, RequestResponseError> =>
+      Effect.gen(function*() {
+        const timeout = requestOptions?.timeout === undefined ? undefined : yield* Option.match(Duration.fromInput(requestOptions.timeout), {
+          onNone: () => Effect.fail(new InvalidOptions({ message: `timeout is not a valid duration: ${String(requestOptions.timeout)}` })),
+          onSome: Effect.succeed
+        })
+        const bytes = typeof payload === "string" ? utf8.encode(payload) : payload
+        const wrongPayload = payloadTypeError(String(topic), payload)
+        if (wrongPayload !== undefined) return yield* wrongPayload
+        const response = yield* requester.request(topic, bytes, {
+          ...(requestOptions?.qos !== undefined ? { qos: requestOptions.qos } : {}),
+          timeout,
+          properties: requestOptions?.properties
+        })
+        const schema = requestOptions?.responseSchema
+        if (schema === undefined) return response
+        const value = yield* Schema.decodeUnknownEffect(jsonCodec(schema))(utf8Decoder.decode(response.payload)).pipe(
+          Effect.mapError((cause) => PayloadDecodeError.fromPayload(response.topic, response.payload, cause.message))
+        )
+        return {
+          topic: response.topic,
+          value,
+          qos: response.qos,
+          retain: response.retain,
+          dup: response.dup,
+          ...(response.properties !== undefined ? { properties: response.properties } : {})
+        }
+      })
+
+    const respond = <E, R>(
+      filter: string,
+      handler: (request: Message) => Effect.Effect<string | Uint8Array, E, R>,
+      respondOptions?: RespondOptions
+    ): Effect.Effect<never, SubscribeError | PublishError | E, R> => {
+      const qos = respondOptions?.qos ?? 1
+      const requests: Stream.Stream<Message, SubscribeError | ConnectionFailure> = Stream.unwrap(
+        Effect.map(subscription(filter, { qos }), (s) => s.messages)
+      )
+      return requests.pipe(
+        Stream.runForEach((message) => {
+          const responseTopic = message.properties?.responseTopic
+          if (responseTopic === undefined) {
+            return Effect.logWarning(`MQTT: respond on ${filter}: skipped a message on ${message.topic} that has no Response Topic`)
+          }
+          const correlationData = message.properties?.correlationData
+          return Effect.flatMap(handler(message), (answer) =>
+            publishBytes(responseTopic, typeof answer === "string" ? utf8.encode(answer) : answer, {
+              qos,
+              // The request's Correlation Data goes back unchanged (section 4.10.2).
+              ...(correlationData !== undefined ? { properties: { correlationData } } : {})
+            }))
+        }),
+        Effect.andThen(Effect.never)
+      )
+    }
+
     return MqttClient.of({
+      request: request as MqttClient["Service"]["request"],
+      respond,
       publish: publish as MqttClient["Service"]["publish"],
       subscribe: subscribe as MqttClient["Service"]["subscribe"],
       subscription,

@@ -267,6 +267,26 @@ export class PublishRejected extends Schema.TaggedError<PublishRejected>()("Publ
   }
 }
 
+/**
+ * MQTT 5.0: `request` got no response within its `timeout` (milliseconds). The request was published; a
+ * response that comes later is dropped.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ResponseTimeout extends Schema.TaggedError<ResponseTimeout>()("ResponseTimeout", {
+  topic: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  /** Whether trying again, unchanged, may succeed: the responder may just be slow or restarting. */
+  get isRetryable(): boolean {
+    return true
+  }
+  override get message(): string {
+    return `no response to the request on ${JSON.stringify(this.topic)} within ${this.timeoutMillis} ms`
+  }
+}
+
 /** MQTT 5.0 DISCONNECT reason codes after which the client does not reconnect by itself. */
 const finalDisconnects: ReadonlySet<number> = new Set([
   0x87, // Not authorized
@@ -560,6 +580,16 @@ export type SubscribeError = InvalidTopic | SubscriptionRejected | InvalidOption
 export type UnsubscribeError = InvalidTopic | UnsubscribeRejected | RequestError
 
 /**
+ * The errors of `request` (MQTT 5.0 request/response): those of publishing the request and of subscribing
+ * to the response topic, no response within the timeout, and a response that does not decode with the
+ * given Schema.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export type RequestResponseError = PublishError | SubscribeError | ResponseTimeout | PayloadDecodeError
+
+/**
  * The errors of building the client's layer: options that are invalid, a broker that refused the
  * connection for good, or one that could not be reached within `connectTimeout`.
  *
@@ -576,4 +606,11 @@ export type LayerError = InvalidOptions | ConnectionRefused | ConnectError
  * @since 0.1.0
  * @category errors
  */
-export type MqttError = LayerError | PublishError | SubscribeError | UnsubscribeError | PayloadDecodeError | SessionStoreError
+export type MqttError =
+  | LayerError
+  | PublishError
+  | SubscribeError
+  | UnsubscribeError
+  | RequestResponseError
+  | PayloadDecodeError
+  | SessionStoreError

@@ -20,7 +20,10 @@ export {
   MqttClient,
   type ConnectionStatus,
   type PublishOptions,
+  type PublishPropertiesInput,
   type PublishSchemaOptions,
+  type RequestOptions,
+  type RespondOptions,
   type RawPayload,
   type SubscribeOptions,
   type DecodeErrorPolicy,
@@ -28,7 +31,7 @@ export {
   type SubscribeSchemaOptions,
   type Subscription
 } from "./MqttClient.ts"
-export { defaultReconnect, parseUrl, type ClientOptions, type Endpoint, type WillOptions } from "./Options.ts"
+export { type ClientOptions, type ConnectRequest, defaultReconnect, type Endpoint, parseUrl, type WillOptions } from "./Options.ts"
 // The session state machine (Session, Step, Request, ...) is the engine's, not public API: only the shapes
 // a custom SessionStore reads and writes are exported.
 export type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"

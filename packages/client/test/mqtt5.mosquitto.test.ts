@@ -6,13 +6,25 @@
  * mosquitto 2.0.11 closes a taken-over session's connection without DISCONNECT 0x8E: that case, and what
  * no broker here produces, is in mqtt5.fake.test.ts.
  */
-import type { ConnectionStatus, Message } from "@aimeqtt/client"
+import type { ConnectionStatus, Message, MqttClient, SubscribeOptions } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
-import { Effect, Exit, Option, Redacted, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Option, Redacted, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { describeMosquitto, Mosquitto } from "./brokers/index.ts"
 import { client, collect, joinWithin, uniqueId } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
+
+/** The messages of a subscription whose SUBACK has come (so nothing published next is missed). */
+const messagesOf = (mqtt: MqttClient["Service"], filter: string, options: SubscribeOptions) =>
+  Effect.map(mqtt.subscription(filter, options), (s) => s.messages)
+
+/** Waits until the broker has a subscriber for `topic`: a QoS 1 publish no longer answers No matching subscribers (0x10). */
+const awaitSubscriber = (mqtt: MqttClient["Service"], topic: string) =>
+  mqtt.publish(topic, "", { qos: 1 }).pipe(
+    Effect.filterOrFail((result) => !result.noMatchingSubscribers),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
+    Effect.asVoid
+  )
 
 const connected = (status: ConnectionStatus) => {
   assert.strictEqual(status._tag, "Connected")
@@ -27,8 +39,7 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
       const status = connected(yield* SubscriptionRef.get(mqtt.status))
       assert.strictEqual(status.negotiated.protocolVersion, 5)
       assert.strictEqual(status.negotiated.keepAlive, 60)
-      const received = yield* collect(mqtt.subscribe("basic/#", { qos: 2 }), 3)
-      yield* Effect.sleep("50 millis")
+      const received = yield* collect(yield* messagesOf(mqtt, "basic/#", { qos: 2 }), 3)
       for (const qos of [0, 1, 2] as const) yield* mqtt.publish(`basic/${qos}`, `q${qos}`, { qos })
       const messages = yield* joinWithin(received)
       assert.deepStrictEqual([...messages].map((m) => [m.topic, m.text, m.qos]), [["basic/0", "q0", 0], ["basic/1", "q1", 1], ["basic/2", "q2", 2]])
@@ -38,8 +49,7 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start()
       const mqtt = yield* client(broker.url, v5)
-      const received = yield* collect(mqtt.subscribe("props/t", { qos: 1 }), 2)
-      yield* Effect.sleep("50 millis")
+      const received = yield* collect(yield* messagesOf(mqtt, "props/t", { qos: 1 }), 2)
       const correlationData = new Uint8Array([0, 1, 2, 255])
       yield* mqtt.publish("props/t", "{}", {
         qos: 1,
@@ -68,8 +78,7 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
       const nobody = yield* mqtt.publish("nobody/listens", "x", { qos: 1 })
       assert.strictEqual(nobody.noMatchingSubscribers, true)
       assert.strictEqual(nobody.reasonCode, 0x10)
-      const received = yield* collect(mqtt.subscribe("somebody/listens", { qos: 1 }), 1)
-      yield* Effect.sleep("50 millis")
+      const received = yield* collect(yield* messagesOf(mqtt, "somebody/listens", { qos: 1 }), 1)
       const somebody = yield* mqtt.publish("somebody/listens", "x", { qos: 1 })
       assert.strictEqual(somebody.noMatchingSubscribers, false)
       yield* joinWithin(received)
@@ -101,8 +110,7 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
       const error = yield* Effect.flip(mqtt.publish("big", new Uint8Array(3000), { qos: 1 }))
       assert.strictEqual(error._tag, "PayloadTooLarge")
       if (error._tag === "PayloadTooLarge") assert.strictEqual(error.limit, 2000)
-      const received = yield* collect(mqtt.subscribe("small", { qos: 1 }), 1)
-      yield* Effect.sleep("50 millis")
+      const received = yield* collect(yield* messagesOf(mqtt, "small", { qos: 1 }), 1)
       yield* mqtt.publish("small", new Uint8Array(1500), { qos: 1 })
       assert.strictEqual([...yield* joinWithin(received)][0]?.payload.length, 1500)
       assert.strictEqual((yield* SubscriptionRef.get(mqtt.status))._tag, "Connected")
@@ -112,8 +120,7 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start({ extraConfig: "max_inflight_messages 2" })
       const subscriber = yield* client(broker.url, { ...v5, clientId: uniqueId("sub") })
-      const received = yield* collect(subscriber.subscribe("flow/#", { qos: 2 }), 60)
-      yield* Effect.sleep("50 millis")
+      const received = yield* collect(yield* messagesOf(subscriber, "flow/#", { qos: 2 }), 60)
       const publisher = yield* client(broker.url, { ...v5, maxInflight: 20 })
       assert.strictEqual(connected(yield* SubscriptionRef.get(publisher.status)).negotiated.receiveMaximum, 2)
       yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) => publisher.publish(`flow/${i}`, `${i}`, { qos: 2 }), {
@@ -130,9 +137,8 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
       const mqtt = yield* client(broker.url, v5)
       const other = yield* client(broker.url, v5)
       yield* other.publish("opts/retained", "kept", { qos: 1, retain: true })
-      const own = yield* collect(mqtt.subscribe("opts/local", { qos: 1, noLocal: true }), 1)
-      const noRetained = yield* collect(mqtt.subscribe("opts/retained", { qos: 1, retainHandling: 2 }), 1)
-      yield* Effect.sleep("100 millis")
+      const own = yield* collect(yield* messagesOf(mqtt, "opts/local", { qos: 1, noLocal: true }), 1)
+      const noRetained = yield* collect(yield* messagesOf(mqtt, "opts/retained", { qos: 1, retainHandling: 2 }), 1)
       yield* mqtt.publish("opts/local", "mine", { qos: 1 })
       yield* other.publish("opts/local", "theirs", { qos: 1 })
       yield* other.publish("opts/retained", "fresh", { qos: 1 })
@@ -179,3 +185,34 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
     }))
 })
 
+
+describeMosquitto("MQTT 5.0 request/response against mosquitto [MQTT-4.10]", () => {
+  it.live("request gets the matching response among concurrent ones; a typed response decodes; a timeout fails typed", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const server = yield* client(broker.url, v5)
+      yield* server.respond("svc/echo", (request) => Effect.succeed(`echo:${request.text}`)).pipe(Effect.forkScoped({ startImmediately: true }))
+      yield* server.respond("svc/json", (request) => Effect.succeed(JSON.stringify({ n: Number(request.text) * 2 }))).pipe(
+        Effect.forkScoped({ startImmediately: true })
+      )
+      const mqtt = yield* client(broker.url, v5)
+      yield* awaitSubscriber(mqtt, "svc/echo")
+      yield* awaitSubscriber(mqtt, "svc/json")
+      const replies = yield* Effect.forEach(["a", "b", "c", "d", "e"], (x) => mqtt.request("svc/echo", x, { timeout: "5 seconds" }), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(replies.map((r) => r.text), ["echo:a", "echo:b", "echo:c", "echo:d", "echo:e"])
+      const typed = yield* mqtt.request("svc/json", "21", { timeout: "5 seconds", responseSchema: Schema.Struct({ n: Schema.Number }) })
+      assert.deepStrictEqual(typed.value, { n: 42 })
+      const nobody = yield* Effect.flip(mqtt.request("svc/nobody", "x", { timeout: "300 millis" }))
+      assert.strictEqual(nobody._tag, "ResponseTimeout")
+    }))
+
+  it.live("request under MQTT 3.1.1 fails with InvalidOptions", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const mqtt = yield* client(broker.url)
+      const error = yield* Effect.flip(mqtt.request("svc/x", "x"))
+      assert.strictEqual(error._tag, "InvalidOptions")
+    }))
+})
