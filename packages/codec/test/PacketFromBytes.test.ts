@@ -5,28 +5,19 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { encode, PacketFromBytes, packetError } from "../src/index.ts"
-import type { Packet, Publish } from "../src/index.ts"
+import type { Packet } from "../src/index.ts"
 import * as Arb from "./arbitraries.ts"
 import { hex } from "./arbitraries.ts"
+import { publish } from "./vectors.ts"
 
 const decodeBytes = Schema.decodeUnknownEffect(PacketFromBytes)
 const encodePacket = Schema.encodeUnknownEffect(PacketFromBytes)
-
-const pub = (fields: Partial<Publish>): Publish => ({
-  _tag: "Publish",
-  topic: "a/b",
-  payload: new Uint8Array(0),
-  qos: 0,
-  retain: false,
-  dup: false,
-  ...fields
-})
 
 describe("PacketFromBytes", () => {
   it.effect("decodes bytes to a packet", () =>
     Effect.gen(function*() {
       expect(yield* decodeBytes(hex("c0 00"))).toEqual({ _tag: "Pingreq" })
-      expect(yield* decodeBytes(hex("30 07 0003 612f62 6869"))).toEqual(pub({ payload: hex("6869") }))
+      expect(yield* decodeBytes(hex("30 07 0003 612f62 6869"))).toEqual(publish({ payload: hex("6869") }))
     }))
 
   it.effect("fails with the decoder's message", () =>
@@ -41,42 +32,42 @@ describe("PacketFromBytes", () => {
   it.effect("encodes a valid packet", () =>
     Effect.gen(function*() {
       expect(yield* encodePacket({ _tag: "Pingreq" })).toEqual(hex("c0 00"))
-      expect(yield* encodePacket(pub({ qos: 1, packetId: 10, dup: true, payload: hex("6869") }))).toEqual(
+      expect(yield* encodePacket(publish({ qos: 1, packetId: 10, dup: true, payload: hex("6869") }))).toEqual(
         hex("3a 09 0003 612f62 000a 6869")
       )
     }))
 
   it.effect("rejects what the Packet schema rejects", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(encodePacket({ ...pub({}), qos: 3 }))
+      const error = yield* Effect.flip(encodePacket({ ...publish({}), qos: 3 }))
       expect(error.message).toBe("Expected 0 | 1 | 2\n  at [\"qos\"]")
       const id = yield* Effect.flip(encodePacket({ _tag: "Puback", packetId: 0 }))
       expect(id._tag).toBe("SchemaError")
     }))
 
   const invalid: ReadonlyArray<readonly [string, Packet, string]> = [
-    ["QoS 0 with a packet id", pub({ packetId: 3 }), "PUBLISH with QoS 0 and a packet identifier [MQTT-2.3.1-5]"],
-    ["QoS 1 without a packet id", pub({ qos: 1 }), "PUBLISH with QoS 1 and no packet identifier [MQTT-2.3.1-1]"],
-    ["DUP at QoS 0", pub({ dup: true }), "PUBLISH with DUP set at QoS 0 [MQTT-3.3.1-2]"],
+    ["QoS 0 with a packet id", publish({ packetId: 3 }), "PUBLISH with QoS 0 and a packet identifier [MQTT-2.3.1-5]"],
+    ["QoS 1 without a packet id", publish({ qos: 1 }), "PUBLISH with QoS 1 and no packet identifier [MQTT-2.3.1-1]"],
+    ["DUP at QoS 0", publish({ dup: true }), "PUBLISH with DUP set at QoS 0 [MQTT-3.3.1-2]"],
     [
       "a wildcard topic",
-      pub({ topic: "a/#" }),
+      publish({ topic: "a/#" }),
       "PUBLISH with invalid topic name: topic name must not contain the wildcard characters '+' or '#' [MQTT-4.7.1-1] [MQTT-3.3.2-2]"
     ],
     [
       "an empty topic",
-      pub({ topic: "" }),
+      publish({ topic: "" }),
       "PUBLISH with invalid topic name: topic name must be at least one character long [MQTT-4.7.3-1] [MQTT-3.3.2-2]"
     ],
     [
       "a lone surrogate",
-      pub({ topic: "a\uD800" }),
+      publish({ topic: "a\uD800" }),
       "PUBLISH topic name contains an unpaired surrogate (U+D800 at index 1), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
     ],
-    ["U+0000", pub({ topic: "a\u0000" }), "PUBLISH topic name contains the null character U+0000 [MQTT-1.5.3-2]"],
+    ["U+0000", publish({ topic: "a\u0000" }), "PUBLISH topic name contains the null character U+0000 [MQTT-1.5.3-2]"],
     [
       "a topic over 65535 bytes",
-      pub({ topic: "é".repeat(40000) }),
+      publish({ topic: "é".repeat(40000) }),
       "PUBLISH topic name is longer than 65535 bytes in UTF-8 [MQTT-1.5.3]"
     ],
     [
@@ -142,7 +133,7 @@ describe("PacketFromBytes", () => {
     // A view claiming 256 MiB of payload, without allocating it: only its length is read.
     const payload = new Uint8Array(1).subarray(0, 1)
     Object.defineProperty(payload, "length", { value: 268_435_455 })
-    expect(packetError(pub({ payload }))).toBe(
+    expect(packetError(publish({ payload }))).toBe(
       "packet of 268435465 bytes exceeds the maximum remaining length 268435455 [MQTT-2.2.3]"
     )
   })

@@ -28,11 +28,10 @@ import type { Packet as PeerPacket, UserProperties as PeerUserProperties } from 
 import { DecodeError, decodePacket, encode, propertyTable } from "../src/index.ts"
 import type { Packet, UserProperties } from "../src/index.ts"
 import * as Arb5 from "./arbitraries5.ts"
+import { buffer, connectFromPeer, connectToPeer, peerParse, publishFromPeer, publishToPeer, willFromPeer, willToPeer } from "./peer.ts"
 
 const v5 = { protocolVersion: 5 } as const
 type Packet5 = Packet<5>
-
-const buffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**
  * Our User Properties as mqtt-packet's object: as its writer takes them, or (`parsed`) as its parser
@@ -110,27 +109,13 @@ const toPeer = (p: Packet5): PeerPacket => {
         cmd: "connect",
         protocolId: "MQTT",
         protocolVersion: 5,
-        clientId: p.clientId,
-        clean: p.cleanSession,
-        keepalive: p.keepAlive,
-        ...(p.username === undefined ? {} : { username: p.username }),
-        ...(p.password === undefined ? {} : { password: buffer(p.password) }),
-        ...(p.will === undefined ? {} : {
-          will: withProperties({ topic: p.will.topic, payload: buffer(p.will.payload), qos: p.will.qos, retain: p.will.retain }, p.will.properties)
-        })
+        ...connectToPeer(p),
+        ...(p.will === undefined ? {} : { will: withProperties(willToPeer(p.will), p.will.properties) })
       }, props) as PeerPacket
     case "Connack":
       return withProperties({ cmd: "connack", sessionPresent: p.sessionPresent, reasonCode: p.reasonCode }, props) as PeerPacket
     case "Publish":
-      return withProperties({
-        cmd: "publish",
-        topic: p.topic,
-        payload: buffer(p.payload),
-        qos: p.qos,
-        retain: p.retain,
-        dup: p.dup,
-        ...(p.packetId === undefined ? {} : { messageId: p.packetId })
-      }, props, true) as PeerPacket
+      return withProperties(publishToPeer(p), props, true) as PeerPacket
     case "Subscribe":
       return withProperties({
         cmd: "subscribe",
@@ -159,37 +144,19 @@ const toPeer = (p: Packet5): PeerPacket => {
 
 /** A parsed mqtt-packet object in our shape (the fields MQTT 5.0 defines). */
 const fromPeer = (p: PeerPacket): unknown => {
-  const bytes = (b: Buffer | string) => new Uint8Array(Buffer.from(b))
   const props = (q: { readonly properties?: object }) =>
     q.properties === undefined ? {} : { properties: convert(q.properties, "fromPeer", p.cmd === "publish") }
   switch (p.cmd) {
     case "connect":
       return {
-        _tag: "Connect",
-        protocolLevel: p.protocolVersion,
-        clientId: p.clientId,
-        cleanSession: p.clean,
-        keepAlive: p.keepalive,
-        ...(p.username === undefined ? {} : { username: p.username }),
-        ...(p.password === undefined ? {} : { password: bytes(p.password) }),
-        ...(p.will === undefined || p.will === null ? {} : {
-          will: { topic: p.will.topic, payload: bytes(p.will.payload), qos: p.will.qos, retain: p.will.retain, ...props(p.will) }
-        }),
+        ...connectFromPeer(p),
+        ...(p.will === undefined || p.will === null ? {} : { will: { ...willFromPeer(p.will), ...props(p.will) } }),
         ...props(p)
       }
     case "connack":
       return { _tag: "Connack", sessionPresent: p.sessionPresent, reasonCode: p.reasonCode, ...props(p) }
     case "publish":
-      return {
-        _tag: "Publish",
-        topic: p.topic,
-        payload: bytes(p.payload),
-        qos: p.qos,
-        retain: p.retain,
-        dup: p.dup,
-        ...(p.qos === 0 ? {} : { packetId: p.messageId }),
-        ...props(p)
-      }
+      return { ...publishFromPeer(p), ...props(p) }
     case "subscribe":
       return {
         _tag: "Subscribe",
@@ -219,15 +186,6 @@ const fromPeer = (p: PeerPacket): unknown => {
   }
 }
 
-/** Parses `bytes` with mqtt-packet as version 5: the packets, or its first error. */
-const peerParse = (bytes: Uint8Array): Array<PeerPacket> | Error => {
-  const packets: Array<PeerPacket> = []
-  const errors: Array<Error> = []
-  mqttPacket.parser({ protocolVersion: 5 }).on("packet", (p) => packets.push(p)).on("error", (e: Error) => errors.push(e))
-    .parse(Buffer.from(bytes))
-  return errors[0] ?? packets
-}
-
 /** Not the short AUTH (remaining length 0), which mqtt-packet cannot parse, nor DISCONNECT 0x8C. */
 const peerCanParse = (p: Packet5): boolean =>
   !(p._tag === "Auth" && p.reasonCode === 0 && p.properties === undefined) && !(p._tag === "Disconnect" && p.reasonCode === 0x8c)
@@ -247,7 +205,7 @@ describe("MQTT 5.0 differential against mqtt-packet", () => {
   it("our encoding parses to the same packet in mqtt-packet", () => {
     fc.assert(
       fc.property(Arb5.packet.filter(peerCanParse), (p) => {
-        const parsed = peerParse(encode(p, v5))
+        const parsed = peerParse(encode(p, v5), 5)
         expect(parsed).not.toBeInstanceOf(Error)
         expect((parsed as Array<PeerPacket>).map(fromPeer)).toEqual([normalize(p, true)])
       }),
@@ -271,7 +229,7 @@ describe("MQTT 5.0 differential against mqtt-packet", () => {
     const userProperties: UserProperties = [["z", "1"], ["a", "2"], ["z", "3"], ["1", "4"]]
     const p: Packet5 = { _tag: "Puback", packetId: 1, reasonCode: 0, properties: { userProperties } }
     expect(decodePacket(encode(p, v5), v5)).toEqual(p)
-    const parsed = peerParse(encode(p, v5)) as Array<PeerPacket>
+    const parsed = peerParse(encode(p, v5), 5) as Array<PeerPacket>
     expect((fromPeer(parsed[0] as PeerPacket) as { properties: { userProperties: UserProperties } }).properties.userProperties)
       .toEqual([["1", "4"], ["z", "1"], ["z", "3"], ["a", "2"]])
   })
@@ -287,7 +245,7 @@ describe("MQTT 5.0 differential against mqtt-packet", () => {
       const ours = decodePacket(bytes, v5)
       if (ours instanceof DecodeError || !peerCanParse(ours)) continue
       checked++
-      const parsed = peerParse(bytes)
+      const parsed = peerParse(bytes, 5)
       if (parsed instanceof Error) expect([ours, parsed.message]).toBeUndefined()
       else expect(parsed.map(fromPeer)).toEqual([normalize(ours, true)])
     }

@@ -7,8 +7,7 @@ import { Effect } from "effect"
 import { decode, decodePacket, encode, encodedLength } from "../src/index.ts"
 import type { Packet } from "../src/index.ts"
 import { hex } from "./arbitraries.ts"
-
-const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+import { text } from "./vectors.ts"
 
 const vectors: ReadonlyArray<readonly [string, Packet, string]> = [
   [

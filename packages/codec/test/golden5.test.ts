@@ -8,12 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { decodePacket, encode, encodedLength } from "../src/index.ts"
 import type { Packet } from "../src/index.ts"
 import { hex } from "./arbitraries.ts"
+import { publish5, text } from "./vectors.ts"
 
 const v5 = { protocolVersion: 5 } as const
-const text = (s: string): Uint8Array => new TextEncoder().encode(s)
-const empty = new Uint8Array(0)
-/** A PUBLISH to a/b at QoS 0, empty, with `fields`. */
-const publish = (fields: Partial<Packet<5> & { _tag: "Publish" }>): Packet<5> => ({ _tag: "Publish", topic: "a/b", payload: empty, qos: 0, retain: false, dup: false, ...fields })
 
 const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   // CONNECT [MQTT-3.1]
@@ -106,7 +103,7 @@ const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   ],
   [
     "PUBLISH QoS 0, no properties, empty payload",
-    publish({}),
+    publish5({}),
     "30 06 0003 612f62 00"
   ],
   [
@@ -134,12 +131,12 @@ const vectors: ReadonlyArray<readonly [string, Packet<5>, string]> = [
   ],
   [
     "PUBLISH with an empty topic name and a Topic Alias",
-    publish({ topic: "", properties: { topicAlias: 5 } }),
+    publish5({ topic: "", properties: { topicAlias: 5 } }),
     "30 06 0000 03 230005"
   ],
   [
     "PUBLISH whose topic is the UTF-8 string of Figure 1-2, \"A\\u{2A6D4}\"",
-    publish({ topic: "A\u{2A6D4}" }),
+    publish5({ topic: "A\u{2A6D4}" }),
     "30 08 0005 41f0aa9b94 00"
   ],
   // PUBACK, PUBREC, PUBREL, PUBCOMP [MQTT-3.4] to [MQTT-3.7]: the three forms
@@ -266,7 +263,7 @@ const decodeOnly: ReadonlyArray<readonly [string, string, Packet<5>]> = [
   [
     "PUBLISH with User Properties between other properties, kept in wire order [MQTT-3.3.2-18]",
     "30 19 0003 612f62 13 260001620001 31 230001 260001610001 32 0b05",
-    publish({ properties: { userProperties: [["b", "1"], ["a", "2"]], topicAlias: 1, subscriptionIdentifiers: [5] } })
+    publish5({ properties: { userProperties: [["b", "1"], ["a", "2"]], topicAlias: 1, subscriptionIdentifiers: [5] } })
   ]
 ]
 

@@ -6,10 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { DecodeError, Decoder, decodePacket, packetError } from "../src/index.ts"
 import type { Packet } from "../src/index.ts"
 import { hex } from "./arbitraries.ts"
+import { decodeError, itRejects, publish5, type Rule } from "./vectors.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
-const rules: ReadonlyArray<readonly [string, string, string]> = [
+const rules: ReadonlyArray<Rule> = [
   // Fixed header [MQTT-2.1]
   ["packet type 0", "00 00", "reserved packet type 0 [MQTT-2.1.2]"],
   ["AUTH with flags", "f1 00", "AUTH with flags 0b0001, expected 0b0000 [MQTT-2.1.3-1]"],
@@ -168,23 +169,17 @@ const rules: ReadonlyArray<readonly [string, string, string]> = [
 ]
 
 describe("MQTT 5.0 strict decoding", () => {
-  for (const [name, bytes, message] of rules) {
-    it(name, () => {
-      const result = decodePacket(hex(bytes), v5)
-      expect(result).toBeInstanceOf(DecodeError)
-      expect((result as DecodeError).message).toBe(message)
-    })
-  }
+  itRejects(rules, v5)
 
   it("AUTH is a packet of version 5 only: reserved packet type 15 under version 4 [MQTT-2.2.1]", () => {
     expect(decodePacket(hex("f0 00"), v5)).toEqual({ _tag: "Auth", reasonCode: 0 })
-    expect((decodePacket(hex("f0 00")) as DecodeError).message).toBe("reserved packet type 15 [MQTT-2.2.1]")
+    expect(decodeError("f0 00")).toBe("reserved packet type 15 [MQTT-2.2.1]")
     const decoder = Decoder.make({ protocolVersion: 4 })
     expect((decoder.push(hex("f0 00")) as DecodeError).message).toBe("reserved packet type 15 [MQTT-2.2.1]")
   })
 
   it("a version 5 packet under version 4 is a version 4 error (a PUBACK with a reason code)", () => {
-    expect((decodePacket(hex("40 03 0001 10")) as DecodeError).message).toBe("PUBACK with remaining length 3, expected 2 [MQTT-2.2.3]")
+    expect(decodeError("40 03 0001 10")).toBe("PUBACK with remaining length 3, expected 2 [MQTT-2.2.3]")
   })
 
   it("repeats User Property and a PUBLISH's Subscription Identifier, which may repeat", () => {
@@ -202,34 +197,32 @@ describe("MQTT 5.0 strict decoding", () => {
 })
 
 describe("MQTT 5.0 packetError", () => {
-  const base = { _tag: "Publish", topic: "a/b", payload: new Uint8Array(0), qos: 0, retain: false, dup: false } as const
-  const pub = (fields: Partial<Packet<5> & { _tag: "Publish" }>): Packet<5> => ({ ...base, ...fields })
   const invalid: ReadonlyArray<readonly [string, Packet<5>, string]> = [
     [
       "an empty topic without a Topic Alias",
-      pub({ topic: "" }),
+      publish5({ topic: "" }),
       "PUBLISH with invalid topic name: topic name must be at least one character long [MQTT-4.7.3-1] [MQTT-3.3.2-2]"
     ],
-    ["QoS 0 with a packet identifier", pub({ packetId: 1 }), "PUBLISH with QoS 0 and a packet identifier [MQTT-2.2.1-2]"],
-    ["QoS 1 without a packet identifier", pub({ qos: 1 }), "PUBLISH with QoS 1 and no packet identifier [MQTT-2.2.1-3]"],
+    ["QoS 0 with a packet identifier", publish5({ packetId: 1 }), "PUBLISH with QoS 0 and a packet identifier [MQTT-2.2.1-2]"],
+    ["QoS 1 without a packet identifier", publish5({ qos: 1 }), "PUBLISH with QoS 1 and no packet identifier [MQTT-2.2.1-3]"],
     [
       "a Response Topic with a wildcard",
-      pub({ properties: { responseTopic: "r/#" } }),
+      publish5({ properties: { responseTopic: "r/#" } }),
       "PUBLISH with an invalid Response Topic: topic name must not contain the wildcard characters '+' or '#' [MQTT-4.7.1-1] [MQTT-3.3.2-14]"
     ],
     [
       "a Content Type with U+0000",
-      pub({ properties: { contentType: "a\u0000" } }),
+      publish5({ properties: { contentType: "a\u0000" } }),
       "PUBLISH Content Type contains the null character U+0000 [MQTT-1.5.3-2]"
     ],
     [
       "a User Property value with an unpaired surrogate",
-      pub({ properties: { userProperties: [["a", "\uD800"]] } }),
+      publish5({ properties: { userProperties: [["a", "\uD800"]] } }),
       "PUBLISH User Property value contains an unpaired surrogate (U+D800 at index 0), which is not well-formed UTF-8 [MQTT-1.5.3-1]"
     ],
     [
       "Correlation Data over 65535 bytes",
-      pub({ properties: { correlationData: new Uint8Array(65536) } }),
+      publish5({ properties: { correlationData: new Uint8Array(65536) } }),
       "PUBLISH Correlation Data is longer than 65535 bytes [MQTT-1.5.6]"
     ],
     [
@@ -270,7 +263,7 @@ describe("MQTT 5.0 packetError", () => {
   }
 
   it("allows what MQTT 5.0 allows: an empty topic with a Topic Alias, a password without user name", () => {
-    expect(packetError(pub({ topic: "", properties: { topicAlias: 1 } }), 5)).toBeUndefined()
+    expect(packetError(publish5({ topic: "", properties: { topicAlias: 1 } }), 5)).toBeUndefined()
     expect(packetError({ _tag: "Connect", protocolLevel: 5, clientId: "", cleanSession: true, keepAlive: 0, password: hex("01") }, 5))
       .toBeUndefined()
   })
