@@ -175,7 +175,8 @@ export class Session<T> {
     sessionPresent: boolean,
     resubscribe: ReadonlyArray<AnySubscriptionRequest>,
     resubscribeToken?: T,
-    receiveMaximum = 65535
+    receiveMaximum = 65535,
+    resubscribeIdentifier?: number
   ): Step<T> {
     this.#connected = true
     // The broker's Receive Maximum bounds this connection's window [MQTT-3.3.4-7]. (Flows resumed below are
@@ -195,7 +196,11 @@ export class Session<T> {
       if (this.#incomingQos2.size > 0) step.changes.push({ _tag: "ClearIncoming" })
       this.#incomingQos2.clear()
       if (resubscribe.length > 0) {
-        const request: Request = { _tag: "Subscribe", subscriptions: resubscribe }
+        const request: Request = {
+          _tag: "Subscribe",
+          subscriptions: resubscribe,
+          ...(resubscribeIdentifier !== undefined ? { subscriptionIdentifier: resubscribeIdentifier } : {})
+        }
         this.#send({ request, token: resubscribeToken, resubscribe: true, packetId: 0, stage: "queued" }, step)
       }
     }

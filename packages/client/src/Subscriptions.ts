@@ -79,7 +79,16 @@ interface FilterState<S> {
 const ROUTE_CACHE_SIZE = 1024
 
 /** @since 0.2.0 */
-export class Subscriptions<S, M extends { readonly topic: string }> {
+/** The MQTT 5.0 Subscription Identifiers a message arrived with [MQTT-3.3.2.3.8], if any. */
+type WithIdentifiers = {
+  readonly topic: string
+  readonly properties?: { readonly subscriptionIdentifiers?: ReadonlyArray<number> } | undefined
+}
+
+/** The largest Subscription Identifier [MQTT-3.8.2.1.2]. */
+const MAX_SUBSCRIPTION_IDENTIFIER = 268_435_455
+
+export class Subscriptions<S, M extends WithIdentifiers> {
   readonly #options: SubscriptionsOptions
   readonly #filters = new Map<string, FilterState<S>>()
   /** The filters each open stream is attached to (a stream leaves a filter on close, refusal or `unsubscribe`). */
@@ -94,6 +103,14 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   /** Recent topics' streams: most traffic repeats a few topics. Emptied whenever attachments change. */
   readonly #routes = new Map<string, ReadonlyArray<S>>()
   #unmatched: Array<M> = []
+  /**
+   * MQTT 5.0 Subscription Identifiers the client gave its SUBSCRIBEs, and the filters each was sent with. A
+   * message carries the identifiers of the subscriptions it matched [MQTT-3.3.4-3], so it goes to the
+   * streams of those filters only: a stream with No Local on `a/b` does not get the client's own message
+   * that arrived for an overlapping `a/#`.
+   */
+  readonly #identified = new Map<number, Set<string>>()
+  #nextIdentifier = 1
   /** UNSUBSCRIBEs sent (or queued) and not answered yet, per filter. */
   readonly #unsubscribing = new Map<string, number>()
 
@@ -247,8 +264,21 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   }
 
   /** Where an incoming message goes (see {@link Route}); a buffered message is kept here. */
+  /**
+   * A Subscription Identifier for a SUBSCRIBE of `filters` (MQTT 5.0, when the broker supports them): the
+   * broker tags every message with the identifiers of the subscriptions it matched, and {@link route}
+   * follows them. A later SUBSCRIBE of the same filter replaces its identifier at the broker [MQTT-3.8.4-3].
+   */
+  identify(filters: ReadonlyArray<string>): number {
+    const id = this.#nextIdentifier
+    this.#nextIdentifier = id === MAX_SUBSCRIPTION_IDENTIFIER ? 1 : id + 1
+    this.#identified.set(id, new Set(filters))
+    return id
+  }
+
   route(message: M): Route<S, M> {
-    const streams = this.#streamsOf(message.topic)
+    const ids = message.properties?.subscriptionIdentifiers
+    const streams = ids !== undefined && this.#identified.size > 0 ? this.#streamsByIdentifier(message.topic, ids) : this.#streamsOf(message.topic)
     if (streams.length > 0) return { _tag: "Deliver", streams }
     if (this.#ended.match(message.topic).length > 0 && !this.#heldByBroker(message.topic)) {
       return { _tag: "Dropped", reason: "ended" }
@@ -358,7 +388,29 @@ export class Subscriptions<S, M extends { readonly topic: string }> {
   }
 
   /** The filter is let go of: forgotten, and its late messages are dropped until it is subscribed again. */
+  /**
+   * The streams of the filters the message's identifiers name (and that match its topic). Identifiers the
+   * client never gave (another client's session, or a broker that invents them) fall back to the topic trie.
+   */
+  #streamsByIdentifier(topic: string, ids: ReadonlyArray<number>): ReadonlyArray<S> {
+    const streams = new Set<S>()
+    let known = false
+    for (const id of ids) {
+      const filters = this.#identified.get(id)
+      if (filters === undefined) continue
+      known = true
+      for (const filter of filters) {
+        const state = this.#filters.get(filter)
+        if (state !== undefined && matches(matchingFilter(filter), topic)) for (const stream of state.streams.keys()) streams.add(stream)
+      }
+    }
+    return known ? [...streams] : this.#streamsOf(topic)
+  }
+
   #end(filter: string): void {
+    for (const [id, filters] of this.#identified) {
+      if (filters.delete(filter) && filters.size === 0) this.#identified.delete(id)
+    }
     const state = this.#filters.get(filter)
     if (state !== undefined) for (const stream of [...state.streams.keys()]) this.#detach(stream, filter)
     this.#filters.delete(filter)

@@ -250,7 +250,14 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
 
     const subscribe = (subscriber: Subscriber): Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected> =>
       Effect.flatMap(
-        request({ _tag: "Subscribe", subscriptions: subscriber.requests }, {
+        request({
+          _tag: "Subscribe",
+          subscriptions: subscriber.requests,
+          // MQTT 5.0: an identifier per SUBSCRIBE, so its messages reach its streams only (see Subscriptions.identify).
+          ...(lastNegotiated?.subscriptionIdentifiersAvailable === true
+            ? { subscriptionIdentifier: subscriptions.identify(subscriber.requests.map((r) => r.filter)) }
+            : {})
+        }, {
           queued: (token) => subscribing.set(token, subscriber),
           withdrawn: (token) => subscribing.delete(token)
         }),
@@ -356,7 +363,13 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           subscribing.set(resubscribeToken, undefined)
         }
         lastNegotiated = connection.negotiated
-        apply(session.connected(connection.sessionPresent, resubscribe, resubscribeToken, connection.negotiated.receiveMaximum), connection)
+        const identifier = connection.negotiated.subscriptionIdentifiersAvailable && resubscribe.length > 0
+          ? subscriptions.identify(resubscribe.map((r) => r.filter))
+          : undefined
+        apply(
+          session.connected(connection.sessionPresent, resubscribe, resubscribeToken, connection.negotiated.receiveMaximum, identifier),
+          connection
+        )
       },
       handler: (connection) => {
         const acks = new AckSequencer()

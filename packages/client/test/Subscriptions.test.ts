@@ -459,3 +459,39 @@ describe("UNSUBSCRIBE in flight", () => {
     assert.isTrue(s.awaitsUnsuback(["a"]))
   })
 })
+
+describe("MQTT 5.0 Subscription Identifiers [MQTT-3.3.4-3]", () => {
+  interface IdMsg {
+    readonly topic: string
+    readonly properties?: { readonly subscriptionIdentifiers?: ReadonlyArray<number> }
+  }
+  const makeIds = () => new Subscriptions<string, IdMsg>({ persistent: false, unsubscribeOnEnd: true, unmatchedCapacity: 100 })
+  const streamsOf = (route: Route<string, IdMsg>) => route._tag === "Deliver" ? [...route.streams].sort() : []
+
+  it("overlapping filters: a message goes to the streams of the identifiers it carries, not to every matching filter", () => {
+    const s = makeIds()
+    s.open("ALL", [req("a/#")])
+    const all = s.identify(["a/#"])
+    s.open("LOCAL", [req("a/b")])
+    const local = s.identify(["a/b"])
+    assert.notStrictEqual(all, local)
+    // The broker matched only a/# (No Local held back a/b for the client's own message): only ALL gets it.
+    assert.deepStrictEqual(streamsOf(s.route({ topic: "a/b", properties: { subscriptionIdentifiers: [all] } })), ["ALL"])
+    assert.deepStrictEqual(streamsOf(s.route({ topic: "a/b", properties: { subscriptionIdentifiers: [all, local] } })), ["ALL", "LOCAL"])
+    // Without identifiers (or with ones the client never gave), the topic decides.
+    assert.deepStrictEqual(streamsOf(s.route({ topic: "a/b" })), ["ALL", "LOCAL"])
+    assert.deepStrictEqual(streamsOf(s.route({ topic: "a/b", properties: { subscriptionIdentifiers: [999] } })), ["ALL", "LOCAL"])
+  })
+
+  it("an identifier's filter that ended routes nowhere, and its identifier is forgotten", () => {
+    const s = makeIds()
+    s.open("A", [req("x/#")])
+    const id = s.identify(["x/#"])
+    s.subacked([req("x/#")], [0], "A")
+    s.close("A")
+    s.takeReleased()
+    s.unsubacked(["x/#"])
+    const route = s.route({ topic: "x/1", properties: { subscriptionIdentifiers: [id] } })
+    assert.notStrictEqual(route._tag, "Deliver")
+  })
+})
