@@ -29,6 +29,7 @@ import { ConnectError, ConnectionLost, ConnectionRefused, DisconnectedByServer, 
 import { connack311, negotiate, type Negotiated } from "./Handshake.ts"
 import * as KeepAlive from "./KeepAlive.ts"
 import type { ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
+import { OutgoingAliases } from "./TopicAliases.ts"
 import * as Transport from "./Transport.ts"
 import * as Wake from "./Wake.ts"
 
@@ -55,6 +56,8 @@ export interface ConnectionOptions {
   /** `pingTimeoutMillis` was chosen by the user: a Server Keep Alive does not change it. */
   readonly pingTimeoutGiven: boolean
   readonly maxPacketSize: number
+  /** MQTT 5.0: give published topics aliases, up to the broker's Topic Alias Maximum (see {@link OutgoingAliases}). */
+  readonly topicAliases?: boolean
   /** Observes the packets sent and received (see {@link ClientOptions.onPacket}). */
   readonly onPacket?: ClientOptions["onPacket"]
 }
@@ -167,6 +170,10 @@ const makeConnection = (
 ): Effect.Effect<Connection> =>
   Effect.gen(function*() {
     const version = negotiated.protocolVersion
+    const encodeOptions = { protocolVersion: version }
+    const aliases = options.topicAliases === true && version === 5 && negotiated.topicAliasMaximum > 0
+      ? new OutgoingAliases(negotiated.topicAliasMaximum)
+      : undefined
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21]; so does the ping timeout derived from it.
     const keepAliveMillis = negotiated.keepAlive * 1000
     const pingTimeoutMillis = options.pingTimeoutGiven ? options.pingTimeoutMillis : Math.max(1000, keepAliveMillis / 2)
@@ -199,7 +206,7 @@ const makeConnection = (
         settled = 0
         // Packets are validated before they reach the outbox; should one still not encode (a bug), the
         // connection ends and the items fail, instead of a dead writer that leaves everything waiting.
-        const batch = yield* Effect.exit(Effect.sync(() => coalesce(items, version)))
+        const batch = yield* Effect.exit(Effect.sync(() => coalesce(items, encodeOptions, aliases)))
         if (Exit.isFailure(batch)) {
           const error = lost("a packet could not be encoded", batch.cause)
           settle(items.length, error)
@@ -398,7 +405,11 @@ interface Batch {
 }
 
 /** Encodes a batch of write items into few chunks: runs of small packets share one buffer. */
-const coalesce = (items: ReadonlyArray<WriteItem>, version: ProtocolVersion): Batch => {
+const coalesce = (
+  items: ReadonlyArray<WriteItem>,
+  options: { readonly protocolVersion: ProtocolVersion },
+  aliases: OutgoingAliases | undefined
+): Batch => {
   const chunks: Array<Uint8Array> = []
   const settles: Array<number> = []
   let bytes = 0
@@ -406,7 +417,7 @@ const coalesce = (items: ReadonlyArray<WriteItem>, version: ProtocolVersion): Ba
   let runBytes = 0
   let complete = 0 // items whose every packet is in `chunks` or `run`
   const flush = () => {
-    const chunk = encodeAll<ProtocolVersion>(run, { protocolVersion: version })
+    const chunk = encodeAll<ProtocolVersion>(run, options)
     chunks.push(chunk)
     settles.push(complete)
     bytes += chunk.length
@@ -416,8 +427,9 @@ const coalesce = (items: ReadonlyArray<WriteItem>, version: ProtocolVersion): Ba
   for (let i = 0; i < items.length; i++) {
     const item = items[i] as WriteItem
     if (!item.cancelled) {
-      for (const packet of item.packets) {
-        const size = encodedLength<ProtocolVersion>(packet, { protocolVersion: version })
+      for (const original of item.packets) {
+        const packet = aliases !== undefined && original._tag === "Publish" ? aliases.apply(original) : original
+        const size = encodedLength<ProtocolVersion>(packet, options)
         if (runBytes + size > COALESCE_BYTES && run.length > 0) flush()
         run.push(packet)
         runBytes += size

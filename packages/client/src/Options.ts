@@ -107,6 +107,12 @@ export interface ClientOptions {
    * their topic. Default 0: the broker sends full topics.
    */
   readonly topicAliasMaximum?: number
+  /**
+   * MQTT 5.0 only: `"auto"` gives the topics this client publishes to Topic Aliases, up to the broker's
+   * Topic Alias Maximum, so a repeated topic travels as a 2-byte alias [MQTT-3.3.2.3.4] (least recently used
+   * topics give theirs up; every connection starts afresh). Default `"off"`.
+   */
+  readonly topicAliases?: "auto" | "off"
   /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
   readonly clientId?: string
   readonly username?: string
@@ -222,6 +228,8 @@ export interface ResolvedOptions {
   readonly unmatchedBufferSize: number
   readonly maxPacketSize: number
   readonly unsubscribeOnEnd: boolean
+  /** MQTT 5.0: outgoing topic aliases (see {@link ClientOptions.topicAliases}). */
+  readonly topicAliases: boolean
   /** See {@link ClientOptions.onPacket}. */
   readonly onPacket?: ClientOptions["onPacket"]
 }
@@ -393,6 +401,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     const v5Only: Array<string> = (["sessionExpiryInterval", "receiveMaximum", "topicAliasMaximum"] as const).filter((key) =>
       options[key] !== undefined
     )
+    if (options.topicAliases === "auto") v5Only.push("topicAliases")
     if (will?.properties !== undefined) v5Only.push("will.properties")
     if (protocolVersion === 4 && v5Only.length > 0) {
       return yield* new InvalidOptions({ message: `${v5Only.join(", ")}: MQTT 5.0 only, set protocolVersion: 5` })
@@ -459,6 +468,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       unmatchedBufferSize: Math.max(0, options.unmatchedBufferSize ?? 1000),
       maxPacketSize,
       unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
+      topicAliases: options.topicAliases === "auto",
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }
   })

@@ -251,3 +251,26 @@ it.live("a CONNACK with Session Present for a clean start breaks [MQTT-3.2.2-2]:
     assert.strictEqual(error._tag, "ConnectError")
     assert.include(error.message, "[MQTT-3.2.2-2]")
   }))
+
+it.live("outgoing topic aliases (topicAliases: \"auto\"): on the wire, the topic once with its alias, then the alias alone; a new connection starts afresh", () =>
+  Effect.gen(function*() {
+    const seen: Array<[number, string, number | undefined]> = []
+    const broker = yield* FakeBroker.start((conn) =>
+      v5Broker((c, packet) => {
+        if (packet._tag === "Publish") {
+          seen.push([conn.index, packet.topic, "properties" in packet ? packet.properties?.topicAlias : undefined])
+          if (conn.index === 1 && seen.length === 3) return Effect.succeed("close" as const)
+        }
+        return answer(c, packet)
+      }, { properties: { topicAliasMaximum: 4 } })(conn)
+    )
+    const mqtt = yield* client(broker.url, { ...v5, topicAliases: "auto", reconnect: Schedule.spaced("20 millis") })
+    for (const n of [1, 2, 3, 4]) yield* mqtt.publish("sensors/kitchen/temperature", `${n}`, { qos: 1 })
+    assert.deepStrictEqual(seen, [
+      [1, "sensors/kitchen/temperature", 1],
+      [1, "", 1],
+      [1, "", 1],
+      [2, "sensors/kitchen/temperature", 1], // the third was re-sent on the new connection with its topic
+      [2, "", 1]
+    ])
+  }))

@@ -146,6 +146,24 @@ describeMosquitto("MQTT 5.0 against mosquitto", () => {
       assert.deepStrictEqual([...yield* joinWithin(noRetained)].map((m) => m.text), ["fresh"])
     }))
 
+  it.live("outgoing topic aliases against mosquitto (its maximum is 10): 15 topics, 3 rounds, every message arrives with its topic", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const subscriber = yield* client(broker.url, v5)
+      const received = yield* collect(yield* messagesOf(subscriber, "alias/#", { qos: 1 }), 45)
+      const publisher = yield* client(broker.url, { ...v5, topicAliases: "auto" })
+      assert.strictEqual(connected(yield* SubscriptionRef.get(publisher.status)).negotiated.topicAliasMaximum, 10)
+      const sent: Array<string> = []
+      for (let round = 0; round < 3; round++) {
+        for (let t = 0; t < 15; t++) {
+          yield* publisher.publish(`alias/${t}`, `${round}`, { qos: 1 })
+          sent.push(`alias/${t} ${round}`)
+        }
+      }
+      const messages = yield* joinWithin(received, "10 seconds")
+      assert.deepStrictEqual([...messages].map((m) => `${m.topic} ${m.text}`), sent)
+    }))
+
   it.live("unsubscribe of a filter that has no subscription succeeds (UNSUBACK 0x11 is no error)", () =>
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start()
