@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import {
+  type Auth,
   type Connack,
   type Connect,
   Decoder,
@@ -25,10 +26,11 @@ import {
   reasonCodeName
 } from "@aimeqtt/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Redacted, type Scope } from "effect"
-import { ConnectError, ConnectionLost, ConnectionRefused, DisconnectedByServer, ProtocolError, type ConnectionFailure } from "./errors.ts"
+import { AuthenticationFailed, ConnectError, ConnectionLost, ConnectionRefused, DisconnectedByServer, ProtocolError, type ConnectionFailure } from "./errors.ts"
+import * as Authentication from "./Authentication.ts"
 import { connack311, negotiate, type Negotiated } from "./Handshake.ts"
 import * as KeepAlive from "./KeepAlive.ts"
-import type { ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
+import type { AuthenticationOptions, ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
 import { OutgoingAliases } from "./TopicAliases.ts"
 import * as Transport from "./Transport.ts"
 import * as Wake from "./Wake.ts"
@@ -56,6 +58,8 @@ export interface ConnectionOptions {
   /** `pingTimeoutMillis` was chosen by the user: a Server Keep Alive does not change it. */
   readonly pingTimeoutGiven: boolean
   readonly maxPacketSize: number
+  /** MQTT 5.0 enhanced authentication (see {@link ClientOptions.authentication}). */
+  readonly authentication?: AuthenticationOptions | undefined
   /** MQTT 5.0: give published topics aliases, up to the broker's Topic Alias Maximum (see {@link OutgoingAliases}). */
   readonly topicAliases?: boolean
   /** Observes the packets sent and received (see {@link ClientOptions.onPacket}). */
@@ -89,6 +93,12 @@ export interface Connection {
   readonly run: (onPacket: (packet: AnyPacket) => Effect.Effect<void, ProtocolError>) => Effect.Effect<never, ConnectionEnd>
   /** Ends the connection from outside (e.g. the session store failed); `run` fails with `cause`. */
   readonly abort: (cause: ConnectionEnd) => void
+  /**
+   * MQTT 5.0: authenticates again on this connection [MQTT-4.12.1] (AUTH 0x19, the broker's challenges,
+   * AUTH 0x00). Fails with `AuthenticationFailed` when a step fails (the connection is then closed, and the
+   * reconnect authenticates afresh) or with why the connection ended (a broker that refuses sends DISCONNECT).
+   */
+  readonly reauthenticate: Effect.Effect<void, AuthenticationFailed | ConnectionEnd>
   /** Writes what is queued, then DISCONNECT [MQTT-3.14], waiting at most `timeout`. */
   readonly disconnect: (timeout: Duration.Input) => Effect.Effect<void>
 }
@@ -106,51 +116,80 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
     const channel = yield* Transport.open(options.endpoint, options.connectTimeout)
     const version: ProtocolVersion = options.connect.protocolLevel === 5 ? 5 : 4
     const decoder: Decoder<ProtocolVersion> = Decoder.make<ProtocolVersion>({ maxPacketSize: options.maxPacketSize, protocolVersion: version })
+    const auth = version === 5 ? options.authentication : undefined
+    // MQTT 5.0 enhanced authentication: the method and the first data go in CONNECT [MQTT-3.1.2.11.9].
+    const request = auth === undefined ? options.connect : yield* Authentication.connectWith(options.connect, auth).pipe(
+      Effect.mapError((cause) => new ConnectError({ message: cause.message, cause }))
+    )
     const connect = (options.password === undefined
-      ? options.connect
-      : { ...options.connect, password: textEncoder.encode(Redacted.value(options.password)) }) as Connect<ProtocolVersion>
+      ? request
+      : { ...request, password: textEncoder.encode(Redacted.value(options.password)) }) as Connect<ProtocolVersion>
     const hook = options.onPacket
     // The hook sees CONNECT without its password: never a credential, not even its length.
-    if (hook !== undefined) yield* observe(hook, "sent", options.connect as Connect<ProtocolVersion>)
+    if (hook !== undefined) yield* observe(hook, "sent", request as Connect<ProtocolVersion>)
     yield* channel.write([encode<ProtocolVersion>(connect, { protocolVersion: version })]).pipe(
       Effect.mapError((cause) => new ConnectError({ message: "could not send CONNECT", cause }))
     )
 
-    // The first packet from the broker must be CONNACK [MQTT-3.2.0-1]; later packets may share its chunk.
+    // The first packet from the broker must be CONNACK [MQTT-3.2.0-1] (or, with enhanced authentication,
+    // AUTH challenges before it [MQTT-4.12.0-2]); later packets may share its chunk.
     const received: Array<AnyPacket> = []
-    while (received.length === 0) {
-      const chunks = yield* channel.pull.pipe(
-        Effect.mapError((cause) =>
-          new ConnectError({
-            message: "the broker closed the connection before CONNACK" +
-              // RabbitMQ 3.10 closes the connection on an MQTT 5.0 CONNECT without a word.
-              (version === 5 ? " (a broker that does not speak MQTT 5.0 may do so: try protocolVersion: 4)" : ""),
-            cause
-          })
+    const next = Effect.gen(function*() {
+      while (received.length === 0) {
+        const chunks = yield* channel.pull.pipe(
+          Effect.mapError((cause) =>
+            new ConnectError({
+              message: "the broker closed the connection before CONNACK" +
+                // RabbitMQ 3.10 closes the connection on an MQTT 5.0 CONNECT without a word.
+                (version === 5 ? " (a broker that does not speak MQTT 5.0 may do so: try protocolVersion: 4)" : ""),
+              cause
+            })
+          )
         )
-      )
-      for (const chunk of chunks) {
-        const packets = decoder.push(chunk)
-        if (packets instanceof DecodeError) {
-          // An MQTT 3.1.1 broker answers an MQTT 5.0 CONNECT with a 3.1.1 CONNACK [MQTT-3.1.2-2].
-          const old = version === 5 && received.length === 0 ? connack311(chunk) : undefined
-          if (old !== undefined) {
-            received.push(old)
-            break
+        for (const chunk of chunks) {
+          const packets = decoder.push(chunk)
+          if (packets instanceof DecodeError) {
+            // An MQTT 3.1.1 broker answers an MQTT 5.0 CONNECT with a 3.1.1 CONNACK [MQTT-3.1.2-2].
+            const old = version === 5 && received.length === 0 ? connack311(chunk) : undefined
+            if (old !== undefined) {
+              received.push(old)
+              break
+            }
+            // What an HTTP server, or anything else that does not speak MQTT, sends back to a CONNECT.
+            return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message} (does the server speak MQTT on this port?)` })
           }
-          // What an HTTP server, or anything else that does not speak MQTT, sends back to a CONNECT.
-          return yield* new ProtocolError({ message: `malformed CONNACK: ${packets.message} (does the server speak MQTT on this port?)` })
+          if (hook !== undefined) for (const packet of packets) yield* observe(hook, "received", packet)
+          received.push(...packets)
         }
-        if (hook !== undefined) for (const packet of packets) yield* observe(hook, "received", packet)
-        received.push(...packets)
       }
+      return received.shift() as AnyPacket
+    })
+    let connack = yield* next
+    while (connack._tag === "Auth") {
+      if (auth === undefined) {
+        return yield* new ProtocolError({ message: "AUTH from the broker, but the client asked for no enhanced authentication [MQTT-4.12.0-6]" })
+      }
+      const reply = yield* Authentication.answer(auth, connack, "connect").pipe(
+        Effect.mapError((cause) => cause._tag === "ProtocolError" ? cause : new ConnectError({ message: cause.message, cause }))
+      )
+      if (reply === "done") return yield* new ProtocolError({ message: "AUTH Success before CONNACK [MQTT-4.12.0-2]" })
+      if (hook !== undefined) yield* observe(hook, "sent", reply)
+      yield* channel.write([encode<5>(reply, { protocolVersion: 5 })]).pipe(
+        Effect.mapError((cause) => new ConnectError({ message: "could not send AUTH", cause }))
+      )
+      connack = yield* next
     }
-    const connack = received.shift() as AnyPacket
     if (connack._tag !== "Connack") {
       return yield* new ProtocolError({ message: `expected CONNACK, the broker sent ${connack._tag.toUpperCase()} [MQTT-3.2.0-1]` })
     }
     const negotiated = negotiate(options.connect, connack as Connack<ProtocolVersion>)
     if (negotiated instanceof ConnectionRefused || negotiated instanceof ProtocolError) return yield* negotiated
+    if (auth !== undefined && "properties" in connack) {
+      // The broker's final data (e.g. SCRAM's server signature), checked by the program.
+      yield* Authentication.finish(auth, connack.properties?.authenticationData).pipe(
+        Effect.mapError((cause) => new ConnectError({ message: cause.message, cause }))
+      )
+    }
     return yield* makeConnection(options, channel, decoder, connack as Connack<ProtocolVersion>, negotiated, received)
   }).pipe(
     Effect.timeoutOrElse({
@@ -314,8 +353,64 @@ const makeConnection = (
       if (packet._tag === "Pingresp") return Effect.void
       // MQTT 5.0: the broker ends the connection with a reason [MQTT-3.14]; in 3.1.1 only a client sends DISCONNECT.
       if (packet._tag === "Disconnect" && "reasonCode" in packet) return Effect.fail(disconnectedByServer(packet.reasonCode, packet.properties))
+      if (packet._tag === "Auth") return reauthenticating(packet)
       return onPacket(packet)
     }
+
+    // --- MQTT 5.0 re-authentication [MQTT-4.12.1] ---------------------------------------------------
+    let reauth: Deferred.Deferred<void, AuthenticationFailed | ConnectionEnd> | undefined
+    const auth = version === 5 ? options.authentication : undefined
+
+    /** The broker's AUTH during a re-authentication: answer a challenge, or finish. Runs in the reader. */
+    const reauthenticating = (packet: Auth): Effect.Effect<void, ProtocolError> => {
+      const pending = reauth
+      if (auth === undefined || pending === undefined) {
+        return Effect.fail(new ProtocolError({ message: "AUTH from the broker with no authentication in progress [MQTT-4.12.0-6]" }))
+      }
+      return Authentication.answer(auth, packet, "reauthenticate").pipe(
+        Effect.matchEffect({
+          onFailure: (error) => {
+            if (error._tag === "ProtocolError") return Effect.fail(error)
+            // A step of ours failed: the connection ends, and the next one authenticates afresh.
+            reauth = undefined
+            Deferred.doneUnsafe(pending, Exit.fail(error))
+            abort(lost(`re-authentication failed: ${error.message}`, error))
+            return Effect.void
+          },
+          onSuccess: (reply) => {
+            if (reply === "done") {
+              reauth = undefined
+              Deferred.doneUnsafe(pending, Exit.void)
+            } else {
+              send([reply])
+            }
+            return Effect.void
+          }
+        })
+      )
+    }
+
+    const reauthenticate: Effect.Effect<void, AuthenticationFailed | ConnectionEnd> = Effect.suspend(() => {
+      if (reauth !== undefined) return Deferred.await(reauth) // one at a time: join the one in progress
+      if (auth === undefined) {
+        return Effect.fail(new AuthenticationFailed({ message: "reauthenticate needs the authentication option and MQTT 5.0" }))
+      }
+      const pending = Deferred.makeUnsafe<void, AuthenticationFailed | ConnectionEnd>()
+      reauth = pending
+      return Effect.andThen(
+        Authentication.reauthenticateWith(auth).pipe(
+          Effect.tap((packet) => Effect.sync(() => send([packet]))),
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              reauth = undefined
+              Deferred.doneUnsafe(pending, Exit.fail(error))
+            })
+          ),
+          Effect.ignore
+        ),
+        Deferred.await(pending)
+      )
+    })
 
     const keepAlive = KeepAlive.run({
       keepAliveMillis,
@@ -364,6 +459,13 @@ const makeConnection = (
         }
         return yield* Deferred.await(ended).pipe(
           Effect.ensuring(Effect.andThen(Fiber.interruptAll(fibers), failPending)),
+          Effect.tapError((end) =>
+            Effect.sync(() => {
+              // A re-authentication in progress ends with the connection (a refusing broker sends DISCONNECT).
+              if (reauth !== undefined) Deferred.doneUnsafe(reauth, Exit.fail(end))
+              reauth = undefined
+            })
+          ),
           Effect.tapError(sayWhy)
         )
       })
@@ -380,7 +482,7 @@ const makeConnection = (
       Deferred.doneUnsafe(ended, Exit.fail(cause))
     }
 
-    return { sessionPresent: connack.sessionPresent, negotiated, send, run, abort, disconnect }
+    return { sessionPresent: connack.sessionPresent, negotiated, send, run, abort, disconnect, reauthenticate }
   })
 
 /** Up to this many bytes of small packets are encoded into one buffer: one copy, one socket write. */

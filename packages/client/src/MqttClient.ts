@@ -19,6 +19,8 @@ import {
 } from "@aimeqtt/codec"
 import { Cause, Config, Context, Duration, Effect, Layer, Option, Queue, Schema, type Scope, Stream, type SubscriptionRef } from "effect"
 import {
+  type AuthenticationFailed,
+  type ClientClosed,
   InvalidTopic,
   type LayerError,
   PayloadDecodeError,
@@ -263,6 +265,14 @@ export class MqttClient extends Context.Service<MqttClient, {
     handler: (request: Message) => Effect.Effect<string | Uint8Array, E, R>,
     options?: RespondOptions
   ): Effect.Effect<never, SubscribeError | PublishError | E, R>
+  /**
+   * MQTT 5.0 enhanced authentication: authenticates again on the open connection [MQTT-4.12.1], with the
+   * steps of the `authentication` option (a token about to expire, new credentials). Fails with
+   * `AuthenticationFailed` when a step fails or the option is missing (a failed step also closes the
+   * connection: the reconnect authenticates afresh), with `DisconnectedByServer` when the broker refuses,
+   * `ConnectionLost` when not connected, `ClientClosed` after close.
+   */
+  readonly reauthenticate: Effect.Effect<void, AuthenticationFailed | ConnectionFailure | ClientClosed>
   /** Every incoming message, whether or not a subscription stream takes it. */
   readonly messages: Stream.Stream<Message>
   /** The connection state: Connected, Disconnected (with the cause) or Reconnecting. */
@@ -681,6 +691,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     return MqttClient.of({
       request: request as MqttClient["Service"]["request"],
+      reauthenticate: engine.reauthenticate,
       respond,
       publish: publish as MqttClient["Service"]["publish"],
       subscribe: subscribe as MqttClient["Service"]["subscribe"],

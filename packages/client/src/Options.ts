@@ -60,6 +60,29 @@ export interface TlsOptions {
 }
 
 /**
+ * MQTT 5.0 enhanced authentication [MQTT-4.12]: the steps are Effects, run at every connection (and on
+ * `reauthenticate`).
+ * - `method`: the Authentication Method, e.g. `"SCRAM-SHA-256"`, sent in CONNECT (and every AUTH).
+ * - `start`: the first Authentication Data (the client-first message), if the method has one.
+ * - `continue`: answers each challenge of the broker (AUTH 0x18 Continue authentication): gets its
+ *   Authentication Data, returns the next one.
+ * - `finish`: checks the broker's final Authentication Data (CONNACK, or AUTH 0x00 after a
+ *   re-authentication), e.g. SCRAM's server signature; a failure ends the attempt.
+ *
+ * A step that fails ends the attempt with `AuthenticationFailed` (the `cause` of the layer's `ConnectError`,
+ * not retried). The data are bytes; none of it is logged, and `onPacket` sees it like any property.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export interface AuthenticationOptions {
+  readonly method: string
+  readonly start?: Effect.Effect<Uint8Array | undefined, unknown>
+  readonly continue: (challenge: Uint8Array | undefined) => Effect.Effect<Uint8Array | undefined, unknown>
+  readonly finish?: (data: Uint8Array | undefined) => Effect.Effect<void, unknown>
+}
+
+/**
  * Options of {@link MqttClient.layer}.
  *
  * @since 0.1.0
@@ -113,6 +136,12 @@ export interface ClientOptions {
    * topics give theirs up; every connection starts afresh). Default `"off"`.
    */
   readonly topicAliases?: "auto" | "off"
+  /**
+   * MQTT 5.0 only: enhanced authentication [MQTT-4.12], a challenge/response over AUTH packets (SCRAM,
+   * Kerberos, ...). See {@link AuthenticationOptions}. `MqttClient.reauthenticate` runs it again on the
+   * open connection.
+   */
+  readonly authentication?: AuthenticationOptions
   /** Client identifier. Generated (`aimeqtt_` + random) when absent; `""` is sent as is [MQTT-3.1.3-6]. */
   readonly clientId?: string
   readonly username?: string
@@ -228,6 +257,8 @@ export interface ResolvedOptions {
   readonly unmatchedBufferSize: number
   readonly maxPacketSize: number
   readonly unsubscribeOnEnd: boolean
+  /** MQTT 5.0: enhanced authentication (see {@link ClientOptions.authentication}). */
+  readonly authentication?: AuthenticationOptions
   /** MQTT 5.0: outgoing topic aliases (see {@link ClientOptions.topicAliases}). */
   readonly topicAliases: boolean
   /** See {@link ClientOptions.onPacket}. */
@@ -402,6 +433,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       options[key] !== undefined
     )
     if (options.topicAliases === "auto") v5Only.push("topicAliases")
+    if (options.authentication !== undefined) v5Only.push("authentication")
     if (will?.properties !== undefined) v5Only.push("will.properties")
     if (protocolVersion === 4 && v5Only.length > 0) {
       return yield* new InvalidOptions({ message: `${v5Only.join(", ")}: MQTT 5.0 only, set protocolVersion: 5` })
@@ -469,6 +501,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       maxPacketSize,
       unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
       topicAliases: options.topicAliases === "auto",
+      ...(options.authentication !== undefined ? { authentication: options.authentication } : {}),
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }
   })

@@ -16,9 +16,11 @@ import * as Lifecycle from "./Lifecycle.ts"
 import * as Router from "./Router.ts"
 import { Dispatcher, type Subscriber } from "./Dispatcher.ts"
 import {
+  type AuthenticationFailed,
   ClientClosed,
   ConnectError,
   ConnectionLost,
+  type ConnectionFailure,
   type ConnectionRefused,
   OfflineQueueFull,
   SubscriptionRejected,
@@ -46,6 +48,8 @@ export interface Supervisor {
   readonly request: (request: Request) => Effect.Effect<AnyPacket | undefined, RequestError>
   /** A QoS 0 publish straight to the connection, succeeding with `written` once written; `undefined` when not connected (use `request`). */
   readonly publishNow: <A>(packet: Publish<ProtocolVersion>, written: A) => Effect.Effect<A, RequestError> | undefined
+  /** MQTT 5.0: re-authenticates the connection that is up (see `Connection.reauthenticate`). */
+  readonly reauthenticate: Effect.Effect<void, AuthenticationFailed | ConnectionFailure | ClientClosed>
   /** What the connection that is up (or the last one) negotiated; `undefined` before the first CONNACK. */
   readonly negotiated: () => Negotiated | undefined
   /**
@@ -405,6 +409,13 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       request,
       publishNow,
       negotiated: () => lastNegotiated,
+      reauthenticate: Effect.suspend((): Effect.Effect<void, AuthenticationFailed | ConnectionFailure | ClientClosed> => {
+        if (closed) return Effect.fail(new ClientClosed())
+        const connection = current()
+        return connection === undefined
+          ? Effect.fail(new ConnectionLost({ message: "not connected: the next connection authenticates anyway" }))
+          : connection.reauthenticate
+      }),
       subscribe,
       release,
       awaitUnsubscribed,

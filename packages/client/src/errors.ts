@@ -87,7 +87,36 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
    * The client's own connection retries ask it too.
    */
   get isRetryable(): boolean {
-    return TlsError.find(this.cause) === undefined
+    return TlsError.find(this.cause) === undefined && AuthenticationFailed.find(this.cause) === undefined
+  }
+}
+
+/**
+ * MQTT 5.0 enhanced authentication failed on the client's side: a step of the `authentication` option
+ * failed (its error is the `cause`), or the broker's final data did not verify (`finish`). During a
+ * connection attempt it reaches users as the `cause` of a `ConnectError` (not retried); `reauthenticate`
+ * fails with it directly. A broker that refuses the credentials answers CONNACK with a reason code instead
+ * (`ConnectionRefused`, e.g. 0x87 Not authorized, 0x8C Bad authentication method).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
+  message: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  /** Whether trying again, unchanged, may succeed. The same steps fail the same way. */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** The `AuthenticationFailed` behind an error: itself or the nearest one in its `cause` chain. */
+  static find(error: unknown): AuthenticationFailed | undefined {
+    let current = error
+    for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+      if (current instanceof AuthenticationFailed) return current
+      current = "cause" in current ? current.cause : undefined
+    }
+    return undefined
   }
 }
 

@@ -4,7 +4,7 @@
  * scripted broker whose packets the codec encodes. Each case waits on events, not on time.
  */
 import { DecodeError, decodePacket, encode, type Packet, type PropertiesOf } from "@aimeqtt/codec"
-import { assert, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import { type FakeConnection, FakeBroker, type FakeScript } from "./brokers/index.ts"
 import { awaitStatus, client, collect, joinWithin } from "./util.ts"
@@ -274,3 +274,84 @@ it.live("outgoing topic aliases (topicAliases: \"auto\"): on the wire, the topic
       [2, "", 1]
     ])
   }))
+
+describe("MQTT 5.0 enhanced authentication [MQTT-4.12]", () => {
+  const text = (data: Uint8Array | undefined) => (data === undefined ? "" : new TextDecoder().decode(data))
+  const bin = (s: string) => new TextEncoder().encode(s)
+  const method = "TEST-CHALLENGE"
+  const authentication = (serverFinal = "server-final") => ({
+    method,
+    start: Effect.succeed(bin("client-first")),
+    continue: (challenge: Uint8Array | undefined) => Effect.succeed(bin(`${text(challenge)}:answered`)),
+    finish: (data: Uint8Array | undefined) => (text(data) === serverFinal ? Effect.void : Effect.fail(new Error(`bad server signature ${text(data)}`)))
+  })
+
+  /** A broker that challenges once, checks the answer, and (when `reauth`) answers a re-authentication. */
+  const challenger = (log: Array<string>, serverFinal = "server-final"): FakeScript => (conn) =>
+    Effect.gen(function*() {
+      const connect = yield* read(yield* conn.readPacket)
+      const p = connect._tag === "Connect" ? connect.properties : undefined
+      log.push(`CONNECT ${p?.authenticationMethod} ${text(p?.authenticationData)}`)
+      const challenge = (round: string) => conn.write(bytes({ _tag: "Auth", reasonCode: 0x18, properties: { authenticationMethod: method, authenticationData: bin(round) } }))
+      yield* challenge("nonce-1")
+      const answer1 = yield* read(yield* conn.readPacket)
+      log.push(`AUTH ${answer1._tag === "Auth" ? `${answer1.reasonCode} ${text(answer1.properties?.authenticationData)}` : answer1._tag}`)
+      yield* conn.write(bytes({ _tag: "Connack", sessionPresent: false, reasonCode: 0, properties: { authenticationMethod: method, authenticationData: bin(serverFinal) } }))
+      while (true) {
+        const packet = yield* read(yield* conn.readPacket)
+        if (packet._tag === "Auth" && packet.reasonCode === 0x19) {
+          log.push(`REAUTH ${text(packet.properties?.authenticationData)}`)
+          yield* challenge("nonce-2")
+        } else if (packet._tag === "Auth" && packet.reasonCode === 0x18) {
+          log.push(`AUTH ${packet.reasonCode} ${text(packet.properties?.authenticationData)}`)
+          yield* conn.write(bytes({ _tag: "Auth", reasonCode: 0, properties: { authenticationMethod: method, authenticationData: bin(serverFinal) } }))
+        } else if (packet._tag === "Disconnect") {
+          return yield* conn.close
+        } else {
+          yield* answer(conn, packet)
+        }
+      }
+    })
+
+  it.live("a challenge/response before CONNACK, the broker's final data checked; then re-authentication on demand", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const broker = yield* FakeBroker.start(challenger(log))
+      const mqtt = yield* client(broker.url, { ...v5, authentication: authentication() })
+      assert.deepStrictEqual(log, [`CONNECT ${method} client-first`, "AUTH 24 nonce-1:answered"])
+      yield* mqtt.reauthenticate
+      assert.deepStrictEqual(log.slice(2), ["REAUTH client-first", "AUTH 24 nonce-2:answered"])
+      yield* mqtt.publish("after/reauth", "x", { qos: 1 }) // the connection goes on
+      assert.strictEqual(broker.connectionCount(), 1)
+    }))
+
+  it.live("the broker's final data does not verify: the layer fails at once with AuthenticationFailed as the cause (not retried)", () =>
+    Effect.gen(function*() {
+      const broker = yield* FakeBroker.start(challenger([], "forged"))
+      const error = yield* Effect.flip(client(broker.url, { ...v5, authentication: authentication("server-final") }))
+      assert.strictEqual(error._tag, "ConnectError")
+      if (error._tag === "ConnectError") {
+        assert.isFalse(error.isRetryable)
+        assert.include(error.message, "finish")
+      }
+      assert.strictEqual(broker.connectionCount(), 1)
+    }))
+
+  it.live("AUTH from a broker the client asked for no enhanced authentication is a protocol error", () =>
+    Effect.gen(function*() {
+      const broker = yield* FakeBroker.start(challenger([]))
+      const error = yield* Effect.flip(client(broker.url, { ...v5, connectRetry: false }))
+      assert.strictEqual(error._tag, "ConnectError")
+      assert.include(error.message, "[MQTT-4.12.0-6]")
+    }))
+
+  it.live("authentication under MQTT 3.1.1 fails with InvalidOptions; reauthenticate without it fails typed", () =>
+    Effect.gen(function*() {
+      const broker = yield* FakeBroker.start(v5Broker((conn, packet) => answer(conn, packet)))
+      const invalid = yield* Effect.flip(client(broker.url, { authentication: authentication() }))
+      assert.strictEqual(invalid._tag, "InvalidOptions")
+      const mqtt = yield* client(broker.url, v5)
+      const error = yield* Effect.flip(mqtt.reauthenticate)
+      assert.strictEqual(error._tag, "AuthenticationFailed")
+    }))
+})
