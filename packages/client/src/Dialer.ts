@@ -47,6 +47,8 @@ export interface Dialer {
    * connections send it, so that they resume that session.
    */
   readonly assigned: (clientId: string) => void
+  /** MQTT 5.0: a DISCONNECT named another server; true when the client follows it (`followServerReference`). */
+  readonly follow: (error: { readonly _tag: string; readonly serverReference?: string | undefined }) => boolean
 }
 
 /** One outage: from a lost connection until a new one settles. @since 0.2.0 */
@@ -66,8 +68,22 @@ export const make = (options: ResolvedOptions): Dialer => {
   }
 
   /** One attempt on the current broker; a failure moves on to the next one. */
+  /** MQTT 5.0: where a Server Reference sent the client (see `followServerReference`), until it fails. */
+  let redirected: Endpoint | undefined
+
+  /**
+   * Follows the Server Reference of a refusal or DISCONNECT (0x9C Use another server, 0x9D Server moved
+   * [MQTT-4.11]) when the program allows it. Returns whether the client will go there.
+   */
+  const follow = (error: { readonly _tag: string; readonly serverReference?: string | undefined }): boolean => {
+    if (!options.followServerReference || error.serverReference === undefined) return false
+    const current = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
+    redirected = serverReferenceEndpoint(error.serverReference, redirected ?? current)
+    return redirected !== undefined
+  }
+
   const attempt: Effect.Effect<Opened, AttemptError> = Effect.suspend(() => {
-    const endpoint = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
+    const endpoint = redirected ?? options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const password = yield* options.password
@@ -77,7 +93,13 @@ export const make = (options: ResolvedOptions): Dialer => {
         Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
       )
     }).pipe(
-      Effect.tapError(() => Effect.sync(next)),
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          if (error._tag === "ConnectionRefused" && follow(error)) return
+          redirected = undefined
+          next()
+        })
+      ),
       (self) =>
         Tracing.span("mqtt.connect", () => ({
           "mqtt.client_id": clientId,
@@ -87,9 +109,13 @@ export const make = (options: ResolvedOptions): Dialer => {
     )
   })
 
+  /** An attempt that follows up to 3 Server References at once (a refusal naming another server). */
+  const following = (hops: number): Effect.Effect<Opened, AttemptError> =>
+    attempt.pipe(Effect.catchIf((error) => error._tag === "ConnectionRefused" && redirected !== undefined && hops > 0, () => following(hops - 1)))
+
   const first = Effect.suspend(() => {
     let lastFailure: AttemptError | undefined
-    return attempt.pipe(
+    return following(3).pipe(
       Effect.tapError((error) => Effect.sync(() => { lastFailure = error })),
       Effect.retry({
         // Without `connectRetry`, each broker is tried once, one after the other, with no pause.
@@ -126,7 +152,7 @@ export const make = (options: ResolvedOptions): Dialer => {
           const delay = Duration.millis(Math.round(Duration.toMillis(decision.value[1])))
           yield* report({ _tag: "Reconnecting", attempt: ++n, delay })
           yield* Effect.sleep(delay)
-          const result = yield* Effect.result(attempt.pipe(Effect.timeout(options.connectTimeout)))
+          const result = yield* Effect.result(following(3).pipe(Effect.timeout(options.connectTimeout)))
           if (Result.isSuccess(result)) return result.success
           cause = result.failure._tag === "TimeoutError"
             ? new ConnectError({ message: `no connection within ${Duration.format(options.connectTimeout)}` })
@@ -145,5 +171,33 @@ export const make = (options: ResolvedOptions): Dialer => {
     clientId = id
   }
 
-  return { first, outage, next, subscribeRefusedByClose, assigned }
+  return { first, outage, next, subscribeRefusedByClose, assigned, follow }
+}
+
+const schemeProtocols: Readonly<Record<string, Endpoint["protocol"]>> = { mqtt: "mqtt", tcp: "mqtt", mqtts: "mqtts", ssl: "mqtts", tls: "mqtts", ws: "ws", wss: "wss" }
+
+/**
+ * The endpoint a Server Reference names [MQTT-4.11]: the first of a space-separated list, as `host`,
+ * `host:port`, `[v6]:port` or a URL; the transport and TLS settings stay those of `current` unless the URL
+ * names a scheme. `undefined` when it cannot be read (the client then stops, as without the option).
+ *
+ * @since 0.3.0
+ */
+export const serverReferenceEndpoint = (reference: string, current: Endpoint): Endpoint | undefined => {
+  const first = reference.trim().split(/\s+/)[0] ?? ""
+  if (first === "") return undefined
+  const url = first.includes("://") ? first : `${current.protocol}://${first}`
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
+  const protocol = schemeProtocols[parsed.protocol.slice(0, -1).toLowerCase()]
+  if (protocol === undefined || parsed.hostname === "") return undefined
+  const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
+  const port = parsed.port === "" ? (protocol === current.protocol ? current.port : ({ mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const)[protocol]) : Number(parsed.port)
+  return {
+    ...current,
+    protocol,
+    host,
+    port,
+    ...(protocol === "ws" || protocol === "wss" ? { path: parsed.pathname === "/" ? current.path ?? "/mqtt" : parsed.pathname } : {})
+  }
 }

@@ -148,7 +148,7 @@ export const start = (
           const { end, settled } = yield* run(next)
           // MQTT 5.0: a DISCONNECT whose reason says that reconnecting cannot help (the session was taken
           // over by another client with this id, the server moved, ...) ends the client: see DisconnectedByServer.
-          if (!end.isRetryable) return yield* Effect.fail(end)
+          if (!end.isRetryable && !(end._tag === "DisconnectedByServer" && dialer.follow(end))) return yield* Effect.fail(end)
           // A fresh schedule per outage; a connection that never settled continues the same one.
           if (settled || outage === undefined) outage = yield* dialer.outage
           next = yield* outage.reconnect(end, (update) => SubscriptionRef.set(status, update))

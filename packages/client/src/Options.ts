@@ -137,6 +137,13 @@ export interface ClientOptions {
    */
   readonly topicAliases?: "auto" | "off"
   /**
+   * MQTT 5.0 only: when the broker refuses the connection or disconnects with 0x9C Use another server or
+   * 0x9D Server moved and names a Server Reference [MQTT-4.11], connect there next (`host`, `host:port` or a
+   * URL; the first of a space-separated list), with the same transport and options. Default false: the
+   * client stops, and the error carries `serverReference`.
+   */
+  readonly followServerReference?: boolean
+  /**
    * MQTT 5.0 only: enhanced authentication [MQTT-4.12], a challenge/response over AUTH packets (SCRAM,
    * Kerberos, ...). See {@link AuthenticationOptions}. `MqttClient.reauthenticate` runs it again on the
    * open connection.
@@ -259,6 +266,8 @@ export interface ResolvedOptions {
   readonly unsubscribeOnEnd: boolean
   /** MQTT 5.0: enhanced authentication (see {@link ClientOptions.authentication}). */
   readonly authentication?: AuthenticationOptions
+  /** MQTT 5.0: follow a Server Reference (see {@link ClientOptions.followServerReference}). */
+  readonly followServerReference: boolean
   /** MQTT 5.0: outgoing topic aliases (see {@link ClientOptions.topicAliases}). */
   readonly topicAliases: boolean
   /** See {@link ClientOptions.onPacket}. */
@@ -434,6 +443,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     )
     if (options.topicAliases === "auto") v5Only.push("topicAliases")
     if (options.authentication !== undefined) v5Only.push("authentication")
+    if (options.followServerReference === true) v5Only.push("followServerReference")
     if (will?.properties !== undefined) v5Only.push("will.properties")
     if (protocolVersion === 4 && v5Only.length > 0) {
       return yield* new InvalidOptions({ message: `${v5Only.join(", ")}: MQTT 5.0 only, set protocolVersion: 5` })
@@ -501,6 +511,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       maxPacketSize,
       unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
       topicAliases: options.topicAliases === "auto",
+      followServerReference: options.followServerReference === true,
       ...(options.authentication !== undefined ? { authentication: options.authentication } : {}),
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }

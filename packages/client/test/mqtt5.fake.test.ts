@@ -355,3 +355,40 @@ describe("MQTT 5.0 enhanced authentication [MQTT-4.12]", () => {
       assert.strictEqual(error._tag, "AuthenticationFailed")
     }))
 })
+
+describe("MQTT 5.0 Server Reference [MQTT-4.11]", () => {
+  const refusing = (reference: string): FakeScript => (conn) =>
+    Effect.gen(function*() {
+      yield* conn.readPacket
+      yield* conn.write(bytes({ _tag: "Connack", sessionPresent: false, reasonCode: 0x9c, properties: { serverReference: reference } }))
+      yield* conn.awaitClose
+    })
+
+  it.live("CONNACK 0x9C Use another server: by default the layer fails with the reference; with followServerReference it connects there", () =>
+    Effect.gen(function*() {
+      const target = yield* FakeBroker.start(v5Broker((conn, packet) => answer(conn, packet)))
+      const origin = yield* FakeBroker.start(refusing(`127.0.0.1:${target.port}`))
+      const refused = yield* Effect.flip(client(origin.url, v5))
+      assert.strictEqual(refused._tag, "ConnectionRefused")
+      if (refused._tag === "ConnectionRefused") {
+        assert.strictEqual(refused.serverReference, `127.0.0.1:${target.port}`)
+        assert.isFalse(refused.isRetryable)
+      }
+      assert.strictEqual(target.connectionCount(), 0)
+      const mqtt = yield* client(origin.url, { ...v5, followServerReference: true, connectRetry: false })
+      yield* mqtt.publish("moved", "x", { qos: 1 })
+      assert.strictEqual(target.connectionCount(), 1)
+    }))
+
+  it.live("DISCONNECT 0x9D Server moved: with followServerReference the client reconnects to the new server", () =>
+    Effect.gen(function*() {
+      const target = yield* FakeBroker.start(v5Broker((conn, packet) => answer(conn, packet)))
+      const origin = yield* FakeBroker.start(v5Broker((c, p) => answer(c, p), {
+        after: [{ _tag: "Disconnect", reasonCode: 0x9d, properties: { serverReference: `localhost:${target.port}` } }]
+      }))
+      const mqtt = yield* client(origin.url, { ...v5, followServerReference: true, reconnect: Schedule.spaced("20 millis") })
+      yield* target.awaitConnections(1)
+      yield* awaitStatus(mqtt, (s) => s._tag === "Connected" && target.connectionCount() === 1)
+      yield* mqtt.publish("moved", "x", { qos: 1 })
+    }))
+})
