@@ -224,7 +224,7 @@ export interface ClientOptions {
   ) => Effect.Effect<unknown, unknown>
 }
 
-/** The CONNECT the client sends, without its password (added on each attempt). @since 0.3.0 */
+/** The CONNECT the client sends, without its password (added on each attempt). @since 0.3.0 @category options */
 export type ConnectRequest = Omit<Connect<4>, "password"> | Omit<Connect<5>, "password">
 
 /** A transport, picked by the URL scheme. @since 0.1.0 @category options */

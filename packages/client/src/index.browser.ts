@@ -31,7 +31,15 @@ export {
   type SubscribeSchemaOptions,
   type Subscription
 } from "./MqttClient.ts"
-export { type ClientOptions, type ConnectRequest, defaultReconnect, type Endpoint, parseUrl, type WillOptions } from "./Options.ts"
+export {
+  type AuthenticationOptions,
+  type ClientOptions,
+  type ConnectRequest,
+  defaultReconnect,
+  type Endpoint,
+  parseUrl,
+  type WillOptions
+} from "./Options.ts"
 // The session state machine (Session, Step, Request, ...) is the engine's, not public API: only the shapes
 // a custom SessionStore reads and writes are exported.
 export type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"
