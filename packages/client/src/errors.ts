@@ -208,6 +208,22 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
 }
 
 /**
+ * "a (0x87 Not authorized), b: reason": each refused filter with its code's name (a bare 3.1.1 0x80 shows
+ * the filter alone), then the broker's Reason String.
+ */
+const refusedFilters = (
+  refusal: { readonly filters: ReadonlyArray<string>; readonly reasonCodes: ReadonlyArray<number>; readonly reasonString?: string },
+  carrier: "Suback" | "Unsuback"
+): string => {
+  const codes = refusal.filters.map((filter, i) => {
+    const code = refusal.reasonCodes[i] ?? 0x80
+    const name = reasonCodeName(carrier, code)
+    return carrier === "Suback" && code === 0x80 ? filter : `${filter} (${hex(code)}${name === undefined ? "" : ` ${name}`})`
+  })
+  return `${codes.join(", ")}${refusal.reasonString === undefined ? "" : `: ${refusal.reasonString}`}`
+}
+
+/**
  * The broker refused these filters: SUBACK's failure code 0x80 in MQTT 3.1.1 [MQTT-3.9.3], a reason code
  * of 0x80 or more in MQTT 5.0 [MQTT-3.9.3] (e.g. 0x87 Not authorized, 0x8F Topic Filter invalid, 0x97 Quota
  * exceeded, 0x9E Shared Subscriptions not supported, 0xA2 Wildcard Subscriptions not supported).
@@ -229,13 +245,7 @@ export class SubscriptionRejected extends Schema.TaggedError<SubscriptionRejecte
     return false
   }
   override get message(): string {
-    const codes = this.filters.map((filter, i) => {
-      const code = this.reasonCodes[i] ?? 0x80
-      const name = reasonCodeName("Suback", code)
-      return code === 0x80 && name === "Unspecified error" ? filter : `${filter} (${hex(code)}${name === undefined ? "" : ` ${name}`})`
-    })
-    const detail = this.reasonString === undefined ? "" : `: ${this.reasonString}`
-    return `the broker rejected the subscription to ${codes.join(", ")}${detail}`
+    return `the broker rejected the subscription to ${refusedFilters(this, "Suback")}`
   }
 }
 
@@ -257,13 +267,7 @@ export class UnsubscribeRejected extends Schema.TaggedError<UnsubscribeRejected>
     return false
   }
   override get message(): string {
-    const codes = this.filters.map((filter, i) => {
-      const code = this.reasonCodes[i] ?? 0x80
-      const name = reasonCodeName("Unsuback", code)
-      return `${filter} (${hex(code)}${name === undefined ? "" : ` ${name}`})`
-    })
-    const detail = this.reasonString === undefined ? "" : `: ${this.reasonString}`
-    return `the broker refused to unsubscribe ${codes.join(", ")}${detail}`
+    return `the broker refused to unsubscribe ${refusedFilters(this, "Unsuback")}`
   }
 }
 
