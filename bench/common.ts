@@ -5,10 +5,13 @@
 
 export type Library = "ours" | "mqttjs"
 export type QoS = 0 | 1 | 2
+/** 4: MQTT 3.1.1, 5: MQTT 5.0; both libraries are configured with the same value. */
+export type ProtocolVersion = 4 | 5
 
 export interface ThroughputCase {
   readonly kind: "throughput"
   readonly id: string
+  readonly protocolVersion: ProtocolVersion
   readonly qos: QoS
   readonly size: number
   readonly count: number
@@ -24,6 +27,7 @@ export interface ThroughputCase {
 export interface LatencyCase {
   readonly kind: "latency"
   readonly id: string
+  readonly protocolVersion: ProtocolVersion
   readonly qos: QoS
   readonly samples: number
   readonly warmup: number
@@ -51,6 +55,7 @@ export const latencyMetrics = (c: LatencyCase, rounds: ReadonlyArray<number>): R
 export interface ConnectCase {
   readonly kind: "connect"
   readonly id: string
+  readonly protocolVersion: ProtocolVersion
   readonly clients: number
   /** Topic holding a retained message (published by the harness before the run). */
   readonly topic: string
@@ -202,7 +207,17 @@ export const percentile = (sorted: ReadonlyArray<number>, p: number): number => 
 
 export const sizeLabel = (size: number): string => size >= 1024 ? `${size / 1024} KiB` : `${size} B`
 
-/** The cases, in run order. `scale` divides the message counts (`--quick`: 10). */
+/**
+ * What mosquitto prints as `(pN, ...)` in its "New client connected" line for a protocol version
+ * (its internal protocol enum: 2 is MQTT 3.1.1, 5 is MQTT 5.0).
+ */
+export const mosquittoProtocolTag = (version: ProtocolVersion): string => version === 5 ? "p5" : "p2"
+
+/**
+ * The cases, in run order. `scale` divides the message counts (`--quick`: 10). The throughput cases
+ * run under MQTT 3.1.1 (`throughput QoS 1, 64 B`), then the same payload sizes and QoS levels under
+ * MQTT 5.0 (`throughput v5 QoS 1, 64 B`); the round trip and the connect storm are 3.1.1.
+ */
 export const makeCases = (scale: number, runId: string): Array<BenchCase> => {
   const cases: Array<BenchCase> = []
   const plan: Array<[QoS, number, number]> = [
@@ -210,19 +225,29 @@ export const makeCases = (scale: number, runId: string): Array<BenchCase> => {
     [1, 50_000, 100],
     [2, 20_000, 100]
   ]
-  for (const size of [64, 4096]) {
-    for (const [qos, count, window] of plan) {
-      cases.push({
-        kind: "throughput",
-        id: `throughput QoS ${qos}, ${sizeLabel(size)}`,
-        qos,
-        size,
-        count: Math.max(1, Math.round(count / scale)),
-        window
-      })
+  for (const protocolVersion of [4, 5] as const) {
+    for (const size of [64, 4096]) {
+      for (const [qos, count, window] of plan) {
+        cases.push({
+          kind: "throughput",
+          id: `throughput${protocolVersion === 5 ? " v5" : ""} QoS ${qos}, ${sizeLabel(size)}`,
+          protocolVersion,
+          qos,
+          size,
+          count: Math.max(1, Math.round(count / scale)),
+          window
+        })
+      }
     }
   }
-  cases.push({ kind: "latency", id: "round trip QoS 0", qos: 0, samples: Math.max(100, Math.round(5000 / scale)), warmup: 200 })
-  cases.push({ kind: "connect", id: "100 clients connect+subscribe+first message", clients: 100, topic: `bench/storm/${runId}` })
+  cases.push({
+    kind: "latency",
+    id: "round trip QoS 0",
+    protocolVersion: 4,
+    qos: 0,
+    samples: Math.max(100, Math.round(5000 / scale)),
+    warmup: 200
+  })
+  cases.push({ kind: "connect", id: "100 clients connect+subscribe+first message", protocolVersion: 4, clients: 100, topic: `bench/storm/${runId}` })
   return cases
 }

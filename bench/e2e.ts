@@ -13,6 +13,14 @@
  *   ... --repeat N                      run each (library, case) N times, alternating, keep the best
  *                                       (the round trip runs at least 5 times)
  *   ... --window N                      publish window for every throughput case (experiments)
+ *   ... --no-write                      print the tables, write no result files
+ *
+ * The throughput cases run under MQTT 3.1.1 and again under MQTT 5.0 (`throughput v5 ...`: both
+ * libraries with protocolVersion 5), each set with its own geometric mean. After every worker the
+ * harness reads mosquitto's "New client connected ... (pN, ...)" lines for that worker's clients: a
+ * client that connected with another protocol level than its case asks for fails the run. The load
+ * average is printed before and after, and the CPU other processes took during each case and the
+ * whole run (bench/machine.ts); a run on a busy machine is flagged in the summary.
  */
 import { fork } from "node:child_process"
 import * as Fs from "node:fs"
@@ -20,7 +28,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Broker, mosquittoPub, reference, type ReferenceResult, startMosquitto, toolVersion } from "./broker.ts"
-import { type BenchCase, type Library, makeCases, type WorkerInput, type WorkerOutput } from "./common.ts"
+import { type BenchCase, type Library, makeCases, mosquittoProtocolTag, type WorkerInput, type WorkerOutput } from "./common.ts"
+import { busyReasons, cpuSample, type CpuShare, cpuShare, formatLoad, formatShare } from "./machine.ts"
 import { summarizeProfile } from "./profile.ts"
 import { geometricMean, markdownTable, ratioOf, type Row, svgChart, type TableRow } from "./report.ts"
 
@@ -34,6 +43,7 @@ const option = (name: string) => {
 const quick = flag("--quick")
 const profile = flag("--profile")
 const withReference = !flag("--no-reference") && !profile
+const write = !flag("--no-write")
 const only = option("--only")
 const repeat = Math.max(1, Number(option("--repeat") ?? 1))
 const runId = Math.random().toString(16).slice(2, 8)
@@ -83,7 +93,43 @@ interface CaseOutcome {
   readonly runs: Record<Library, ReadonlyArray<WorkerOutput>>
   readonly reference?: ReferenceResult
   readonly drops: ReadonlyArray<string>
+  /** Per run (same order as `runs`): protocol tag mosquitto logged ("p2" 3.1.1, "p5" 5.0) → clients. */
+  readonly protocols: Record<Library, ReadonlyArray<Record<string, number>>>
+  /** What the case's time (workers and reference) left to other processes. */
+  readonly cpu?: CpuShare
 }
+
+/**
+ * The protocol levels mosquitto logged for one worker's clients ("New client connected from ... as
+ * <client id> (p5, c1, k60)."): every client id of a worker contains its runId.
+ */
+const protocolsOf = (logs: ReadonlyArray<string>, workerRunId: string): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  for (const line of logs) {
+    const match = /New client connected from \S+ as (\S+) \((p\d+),/.exec(line)
+    if (match === null || !match[1]!.includes(`-${workerRunId}`)) continue
+    counts[match[2]!] = (counts[match[2]!] ?? 0) + 1
+  }
+  return counts
+}
+
+/** A worker whose clients did not all speak the case's protocol version failed, whatever it measured. */
+const checkProtocol = (bench: BenchCase, output: WorkerOutput, seen: Record<string, number>): WorkerOutput => {
+  const expected = mosquittoProtocolTag(bench.protocolVersion)
+  const other = Object.keys(seen).filter((tag) => tag !== expected)
+  if (other.length === 0 && (seen[expected] ?? 0) > 0) return output
+  if (other.length === 0 && !output.ok) return output // it failed before any client connected
+  return {
+    ...output,
+    ok: false,
+    error: `protocol check: mosquitto logged ${JSON.stringify(seen)} for this worker's clients, expected only ${expected} (MQTT ${
+      bench.protocolVersion === 5 ? "5.0" : "3.1.1"
+    })${output.error === undefined ? "" : `; ${output.error}`}`
+  }
+}
+
+const protocolLabel = (seen: Record<string, number>): string =>
+  Object.entries(seen).map(([tag, n]) => `${tag}${n > 1 ? ` ×${n}` : ""}`).join(", ") || "no connection logged"
 
 const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise<CaseOutcome> => {
   const results: Partial<Record<Library, WorkerOutput>> = {}
@@ -91,6 +137,8 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
   const timeoutMs = bench.kind === "throughput" ? Math.max(60_000, bench.count / 2) : 60_000
   let ref: ReferenceResult | undefined
   const runs: Record<Library, Array<WorkerOutput>> = { ours: [], mqttjs: [] }
+  const protocols: Record<Library, Array<Record<string, number>>> = { ours: [], mqttjs: [] }
+  const cpuFrom = cpuSample([broker.pid])
   // A p99 is one bad burst of machine load away from doubling, and a run takes ~3 s: latency always
   // gets at least LATENCY_REPEAT runs per library (best kept, as for every case).
   const rounds = bench.kind === "latency" && !quick ? Math.max(repeat, LATENCY_REPEAT) : repeat
@@ -109,10 +157,16 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
         timeoutMs,
         ...(profilePath !== undefined ? { profilePath } : {})
       }
-      const output = await runWorker(input)
+      const workerLogStart = broker.logs.length
+      const measured = await runWorker(input)
+      // the broker's connect lines are written long before the worker ends; wait briefly if not yet read
+      await broker.waitForLog((l) => l.includes(`-${input.runId}`), 1000, workerLogStart)
+      const seen = protocolsOf(broker.logs.slice(workerLogStart), input.runId)
+      const output = checkProtocol(bench, measured, seen)
       runs[library].push(output)
+      protocols[library].push(seen)
       if (bench.kind === "connect") mosquittoPub(broker.port, ["-t", bench.topic, "-n", "-r", "-q", "1"])
-      process.stdout.write(`  ${library.padEnd(6)} ${describe(bench, output)}\n`)
+      process.stdout.write(`  ${library.padEnd(6)} ${describe(bench, output)} [${protocolLabel(seen)}]\n`)
       await sleep(300) // let the broker and the kernel settle between runs
     }
   }
@@ -123,7 +177,9 @@ const runCase = async (broker: Broker, bench: BenchCase, index: number): Promise
     await sleep(300)
   }
   const drops = broker.logs.slice(logStart).filter((l) => /dropped|dropping/i.test(l))
-  return { bench, results, runs, ...(ref !== undefined ? { reference: ref } : {}), drops }
+  const cpu = cpuShare(cpuFrom, cpuSample([broker.pid]))
+  process.stdout.write(`  machine: ${formatShare(cpu)}, load average ${formatLoad(Os.loadavg())}\n`)
+  return { bench, results, runs, protocols, ...(ref !== undefined ? { reference: ref } : {}), drops, ...(cpu !== undefined ? { cpu } : {}) }
 }
 
 /** Best of the repeats, per metric (msg/s: highest; times and memory: lowest); failed if any run failed. */
@@ -235,26 +291,41 @@ const main = async () => {
   const started = performance.now()
   const broker = await startMosquitto()
   const loadBefore = Os.loadavg()
-  console.log(
-    `load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}; repeat ${repeat}`
-  )
+  const cpuBefore = cpuSample([broker.pid])
+  console.log(`load average before ${formatLoad(loadBefore)} (1, 5, 15 min); repeat ${repeat}`)
+  if (busyReasons(loadBefore, undefined).length > 0) {
+    console.log(`the machine is busy before the run (${busyReasons(loadBefore, undefined).join("; ")}): numbers will be flagged`)
+  }
   console.log(
     `mosquitto ${broker.version} on ${broker.url} (pid ${broker.pid}); node ${process.version}; ${Os.cpus().length} cores; run ${runId}${
       quick ? " (--quick: 10x fewer messages)" : ""
     }`
   )
   const outcomes: Array<CaseOutcome> = []
+  let cpuAfter: ReturnType<typeof cpuSample>
   try {
     for (const [index, bench] of cases.entries()) {
       console.log(`${bench.id}${bench.kind === "throughput" ? ` — ${bench.count.toLocaleString("en-US")} messages, window ${bench.window}` : ""}`)
       outcomes.push(await runCase(broker, bench, index))
     }
   } finally {
+    cpuAfter = cpuSample([broker.pid])
     await broker.stop()
   }
+  const loadAfter = Os.loadavg()
+  const cpuRun = cpuShare(cpuBefore, cpuAfter)
+  const busy = busyReasons(loadBefore, cpuRun)
+  const machineLine = `load average before ${formatLoad(loadBefore)}, after ${formatLoad(loadAfter)} (the run itself adds ~2); during the run: ${
+    formatShare(cpuRun)
+  }`
+  const busyLine = busy.length === 0
+    ? "machine: quiet enough (load average before < cores / 2, other processes < 10% of the CPU)"
+    : `BUSY MACHINE: ${busy.join("; ")}. This run's numbers are not results; rerun on a quiet machine.`
 
   if (profile) {
     console.log("")
+    console.log(busyLine)
+    console.log(machineLine)
     for (const file of Fs.readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile")).sort()) {
       console.log(`== ${file}`)
       console.log(summarizeProfile(Path.join(profileDir, file), 20))
@@ -264,19 +335,31 @@ const main = async () => {
 
   const { main: mainRows, memory } = toRows(outcomes)
   const all = [...mainRows, ...memory]
-  const throughputRatios = mainRows.filter((r) => r.unit === "msg/s").map((r) => r.ratio)
+  // The targets are judged on the MQTT 3.1.1 cases (the same set as before the v5 cases existed, so
+  // runs stay comparable); the MQTT 5.0 throughput cases get their own lines.
+  const v4 = outcomes.filter((o) => o.bench.protocolVersion === 4)
+  const v5 = outcomes.filter((o) => o.bench.protocolVersion === 5)
+  const v4Rows = toRows(v4)
+  const v5Rows = toRows(v5)
+  const throughputLine = (label: string, rows: ReadonlyArray<TableRow>, target: string) => {
+    const ratios = rows.filter((r) => r.unit === "msg/s").map((r) => r.ratio)
+    return ratios.length === 0 ? [] : [
+      `${label}: ${geometricMean(ratios).toFixed(2)} over ${ratios.length} cases (${target}every ratio >= 1.0: ${ratios.every((r) => r >= 1) ? "yes" : "no"})`
+    ]
+  }
   const summary = [
-    `throughput geometric mean ratio: ${geometricMean(throughputRatios).toFixed(2)} (target >= 1.3; every ratio >= 1.0: ${
-      throughputRatios.every((r) => r >= 1) ? "yes" : "no"
-    })`,
-    `latency p99 ratio: ${mainRows.find((r) => r.case.endsWith("p99"))?.ratio.toFixed(2) ?? "–"} (target >= 1.0)`,
-    `peak memory ratios (RSS, heap): ${ratioSpread(memory)} (target >= 1.0)`
+    busyLine,
+    machineLine,
+    ...throughputLine("throughput geometric mean ratio (MQTT 3.1.1)", v4Rows.main, "target >= 1.3; "),
+    ...throughputLine("throughput v5 geometric mean ratio (MQTT 5.0)", v5Rows.main, ""),
+    ...v4Rows.main.filter((r) => r.case.endsWith("p99")).slice(0, 1).map((r) => `latency p99 ratio: ${r.ratio.toFixed(2)} (target >= 1.0)`),
+    ...(v4Rows.memory.length > 0 ? [`peak memory ratios (RSS, heap), MQTT 3.1.1 cases: ${ratioSpread(v4Rows.memory)} (target >= 1.0)`] : []),
+    ...(v5Rows.memory.length > 0 ? [`peak memory ratios (RSS, heap), v5 cases: ${ratioSpread(v5Rows.memory)}`] : [])
   ]
   const growth = growthRows(outcomes)
-  summary.push(
-    baselineLine(outcomes),
-    `memory growth above that baseline (RSS, heap): ${ratioSpread(growth)}`
-  )
+  summary.push(baselineLine(outcomes))
+  if (v4.length > 0) summary.push(`memory growth above that baseline (RSS, heap), MQTT 3.1.1 cases: ${ratioSpread(growthRows(v4))}`)
+  if (v5.length > 0) summary.push(`memory growth above that baseline (RSS, heap), v5 cases: ${ratioSpread(growthRows(v5))}`)
   const drops = outcomes.filter((o) => o.drops.length > 0)
   for (const o of drops) summary.push(`broker dropped messages during "${o.bench.id}": ${o.drops[0]}`)
   const failed = outcomes.flatMap((o) =>
@@ -284,6 +367,7 @@ const main = async () => {
   )
   for (const f of failed) summary.push(`FAILED ${f}`)
   console.log("")
+  if (busy.length > 0) console.log(busyLine)
   console.log(markdownTable(all))
   console.log("")
   console.log(markdownTable(growth))
@@ -291,8 +375,8 @@ const main = async () => {
   for (const line of summary) console.log(line)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`)
 
-  if (quick || only !== undefined) {
-    console.log("(--quick / --only: results not written)")
+  if (quick || only !== undefined || !write) {
+    console.log("(--quick / --only / --no-write: results not written)")
     return
   }
   const rows: Array<Row> = all.map(({ case: name, ours, mqttjs, ratio, unit }) => ({
@@ -308,7 +392,9 @@ const main = async () => {
     node: process.version,
     cpus: `${Os.cpus().length} x ${Os.cpus()[0]?.model ?? "?"}`,
     loadAverageBefore: loadBefore,
-    loadAverageAfter: Os.loadavg(),
+    loadAverageAfter: loadAfter,
+    cpuDuringRun: cpuRun ?? null,
+    busy,
     repeat,
     quick,
     mosquitto: broker.version,

@@ -11,14 +11,15 @@ import {
   latencyRounds,
   makePayloadFactory,
   percentile,
+  type ProtocolVersion,
   SequenceChecker,
   type ThroughputCase
 } from "./common.ts"
 import type { CaseResult } from "./ours.ts"
 
-const connectClient = (url: string, clientId: string): Promise<MqttClient> =>
+const connectClient = (url: string, clientId: string, protocolVersion: ProtocolVersion): Promise<MqttClient> =>
   new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { clientId, keepalive: 60, clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 })
+    const client = mqtt.connect(url, { clientId, keepalive: 60, clean: true, protocolVersion, reconnectPeriod: 0, connectTimeout: 20_000 })
     const onError = (error: Error) => reject(error)
     client.once("error", onError)
     client.once("connect", () => {
@@ -34,8 +35,8 @@ const end = (client: MqttClient): Promise<void> => client.endAsync()
 
 export const throughput = async (c: ThroughputCase, url: string, runId: string, timeoutMs: number): Promise<CaseResult> => {
   const topic = `bench/tp/${runId}`
-  const subscriber = await connectClient(url, `mqttjs-sub-${runId}`)
-  const publisher = await connectClient(url, `mqttjs-pub-${runId}`)
+  const subscriber = await connectClient(url, `mqttjs-sub-${runId}`, c.protocolVersion)
+  const publisher = await connectClient(url, `mqttjs-pub-${runId}`, c.protocolVersion)
   let resolveDone: (at: number) => void = () => {}
   const done = new Promise<number>((resolve) => { resolveDone = resolve })
   const checker = new SequenceChecker(c.count, c.size, (at) => resolveDone(at))
@@ -84,7 +85,7 @@ export const throughput = async (c: ThroughputCase, url: string, runId: string, 
 
 export const latency = async (c: LatencyCase, url: string, runId: string): Promise<CaseResult> => {
   const topic = `bench/rtt/${runId}`
-  const client = await connectClient(url, `mqttjs-rtt-${runId}`)
+  const client = await connectClient(url, `mqttjs-rtt-${runId}`, c.protocolVersion)
   let waiting: ((at: number) => void) | undefined
   client.on("message", () => {
     const now = performance.now()
@@ -116,7 +117,14 @@ export const connect = async (c: ConnectCase, url: string, runId: string): Promi
   const start = performance.now()
   await Promise.all(Array.from({ length: c.clients }, (_, i) =>
     new Promise<void>((resolve, reject) => {
-      const client = mqtt.connect(url, { clientId: `mqttjs-storm-${runId}-${i}`, keepalive: 60, clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 })
+      const client = mqtt.connect(url, {
+        clientId: `mqttjs-storm-${runId}-${i}`,
+        keepalive: 60,
+        clean: true,
+        protocolVersion: c.protocolVersion,
+        reconnectPeriod: 0,
+        connectTimeout: 20_000
+      })
       clients.push(client)
       client.once("error", reject)
       client.once("message", () => {

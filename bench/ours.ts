@@ -14,6 +14,7 @@ import {
   latencyRounds,
   makePayloadFactory,
   percentile,
+  type ProtocolVersion,
   SequenceChecker,
   type ThroughputCase,
   type Verification
@@ -31,9 +32,16 @@ export interface CaseResult {
  * broker's default (20), QoS 2 publishes above the window are acknowledged and dropped. Clients that
  * publish no QoS 1/2 burst (subscriber, round trip, connect storm) keep the default.
  */
-const client = (url: string, clientId: string, maxInflight?: number) =>
+const client = (url: string, clientId: string, protocolVersion: ProtocolVersion, maxInflight?: number) =>
   Layer.build(
-    MqttClient.layer({ url, clientId, keepAlive: 60, connectTimeout: "20 seconds", ...(maxInflight === undefined ? {} : { maxInflight }) })
+    MqttClient.layer({
+      url,
+      clientId,
+      protocolVersion,
+      keepAlive: 60,
+      connectTimeout: "20 seconds",
+      ...(maxInflight === undefined ? {} : { maxInflight })
+    })
   ).pipe(
     Effect.map((context) => Context.get(context, MqttClient))
   )
@@ -43,8 +51,8 @@ export const throughput = (c: ThroughputCase, url: string, runId: string, timeou
     Effect.scoped(
       Effect.gen(function*() {
         const topic = `bench/tp/${runId}`
-        const subscriber = yield* client(url, `ours-sub-${runId}`)
-        const publisher = yield* client(url, `ours-pub-${runId}`, c.window)
+        const subscriber = yield* client(url, `ours-sub-${runId}`, c.protocolVersion)
+        const publisher = yield* client(url, `ours-pub-${runId}`, c.protocolVersion, c.window)
         const done = Deferred.makeUnsafe<number>()
         const checker = new SequenceChecker(c.count, c.size, (at) => Deferred.doneUnsafe(done, Exit.succeed(at)))
         const subscription = yield* subscriber.subscription(topic, { qos: c.qos })
@@ -80,7 +88,7 @@ export const latency = (c: LatencyCase, url: string, runId: string): Promise<Cas
     Effect.scoped(
       Effect.gen(function*() {
         const topic = `bench/rtt/${runId}`
-        const mqtt = yield* client(url, `ours-rtt-${runId}`)
+        const mqtt = yield* client(url, `ours-rtt-${runId}`, c.protocolVersion)
         let waiting: Deferred.Deferred<number> | undefined
         const subscription = yield* mqtt.subscription(topic, { qos: c.qos })
         yield* subscription.messages.pipe(
@@ -117,7 +125,7 @@ export const connect = (c: ConnectCase, url: string, runId: string): Promise<Cas
       const one = (i: number) =>
         Effect.scoped(
           Effect.gen(function*() {
-            const mqtt = yield* client(url, `ours-storm-${runId}-${i}`)
+            const mqtt = yield* client(url, `ours-storm-${runId}-${i}`, c.protocolVersion)
             yield* mqtt.subscribe(c.topic).pipe(Stream.take(1), Stream.runDrain)
             times.push(performance.now() - start)
             if (times.length === c.clients) Deferred.doneUnsafe(allDone, Exit.void)
