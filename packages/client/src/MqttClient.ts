@@ -336,6 +336,7 @@ const utf8Decoder = new TextDecoder()
 
 /** The result of a publish nothing answers (QoS 0), or one the broker accepted without saying more. */
 const success: PublishResult = { reasonCode: 0, noMatchingSubscribers: false }
+const succeeded = Effect.succeed(success)
 
 /** `publish`'s properties as the codec takes them: user properties as pairs, none when empty. */
 const publishProperties = (input: PublishPropertiesInput): PublishProperties => {
@@ -433,7 +434,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       }
       const send = (): Effect.Effect<PublishResult, PublishError> =>
         (qos === 0 && properties === undefined
-          ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }, success)
+          ? engine.publishNow({ _tag: "Publish", topic, payload, qos, retain, dup: false }, succeeded)
           : undefined) ??
           Effect.flatMap(
             engine.request({ _tag: "Publish", topic, payload, qos, retain, ...(properties !== undefined ? { properties } : {}) }),

@@ -481,6 +481,8 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
           ...(sessionExpiryInterval !== 0 ? { sessionExpiryInterval } : {}),
           ...(receiveMaximum !== 65535 ? { receiveMaximum } : {}),
           ...(topicAliasMaximum !== 0 ? { topicAliasMaximum } : {}),
+          // The broker sends Response Information (the base of `request`'s response topics) only when asked [MQTT-3.1.2-28].
+          requestResponseInformation: true,
           maximumPacketSize: maxPacketSize
         },
         ...(willBase !== undefined ? { will: will?.properties === undefined ? willBase : { ...willBase, properties: will.properties } } : {})

@@ -47,7 +47,7 @@ export interface Supervisor {
   /** Sends a request (or queues it while offline) and waits for its acknowledgement. */
   readonly request: (request: Request) => Effect.Effect<AnyPacket | undefined, RequestError>
   /** A QoS 0 publish straight to the connection, succeeding with `written` once written; `undefined` when not connected (use `request`). */
-  readonly publishNow: <A>(packet: Publish<ProtocolVersion>, written: A) => Effect.Effect<A, RequestError> | undefined
+  readonly publishNow: <A>(packet: Publish<ProtocolVersion>, written: Effect.Effect<A>) => Effect.Effect<A, RequestError> | undefined
   /** MQTT 5.0: re-authenticates the connection that is up (see `Connection.reauthenticate`). */
   readonly reauthenticate: Effect.Effect<void, AuthenticationFailed | ConnectionFailure | ClientClosed>
   /** What the connection that is up (or the last one) negotiated; `undefined` before the first CONNACK. */
@@ -183,12 +183,11 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * QoS 0 publish while connected: no session state is involved, so it goes straight to the
      * connection (the hot path). Completes once written; interrupted before that, it is skipped.
      */
-    const publishNow = <A>(packet: Publish<ProtocolVersion>, written: A): Effect.Effect<A, RequestError> | undefined => {
+    const publishNow = <A>(packet: Publish<ProtocolVersion>, written: Effect.Effect<A>): Effect.Effect<A, RequestError> | undefined => {
       const connection = current()
       if (closed || connection === undefined) return undefined
-      const done = Effect.succeed(written)
       return Effect.callback<A, RequestError>((resume) => {
-        const item = connection.send([packet], (error) => resume(error === undefined ? done : Effect.fail(error)))
+        const item = connection.send([packet], (error) => resume(error === undefined ? written : Effect.fail(error)))
         return Effect.sync(() => {
           item.cancelled = true
         })

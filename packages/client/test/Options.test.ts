@@ -151,3 +151,45 @@ describe("options", () => {
       assert.strictEqual(error._tag, "ConnectError")
     }))
 })
+
+describe("MQTT 5.0 options (protocolVersion: 5)", () => {
+  it.effect("the CONNECT: protocol level 5, Clean Start from cleanSession, Session Expiry by default 0 or 'never', Receive Maximum from the stream buffer", () =>
+    Effect.gen(function*() {
+      const clean = yield* resolveOptions({ protocolVersion: 5, clientId: "c" })
+      assert.strictEqual(clean.connect.protocolLevel, 5)
+      assert.deepStrictEqual("properties" in clean.connect ? clean.connect.properties : undefined, {
+        receiveMaximum: 1024,
+        requestResponseInformation: true,
+        maximumPacketSize: 64 * 1024 * 1024
+      })
+      const persistent = yield* resolveOptions({ protocolVersion: 5, clientId: "c", cleanSession: false, subscriberBufferSize: 100_000, topicAliasMaximum: 8 })
+      const p = "properties" in persistent.connect ? persistent.connect.properties : undefined
+      assert.strictEqual(p?.sessionExpiryInterval, 0xffffffff)
+      assert.isUndefined(p?.receiveMaximum, "65535 is the default: not sent")
+      assert.strictEqual(p?.topicAliasMaximum, 8)
+      const expiring = yield* resolveOptions({ protocolVersion: 5, cleanSession: false, sessionExpiryInterval: 300 })
+      assert.strictEqual("properties" in expiring.connect ? expiring.connect.properties?.sessionExpiryInterval : undefined, 300)
+    }))
+
+  it.effect("MQTT 5.0 options under 4, out-of-range values and bad will properties fail with InvalidOptions naming the field", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Parameters<typeof resolveOptions>[0], string]> = [
+        [{ sessionExpiryInterval: 10 }, "sessionExpiryInterval"],
+        [{ receiveMaximum: 10 }, "receiveMaximum"],
+        [{ topicAliases: "auto" }, "topicAliases"],
+        [{ followServerReference: true }, "followServerReference"],
+        [{ will: { topic: "w", payload: "x", properties: { willDelayInterval: 5 } } }, "will.properties"],
+        [{ protocolVersion: 5, receiveMaximum: 0 }, "receiveMaximum"],
+        [{ protocolVersion: 5, sessionExpiryInterval: -1 }, "sessionExpiryInterval"],
+        [{ protocolVersion: 5, topicAliasMaximum: 70_000 }, "topicAliasMaximum"],
+        [{ protocolVersion: 5, will: { topic: "w", payload: "x", properties: { responseTopic: "a/#" } } }, "Response Topic"],
+        [{ protocolVersion: 3 as never }, "protocolVersion"]
+      ]
+      for (const [options, field] of cases) {
+        const exit = yield* Effect.exit(resolveOptions(options))
+        assert.isTrue(Exit.isFailure(exit), field)
+        if (Exit.isFailure(exit)) assert.include(String(exit.cause), field)
+      }
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(resolveOptions({ topicAliases: "off" }))), "\"off\" is fine under 4")
+    }))
+})
