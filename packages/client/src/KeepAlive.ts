@@ -171,7 +171,11 @@ export const nextAction = (options: Omit<KeepAliveOptions, "sendPing">, now: num
   // Send silence still calls for a PINGREQ [MQTT-3.1.2-23] (the next one is due then at the earliest).
   const rearm = liveness.lastSent + keepAliveMillis
   if (ping.writtenAt !== undefined && liveness.nextPing === undefined && now >= rearm) return { _tag: "Ping" }
-  return { _tag: "Wait", millis: (rearm > now ? Math.min(deadline, rearm) : deadline) - now }
+  if (rearm > now) return { _tag: "Wait", millis: Math.min(deadline, rearm) - now }
+  // The PINGREQ is still queued: once written, the next one is due a keep-alive later. With a pingTimeout
+  // longer than the keep-alive, sleeping until the deadline would skip it, and the broker closes a connection
+  // silent for 1.5 keep-alives [MQTT-3.1.2-24]: look again within half a keep-alive.
+  return { _tag: "Wait", millis: Math.max(1, Math.min(deadline - now, ping.writtenAt === undefined ? keepAliveMillis / 2 : deadline - now)) }
 }
 
 /** Runs until the connection is found dead (keep-alive 0 disables it: runs forever). @since 0.1.0 */

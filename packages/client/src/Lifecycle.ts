@@ -116,7 +116,9 @@ export const start = (
           return handler.onPacket(packet)
         }
         const unanswered = handler.unansweredSubscriptions
-        const closed = yield* Effect.flip(opened.connection.run(onPacket))
+        // Closed by the program (the fiber is interrupted): the connection's end still runs, so that what a
+        // manual-ack stream never acknowledged is forgotten and a resumed session delivers it again.
+        const closed = yield* Effect.flip(opened.connection.run(onPacket)).pipe(Effect.onInterrupt(() => Effect.sync(handler.ended)))
         const pending = unanswered()
         if (pending.length > 0 && closed._tag === "ConnectionLost") dialer.subscribeRefusedByClose()
         const end = explain(closed, pending)

@@ -73,6 +73,16 @@ describe("nextAction", () => {
     assert.deepStrictEqual(action._tag === "Dead" ? { _tag: "Dead" } : action, expected)
   })
 
+  it("pingTimeout longer than the keep-alive: a queued PINGREQ is looked at again within half a keep-alive, so the next one goes out a keep-alive after it was written [MQTT-3.1.2-23]", () => {
+    const options = { keepAliveMillis: 2_000, pingTimeoutMillis: 5_000 }
+    const queued = liveness({ ping: ping(2_000) })
+    assert.deepStrictEqual(nextAction({ ...options, liveness: queued }, 2_000), { _tag: "Wait", millis: 1_000 })
+    // written at 2.006 s and answered: the next PINGREQ is due at 4.006 s, before the broker's 1.5 keep-alives
+    const answered = liveness({ lastSent: 2_006, lastReceived: 2_007 })
+    assert.deepStrictEqual(nextAction({ ...options, liveness: answered }, 3_000), { _tag: "Wait", millis: 1_006 })
+    assert.deepStrictEqual(nextAction({ ...options, liveness: answered }, 4_006), { _tag: "Ping" })
+  })
+
   it("does not modify the liveness record", () => {
     for (const l of [liveness(), liveness({ ping: ping(10_000) }), liveness({ ping: ping(10_000, 11_000), lastFull: 11_000 })]) {
       const before = structuredClone(l)
