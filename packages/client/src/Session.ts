@@ -69,6 +69,8 @@ interface Entry<T> {
   readonly resubscribe?: true
   packetId: number
   stage: Stage
+  /** A QoS 1/2 publish sent on the current connection and not finished: it takes a slot of the window. */
+  onWire?: boolean
 }
 
 /** Limits of a session. @since 0.1.0 */
@@ -92,7 +94,11 @@ export class Session<T> {
   #connected = false
   #queue: Array<Entry<T>> = []
   readonly #inflight = new Map<number, Entry<T>>() // insertion order = send order [MQTT-4.6.0-1]
-  #inflightPublishes = 0
+  /** QoS 1/2 publishes on the wire of the current connection (at most the window [MQTT-3.3.4-7]). */
+  #onWire = 0
+  /** Unfinished publishes of an earlier connection still to re-send on this one, when the window has room. */
+  #unsent: Array<Entry<T>> = []
+  #sessionPresent = false
   readonly #incomingQos2 = new Set<number>() // ids received at QoS 2, waiting for PUBREL
   #nextId = 1
   #downgraded = 0 // QoS 2 publishes the broker answered with PUBACK
@@ -119,7 +125,6 @@ export class Session<T> {
         ...(flow.properties !== undefined ? { properties: flow.properties } : {})
       }
       this.#inflight.set(flow.packetId, { request, token: undefined, packetId: flow.packetId, stage: flow.stage })
-      this.#inflightPublishes++
       this.#nextId = flow.packetId === 65535 ? 1 : flow.packetId + 1
     }
     for (const id of stored.incoming) this.#incomingQos2.add(id)
@@ -150,7 +155,7 @@ export class Session<T> {
     if (!this.#connected && this.#queue.length >= this.#options.maxQueued) return "full"
     const step = emptyStep<T>()
     const entry: Entry<T> = { request, token, packetId: 0, stage: "queued" }
-    if (this.#connected && this.#canSend(entry) && !(needsWindow(request) && this.#queue.some(isWindowed))) {
+    if (this.#connected && this.#canSend(entry) && !(needsWindow(request) && (this.#unsent.length > 0 || this.#queue.some(isWindowed)))) {
       this.#send(entry, step)
     } else {
       this.#queue.push(entry)
@@ -179,8 +184,7 @@ export class Session<T> {
     resubscribeIdentifier?: number
   ): Step<T> {
     this.#connected = true
-    // The broker's Receive Maximum bounds this connection's window [MQTT-3.3.4-7]. (Flows resumed below are
-    // re-sent whatever their number: they were in flight before, and holding one back would reorder them.)
+    // The broker's Receive Maximum bounds this connection's window [MQTT-3.3.4-7], resumed flows included.
     this.#window = Math.max(1, Math.min(this.#options.maxInflight, receiveMaximum))
     const step = emptyStep<T>()
     if (!sessionPresent) {
@@ -204,14 +208,29 @@ export class Session<T> {
         this.#send({ request, token: resubscribeToken, resubscribe: true, packetId: 0, stage: "queued" }, step)
       }
     }
+    this.#sessionPresent = sessionPresent
+    this.#onWire = 0
+    this.#unsent = []
     for (const entry of unfinished) {
-      step.send.push(this.#resend(entry, sessionPresent))
-      // Stored again (idempotent) so a store that failed earlier is caught up before the re-send.
-      const flow = storedFlow(entry)
-      if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
+      entry.onWire = false
+      // Re-sent in order, as many publishes as this connection's window takes; the rest as slots free up,
+      // before any new one [MQTT-3.3.4-7][MQTT-4.6.0-1].
+      if (needsWindow(entry.request) && (this.#onWire >= this.#window || this.#unsent.length > 0)) this.#unsent.push(entry)
+      else this.#resendNow(entry, step)
     }
     this.#drainQueue(step)
     return step
+  }
+
+  /** Re-sends an unfinished flow on this connection (stored again first, idempotent: a store that failed earlier is caught up). */
+  #resendNow(entry: Entry<T>, step: Step<T>): void {
+    step.send.push(this.#resend(entry, this.#sessionPresent))
+    if (needsWindow(entry.request)) {
+      entry.onWire = true
+      this.#onWire++
+    }
+    const flow = storedFlow(entry)
+    if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
   }
 
   /**
@@ -244,7 +263,8 @@ export class Session<T> {
     for (const entry of [...this.#queue, ...this.#inflight.values()]) if (entry.token !== undefined) tokens.push(entry.token)
     this.#queue = []
     this.#inflight.clear()
-    this.#inflightPublishes = 0
+    this.#onWire = 0
+    this.#unsent = []
     this.#connected = false
     return tokens
   }
@@ -349,10 +369,11 @@ export class Session<T> {
   /** The flow of `entry` is over: forget it, complete its request, let the next one go. */
   #complete(entry: Entry<T>, ack: AnyPacket, step: Step<T>): Step<T> {
     this.#inflight.delete(entry.packetId)
-    if (entry.request._tag === "Publish") {
-      this.#inflightPublishes--
-      step.changes.push({ _tag: "DeleteOutgoing", packetId: entry.packetId })
+    if (entry.onWire === true) {
+      entry.onWire = false
+      this.#onWire--
     }
+    if (entry.request._tag === "Publish") step.changes.push({ _tag: "DeleteOutgoing", packetId: entry.packetId })
     if (entry.token !== undefined) step.completed.push({ token: entry.token, ack, request: entry.request })
     this.#drainQueue(step) // a slot may have opened
     return step
@@ -362,13 +383,14 @@ export class Session<T> {
     const request = entry.request
     if (request._tag === "Publish" && request.qos === 0) return true
     if (this.#inflight.size >= 65535) return false // every packet id is taken
-    return !needsWindow(request) || this.#inflightPublishes < this.#window
+    return !needsWindow(request) || this.#onWire < this.#window
   }
 
   #drainQueue(step: Step<T>): void {
     if (!this.#connected) return
+    while (this.#unsent.length > 0 && this.#onWire < this.#window) this.#resendNow(this.#unsent.shift() as Entry<T>, step)
     const waiting: Array<Entry<T>> = []
-    let windowBlocked = false
+    let windowBlocked = this.#unsent.length > 0
     for (const entry of this.#queue) {
       // Windowed publishes keep their order: once one waits, the later ones wait too.
       const windowed = needsWindow(entry.request)
@@ -392,7 +414,10 @@ export class Session<T> {
     entry.packetId = this.#allocateId()
     entry.stage = "sent"
     this.#inflight.set(entry.packetId, entry)
-    if (request._tag === "Publish") this.#inflightPublishes++
+    if (request._tag === "Publish") {
+      entry.onWire = true
+      this.#onWire++
+    }
     const flow = storedFlow(entry)
     if (flow !== undefined) step.changes.push({ _tag: "PutOutgoing", flow })
     step.send.push(this.#packetOf(entry, false))

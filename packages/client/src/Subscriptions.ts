@@ -110,7 +110,11 @@ export class Subscriptions<S, M extends WithIdentifiers> {
    * that arrived for an overlapping `a/#`.
    */
   readonly #identified = new Map<number, Set<string>>()
-  #nextIdentifier = 1
+  /**
+   * Starts anywhere: a persistent session's broker keeps the identifiers of an earlier process on its
+   * subscriptions and queued messages, and the same numbers must rarely name other filters now.
+   */
+  #nextIdentifier = 1 + Math.floor(Math.random() * (MAX_SUBSCRIPTION_IDENTIFIER - 1))
   /** UNSUBSCRIBEs sent (or queued) and not answered yet, per filter. */
   readonly #unsubscribing = new Map<string, number>()
 
@@ -389,8 +393,9 @@ export class Subscriptions<S, M extends WithIdentifiers> {
 
   /** The filter is let go of: forgotten, and its late messages are dropped until it is subscribed again. */
   /**
-   * The streams of the filters the message's identifiers name (and that match its topic). Identifiers the
-   * client never gave (another client's session, or a broker that invents them) fall back to the topic trie.
+   * The streams of the filters the message's identifiers name (and that match its topic). Identifiers that
+   * name no filter of this client matching the topic (an earlier process's, kept by a persistent session
+   * with its queued messages; or a broker that invents them) fall back to the topic trie.
    */
   #streamsByIdentifier(topic: string, ids: ReadonlyArray<number>): ReadonlyArray<S> {
     const streams = new Set<S>()
@@ -398,10 +403,11 @@ export class Subscriptions<S, M extends WithIdentifiers> {
     for (const id of ids) {
       const filters = this.#identified.get(id)
       if (filters === undefined) continue
-      known = true
       for (const filter of filters) {
+        if (!matches(matchingFilter(filter), topic)) continue
+        known = true
         const state = this.#filters.get(filter)
-        if (state !== undefined && matches(matchingFilter(filter), topic)) for (const stream of state.streams.keys()) streams.add(stream)
+        if (state !== undefined) for (const stream of state.streams.keys()) streams.add(stream)
       }
     }
     return known ? [...streams] : this.#streamsOf(topic)

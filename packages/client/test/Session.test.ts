@@ -1229,3 +1229,32 @@ describe("a QoS 2 PUBLISH answered with PUBACK (RabbitMQ 3.10 downgrades QoS 2 t
     expect(session.received({ _tag: "Puback", packetId: id }).violation).toBeTypeOf("string")
   })
 })
+
+describe("MQTT 5.0 Receive Maximum on a new connection [MQTT-3.3.4-7]", () => {
+  const topics = (packets: ReadonlyArray<Packet>) => packets.map((p) => (p._tag === "Publish" ? `${p.topic}${p.dup ? "*" : ""}` : p._tag))
+
+  it.each([true, false])("resumed flows keep to the new window too (session present: %s); the rest go out, in order, as slots free up, before new publishes", (sessionPresent) => {
+    const session = online<string>({ maxInflight: 5 })
+    const ids = ["a", "b", "c", "d"].map((t) => sendId(session, publish(1, t), t))
+    session.disconnected()
+    const resumed = session.connected(sessionPresent, [], undefined, 2)
+    expect(topics(resumed.send)).toEqual(sessionPresent ? ["a*", "b*"] : ["a", "b"])
+    // a new publish waits behind the flows still to resume
+    expect(req(session, publish(1, "new"), "new").send).toEqual([])
+    const afterA = session.received({ _tag: "Puback", packetId: ids[0] as number })
+    expect(topics(afterA.send)).toEqual([sessionPresent ? "c*" : "c"])
+    const afterB = session.received({ _tag: "Puback", packetId: ids[1] as number })
+    expect(topics(afterB.send)).toEqual([sessionPresent ? "d*" : "d"])
+    const afterC = session.received({ _tag: "Puback", packetId: ids[2] as number })
+    expect(topics(afterC.send)).toEqual(["new"])
+  })
+
+  it("a refused PUBREC (0x80 and up) ends the flow and frees its slot; no PUBREL follows [MQTT-4.3.3-4]", () => {
+    const session = online<string>({ maxInflight: 1 })
+    const id = sendId(session, publish(2, "refused"), "refused")
+    expect(req(session, publish(2, "next"), "next").send).toEqual([])
+    const step = session.received({ _tag: "Pubrec", packetId: id, reasonCode: 0x97 })
+    expect(step.completed.map((c) => c.token)).toEqual(["refused"])
+    expect(topics(step.send)).toEqual(["next"])
+  })
+})

@@ -495,3 +495,19 @@ describe("MQTT 5.0 Subscription Identifiers [MQTT-3.3.4-3]", () => {
     assert.notStrictEqual(route._tag, "Deliver")
   })
 })
+
+describe("Subscription Identifiers of an earlier process (a persistent session's queued messages)", () => {
+  it("an identifier naming no filter that matches the topic falls back to the topic: the matching stream gets the message", () => {
+    const s = new Subscriptions<string, { readonly topic: string; readonly properties?: { readonly subscriptionIdentifiers?: ReadonlyArray<number> } }>({
+      persistent: true,
+      unsubscribeOnEnd: false,
+      unmatchedCapacity: 100
+    })
+    s.open("A", [req("a/#")])
+    const a = s.identify(["a/#"])
+    s.open("B", [req("b/#")])
+    // The earlier process gave "b/#" the number this process gave "a/#".
+    const route = s.route({ topic: "b/x", properties: { subscriptionIdentifiers: [a] } })
+    assert.deepStrictEqual(route._tag === "Deliver" ? [...route.streams] : route._tag, ["B"])
+  })
+})
