@@ -334,6 +334,16 @@ const envOptions = Config.all({
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const isUtf8 = (bytes: Uint8Array): boolean => {
+  try {
+    strictUtf8.decode(bytes)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** The result of a publish nothing answers (QoS 0), or one the broker accepted without saying more. */
 const success: PublishResult = { reasonCode: 0, noMatchingSubscribers: false }
 const succeeded = Effect.succeed(success)
@@ -468,6 +478,10 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       if (properties !== undefined) {
         const issue = packetError<5>(packet, 5)
         if (issue !== undefined) return new InvalidOptions({ message: `invalid publish properties: ${issue}` })
+        // A receiver may refuse it (PUBACK 0x99 Payload format invalid [MQTT-3.3.2-4]): said here, before sending.
+        if (properties.payloadFormatIndicator === true && !isUtf8(payload)) {
+          return new InvalidOptions({ message: "properties.payloadFormatIndicator says the payload is UTF-8 text, but it is not valid UTF-8" })
+        }
       }
       const negotiated = engine.negotiated()
       if (negotiated === undefined) return undefined

@@ -392,3 +392,23 @@ describe("MQTT 5.0 Server Reference [MQTT-4.11]", () => {
       yield* mqtt.publish("moved", "x", { qos: 1 })
     }))
 })
+
+it.live("publish properties that break the rules fail with InvalidOptions naming them, before anything is sent", () =>
+  Effect.gen(function*() {
+    const seen: Array<string> = []
+    const broker = yield* FakeBroker.start(v5Broker((conn, packet) => {
+      seen.push(packet._tag)
+      return answer(conn, packet)
+    }))
+    const mqtt = yield* client(broker.url, v5)
+    const notText = yield* Effect.flip(mqtt.publish("t", new Uint8Array([0xff, 0xfe]), { properties: { payloadFormatIndicator: true } }))
+    assert.strictEqual(notText._tag, "InvalidOptions")
+    assert.include(notText.message, "payloadFormatIndicator")
+    const wildcard = yield* Effect.flip(mqtt.publish("t", "x", { properties: { responseTopic: "replies/#" } }))
+    assert.strictEqual(wildcard._tag, "InvalidOptions")
+    assert.include(wildcard.message, "Response Topic")
+    const badUser = yield* Effect.flip(mqtt.publish("t", "x", { properties: { userProperties: [["k", "\u0000"]] } }))
+    assert.strictEqual(badUser._tag, "InvalidOptions")
+    yield* mqtt.publish("t", "é", { qos: 1, properties: { payloadFormatIndicator: true } })
+    assert.deepStrictEqual(seen, ["Publish"])
+  }))
