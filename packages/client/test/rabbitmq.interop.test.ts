@@ -29,6 +29,14 @@ describeRabbitMQ("MqttClient against RabbitMQ 3.10 (one node)", () => {
         assert.sameDeepMembers(messages, [["interop/q0", "zero", 0], ["interop/q1", "one", 1]])
       }), 60_000)
 
+    it.effect("an MQTT 5.0 CONNECT: RabbitMQ 3.10 closes the connection without CONNACK; the client fails at once and says to try protocolVersion 4", () =>
+      Effect.gen(function*() {
+        const broker = yield* RabbitMQBroker
+        const error = yield* Effect.flip(client(broker.url, { protocolVersion: 5, connectRetry: false }))
+        assert.strictEqual(error._tag, "ConnectError")
+        assert.include(error.message, "protocolVersion: 4")
+      }), 60_000)
+
     it.effect("refusals: a wrong password is CONNACK 4, a user without permissions CONNACK 5; neither is retried", () =>
       Effect.gen(function*() {
         const broker = yield* RabbitMQBroker
