@@ -25,7 +25,20 @@ const space = utf8.encode(" ")
  */
 export const formatMessage = (message: Message, format: { readonly verbose: boolean; readonly json: boolean }): string => {
   if (format.json) {
-    return JSON.stringify({ topic: message.topic, payload: message.text, qos: message.qos, retain: message.retain })
+    // MQTT 5.0 properties when the message has any (Correlation Data as hex, user properties as [name, value] pairs).
+    // (Subscription Identifiers are the client's own routing numbers: not shown.)
+    const { subscriptionIdentifiers: _, ...p } = message.properties ?? {}
+    const properties = Object.keys(p).length === 0 ? undefined : {
+      ...p,
+      ...(p.correlationData !== undefined ? { correlationData: Array.from(p.correlationData, (b) => b.toString(16).padStart(2, "0")).join("") } : {})
+    }
+    return JSON.stringify({
+      topic: message.topic,
+      payload: message.text,
+      qos: message.qos,
+      retain: message.retain,
+      ...(properties !== undefined ? { properties } : {})
+    })
   }
   return format.verbose ? `${message.topic} ${message.text}` : message.text
 }

@@ -3,7 +3,7 @@
  * against a real mosquitto, with `mosquitto_sub` / `mosquitto_pub` as peers.
  */
 import { assert, it } from "@effect/vitest"
-import { Cause, Effect, Exit, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
 import * as TestConsole from "effect/testing/TestConsole"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as ChildProcess from "node:child_process"
@@ -176,6 +176,25 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       assert.strictEqual(later.code, 0, later.stderr)
       assert.strictEqual(later.stdout.trim(), "five")
       assert.match(later.stderr, /received CONNACK \(0\)/)
+      // --json shows a v5 message's properties
+      const json = yield* runCli(["sub", ...hostPort(broker), "--protocol-version", "5", "-t", "cli/v5p", "-C", "1", "--json", "-W", "10"])
+        .pipe(Effect.forkScoped({ startImmediately: true }))
+      yield* awaitLog(broker, (l) => l.includes("cli/v5p"))
+      yield* mosquittoPub({
+        port: broker.port,
+        topic: "cli/v5p",
+        message: "with props",
+        extraArgs: ["-V", "mqttv5", "-D", "publish", "user-property", "k", "v", "-D", "publish", "content-type", "text/plain"]
+      })
+      const printed = yield* Fiber.join(json)
+      assert.strictEqual(printed.code, 0, printed.stderr)
+      assert.deepStrictEqual(JSON.parse(printed.stdout.trim()), {
+        topic: "cli/v5p",
+        payload: "with props",
+        qos: 0,
+        retain: false,
+        properties: { contentType: "text/plain", userProperties: [["k", "v"]] }
+      })
     }), 60_000)
 
   it.live("pub -q 2 -r: exactly-once flow, retained for a later sub --json", () =>
