@@ -38,33 +38,32 @@
  * - Shared subscriptions: a SUBSCRIBE with a `$share/…` filter gets no SUBACK. The server sends DISCONNECT 0x9E
  *   (Shared Subscriptions not supported) and closes the connection.
  */
-import { describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, type Scope } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { BrokerError, findExecutable, HOST, signalPid, tcpProbe } from "./internal.ts"
-import { isCI } from "./Mosquitto.ts"
+import { guardsFor } from "./Guards.ts"
+import { BrokerError, executableAt, freePorts, HOST, tcpProbe } from "./internal.ts"
+import {
+  isGone,
+  launch,
+  type Launched,
+  makeTempDir,
+  ownsListener,
+  ProcessSet,
+  readText,
+  runBounded,
+  type SpawnIdentity,
+  stopLaunched,
+  tail,
+  type Tracked
+} from "./Processes.ts"
 
 /** The Debian package's control script (there is no other way to start the node). */
 const EJABBERDCTL = "/usr/sbin/ejabberdctl"
 
-const executableAt = (path: string): string | undefined => {
-  try {
-    Fs.accessSync(path, Fs.constants.X_OK)
-    return Fs.statSync(path).isFile() ? path : undefined
-  } catch {
-    return undefined
-  }
-}
-
 /** `/usr/sbin/ejabberdctl`, or `undefined` when ejabberd is not installed. */
 export const ejabberdctlBinary: string | undefined = executableAt(EJABBERDCTL)
-/** coreutils `timeout`: the lifetime watchdog (optional). */
-const timeoutBinary: string | undefined = findExecutable("timeout")
 
 /** uid and gid of the system user `ejabberd` (created by the package), read from /etc/passwd. */
 const ejabberdAccount = ((): { readonly uid: number; readonly gid: number } | undefined => {
@@ -83,7 +82,7 @@ const ejabberdAccount = ((): { readonly uid: number; readonly gid: number } | un
  * The uid/gid the broker and ejabberdctl are spawned with: `ejabberd`'s when we are root, none when we already
  * are that user; `undefined` otherwise (ejabberdctl refuses any other user).
  */
-const spawnIdentity: { readonly uid?: number; readonly gid?: number } | undefined = (() => {
+const spawnIdentity: SpawnIdentity | undefined = (() => {
   if (ejabberdAccount === undefined || typeof process.getuid !== "function") return undefined
   const me = process.getuid()
   if (me === 0) return ejabberdAccount
@@ -100,27 +99,21 @@ const MISSING = ejabberdctlBinary !== undefined && ejabberdAccount !== undefined
   ? "ejabberd is installed, but the tests must run as root or as user ejabberd to start it"
   : "ejabberd is required under CI (install: apt-get install -y ejabberd)"
 
+const ejabberdGuards = guardsFor({
+  available: ejabberdAvailable,
+  missing: MISSING,
+  testUnderCI: "ejabberd is required under CI",
+  skipReason: MISSING
+})
+
 /**
  * `describe` for tests that need ejabberd. When it is missing: under CI (`CI=true`) the block holds a single
  * failing test "ejabberd is required under CI"; otherwise the block is skipped with a loud console warning.
  */
-export const describeEjabberd = (name: string, fn: () => void): void => {
-  if (ejabberdAvailable) {
-    describe(name, fn)
-  } else if (isCI) {
-    describe(name, () => {
-      it.effect("ejabberd is required under CI", () => requireEjabberd)
-    })
-  } else {
-    console.warn(`\n!!!!!!!! SKIPPING "${name}": ${MISSING} !!!!!!!!\n`)
-    describe.skip(name, fn)
-  }
-}
+export const describeEjabberd: (name: string, fn: () => void) => void = ejabberdGuards.describe
 
 /** Effect guard for a single test: fails with {@link BrokerError} when ejabberd cannot be started. */
-export const requireEjabberd: Effect.Effect<void, BrokerError> = Effect.suspend(() =>
-  ejabberdAvailable ? Effect.void : Effect.fail(new BrokerError({ message: MISSING }))
-)
+export const requireEjabberd: Effect.Effect<void, BrokerError> = ejabberdGuards.require
 
 /** Options of {@link Ejabberd.start}. */
 export interface EjabberdOptions {
@@ -185,100 +178,9 @@ export interface EjabberdNode {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// /proc: processes by PID and start time (a reused PID is never mistaken for ours)
+// memory, files, the launcher (processes are tracked by PID and start time: ProcessSet in Processes.ts)
 
-interface Tracked {
-  readonly pid: number
-  readonly ppid: number
-  readonly comm: string
-  readonly state: string
-  readonly start: string
-}
-
-const readStat = (pid: number): Tracked | undefined => {
-  try {
-    const text = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const close = text.lastIndexOf(")")
-    const rest = text.slice(close + 2).split(" ")
-    // after "(comm)": field 3 state, 4 ppid, ..., 22 starttime
-    return { pid, ppid: Number(rest[1]), comm: text.slice(text.indexOf("(") + 1, close), state: rest[0] ?? "?", start: rest[19] ?? "" }
-  } catch {
-    return undefined
-  }
-}
-
-/** The live descendants of `root`, read from /proc. */
-const descendantsOf = (root: number): Array<Tracked> => {
-  const byParent = new Map<number, Array<Tracked>>()
-  for (const entry of Fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readStat(Number(entry))
-    if (stat === undefined) continue
-    const siblings = byParent.get(stat.ppid)
-    if (siblings === undefined) byParent.set(stat.ppid, [stat])
-    else siblings.push(stat)
-  }
-  const out: Array<Tracked> = []
-  const queue = [root]
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    for (const child of byParent.get(pid) ?? []) {
-      out.push(child)
-      queue.push(child.pid)
-    }
-  }
-  return out
-}
-
-/** `true` when the process is gone: no such PID, a zombie, or the PID now belongs to another process. */
-const isGone = (t: Tracked): boolean => {
-  const now = readStat(t.pid)
-  return now === undefined || now.state === "Z" || now.start !== t.start
-}
-
-const signalTracked = (t: Tracked, signal: NodeJS.Signals): void => {
-  if (!isGone(t)) signalPid(t.pid, signal)
-}
-
-/** Polls /proc every 50 ms until every process is gone; `true` when they all are within `timeoutMs`. */
-const waitGone = (tracked: ReadonlyArray<Tracked>, timeoutMs: number): Effect.Effect<boolean> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!tracked.every(isGone)) {
-      if (Date.now() >= deadline) return false
-      yield* Effect.sleep("50 millis")
-    }
-    return true
-  })
-
-/** `true` when process `pid` holds the LISTEN socket of 127.0.0.1:port (a probe alone could hit someone else's). */
-const ownsListener = (pid: number, port: number): boolean => {
-  let table = ""
-  try {
-    table = Fs.readFileSync("/proc/net/tcp", "utf8")
-  } catch {
-    return false
-  }
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`
-  const inodes = new Set<string>()
-  for (const line of table.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/)
-    if (f[1] === local && f[3] === "0A" && f[9] !== undefined) inodes.add(f[9])
-  }
-  if (inodes.size === 0) return false
-  try {
-    return Fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        const match = /^socket:\[(\d+)\]$/.exec(Fs.readlinkSync(`/proc/${pid}/fd/${fd}`))
-        return match !== null && inodes.has(match[1]!)
-      } catch {
-        return false
-      }
-    })
-  } catch {
-    return false
-  }
-}
-
+/** The current resident memory (VmRSS) of process `pid` in KiB, or `undefined` once it is gone. */
 const rssOf = (pid: number): number | undefined => {
   try {
     const match = /^VmRSS:\s+(\d+) kB/m.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
@@ -287,47 +189,6 @@ const rssOf = (pid: number): number | undefined => {
     return undefined
   }
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// files, ports, the launcher
-
-/** Two distinct free ports on 127.0.0.1 (both probe servers are open at once). */
-const twoFreePorts: Effect.Effect<readonly [number, number], BrokerError> = Effect.callback((resume) => {
-  const servers = [Net.createServer(), Net.createServer()]
-  const ports: Array<number> = []
-  let failed = false
-  const closeAll = (then: () => void) => {
-    let open = servers.length
-    for (const s of servers) {
-      s.close(() => {
-        open -= 1
-        if (open === 0) then()
-      })
-    }
-  }
-  for (const server of servers) {
-    server.once("error", (cause) => {
-      if (failed) return
-      failed = true
-      resume(Effect.fail(new BrokerError({ message: "cannot pick free ports", cause })))
-    })
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      ports.push(typeof address === "object" && address !== null ? address.port : 0)
-      if (ports.length === 2 && !failed) closeAll(() => resume(Effect.succeed([ports[0]!, ports[1]!] as const)))
-    })
-  }
-})
-
-const readText = (file: string): string => {
-  try {
-    return Fs.readFileSync(file, "utf8")
-  } catch {
-    return ""
-  }
-}
-
-const tail = (text: string, lines: number): string => text.split("\n").slice(-lines).join("\n")
 
 /** Mutable state of one broker. */
 interface State {
@@ -339,10 +200,10 @@ interface State {
   }
   mqttPort: number
   distPort: number
-  launcher: ChildProcess.ChildProcess | undefined
-  launcherExit: { code: number | null; signal: NodeJS.Signals | null } | undefined
-  /** Every process of the chain seen, keyed by PID and start time. */
-  readonly seen: Map<string, Tracked>
+  /** The current launcher (`timeout` or `bash ejabberdctl`); a retry on new ports replaces it. */
+  launcher: Launched | undefined
+  /** Every process of the chain seen (launchers, ejabberdctl's bash, beam.smp, its port programs). */
+  readonly processes: ProcessSet
 }
 
 const stdoutFile = (s: State) => Path.join(s.dir, "stdout.log")
@@ -422,70 +283,35 @@ const writeFiles = (s: State): Effect.Effect<void, BrokerError> =>
 
 /** Spawns `[timeout -k 10 N] ejabberdctl OPTIONS foreground` as user ejabberd, output appended to stdout.log. */
 const spawnLauncher = (s: State): Effect.Effect<void, BrokerError> =>
-  Effect.try({
-    try: () => {
-      const ctl = [ejabberdctlBinary!, ...ctlOptions(s), "foreground"]
-      const [program, args] = timeoutBinary !== undefined
-        ? [timeoutBinary, ["-k", "10", String(s.options.lifetimeSeconds), ...ctl]]
-        : [ctl[0]!, ctl.slice(1)]
-      const fd = Fs.openSync(stdoutFile(s), "a")
-      let child: ChildProcess.ChildProcess
-      try {
-        child = ChildProcess.spawn(program, args, { env: childEnv(s), cwd: s.dir, stdio: ["ignore", fd, fd], ...spawnIdentity })
-      } finally {
-        Fs.closeSync(fd)
-      }
-      if (child.pid === undefined) throw new Error(`cannot spawn ${program}`)
-      s.launcher = child
-      s.launcherExit = undefined
-      const stat = readStat(child.pid)
-      if (stat !== undefined) s.seen.set(`${stat.pid}/${stat.start}`, stat)
-      child.once("error", () => {
-        // reported through the exit
-      })
-      child.once("exit", (code, signal) => {
-        if (s.launcher === child) s.launcherExit = { code, signal }
-      })
-    },
-    catch: (cause) => new BrokerError({ message: `cannot start ejabberd: ${String(cause)}`, cause })
-  })
+  Effect.map(
+    launch(
+      ejabberdctlBinary!,
+      [...ctlOptions(s), "foreground"],
+      childEnv(s),
+      stdoutFile(s),
+      s.options.lifetimeSeconds,
+      s.dir,
+      spawnIdentity
+    ),
+    (launched) => {
+      s.launcher = launched
+      s.processes.add(launched.tracked)
+    }
+  )
 
-/** Adds the live descendants of the launcher to `seen` (call before signalling, so they are waited for). */
-const refresh = (s: State): void => {
-  const pid = s.launcher?.pid
-  if (pid === undefined || s.launcherExit !== undefined) return
-  for (const p of descendantsOf(pid)) {
-    if (p.state !== "Z") s.seen.set(`${p.pid}/${p.start}`, p)
-  }
-}
-
-const live = (s: State): Array<Tracked> => [...s.seen.values()].filter((t) => !isGone(t))
-
-/** The current beam.smp (its name is read again: a fresh child may not have exec'd yet). */
+/** The current beam.smp, after adding the launcher's live descendants to the set. */
 const findBeam = (s: State): Tracked | undefined => {
-  refresh(s)
-  return live(s).find((t) => readStat(t.pid)?.comm === "beam.smp")
+  s.processes.refresh(s.launcher)
+  return s.processes.findLive("beam.smp")
 }
 
 /**
- * Stops the broker by PID: SIGCONT and SIGTERM to the beam (or, without a beam, to the launcher, which passes
- * it on to its process group), waits until every process of the chain is gone, SIGKILLs what is left after
- * `graceMs`. `true` when all of them are gone.
+ * Stops the broker by PID: SIGCONT and SIGTERM to the beam (or, without a beam, to every process of the chain:
+ * the launcher passes it on to its process group), waits until every process of the chain is gone, SIGKILLs
+ * what is left after `graceMs`. `true` when all of them are gone.
  */
 const stop = (s: State, graceMs: number): Effect.Effect<boolean> =>
-  Effect.gen(function*() {
-    refresh(s)
-    const running = live(s)
-    if (running.length === 0) return true
-    for (const t of running) signalTracked(t, "SIGCONT")
-    const beam = findBeam(s)
-    if (beam !== undefined) signalTracked(beam, "SIGTERM")
-    else for (const t of running) signalTracked(t, "SIGTERM")
-    if (yield* waitGone(running, graceMs)) return true
-    refresh(s)
-    for (const t of live(s)) signalTracked(t, "SIGKILL")
-    return yield* waitGone(live(s), 5000)
-  })
+  stopLaunched(s.launcher, s.processes, graceMs, () => findBeam(s))
 
 const logTextOf = (s: State): string =>
   [stdoutFile(s), Path.join(s.dir, "log", "error.log")]
@@ -506,12 +332,13 @@ const awaitReady = (s: State, timeoutMs: number): Effect.Effect<void, BrokerErro
   Effect.gen(function*() {
     const deadline = Date.now() + timeoutMs
     while (true) {
-      if (s.launcherExit !== undefined) {
+      const launcher = s.launcher
+      if (launcher?.exited === true) {
         return yield* new BrokerError({
-          message: `ejabberd exited (code ${String(s.launcherExit.code)}, signal ${
-            String(s.launcherExit.signal)
+          message: `ejabberd exited (code ${String(launcher.exitCode)}, signal ${
+            String(launcher.exitSignal)
           }) before accepting MQTT on port ${s.mqttPort}\n${failureText(s)}`,
-          exitCode: s.launcherExit.code ?? -1
+          exitCode: launcher.exitCode ?? -1
         })
       }
       const beam = findBeam(s)
@@ -536,67 +363,13 @@ const PORT_TAKEN = /eaddrinuse|address already in use/i
  * killing its process tree by PID on timeout or interruption.
  */
 const runCtl = (s: State, args: ReadonlyArray<string>, timeoutMs: number): Effect.Effect<string, BrokerError> =>
-  Effect.callback<string, BrokerError>((resume) => {
-    const command = `ejabberdctl ${args.join(" ")}`
-    const child = ChildProcess.spawn(ejabberdctlBinary!, [...ctlOptions(s), ...args], {
-      env: childEnv(s),
-      cwd: s.dir,
-      stdio: ["ignore", "pipe", "pipe"],
-      ...spawnIdentity
-    })
-    const stdout: Array<Buffer> = []
-    const stderr: Array<Buffer> = []
-    child.stdout?.on("data", (b: Buffer) => stdout.push(b))
-    child.stderr?.on("data", (b: Buffer) => stderr.push(b))
-    let done = false
-    const killTree = () => {
-      if (child.pid === undefined) return
-      const root = readStat(child.pid)
-      for (const p of [...descendantsOf(child.pid), ...(root === undefined ? [] : [root])]) signalTracked(p, "SIGKILL")
-    }
-    const output = () => `${Buffer.concat(stdout).toString("utf8")}${Buffer.concat(stderr).toString("utf8")}`.trim()
-    const timer = setTimeout(() => {
-      if (done) return
-      done = true
-      killTree()
-      resume(Effect.fail(new BrokerError({ message: `${command} did not finish within ${timeoutMs} ms: ${output()}` })))
-    }, timeoutMs)
-    child.once("error", (cause) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      resume(Effect.fail(new BrokerError({ message: `cannot run ${command}: ${String(cause)}`, cause })))
-    })
-    child.once("close", (code) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      if (code === 0) resume(Effect.succeed(Buffer.concat(stdout).toString("utf8")))
-      else {
-        resume(Effect.fail(new BrokerError({ message: `${command} exited with code ${String(code)}: ${output()}`, exitCode: code ?? -1 })))
-      }
-    })
-    return Effect.sync(() => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      killTree()
-    })
+  runBounded(ejabberdctlBinary!, [...ctlOptions(s), ...args], {
+    label: `ejabberdctl ${args.join(" ")}`,
+    env: childEnv(s),
+    cwd: s.dir,
+    timeoutMs,
+    spawnAs: spawnIdentity
   })
-
-/** The temp dir; its finalizer (registered first, so it runs last) removes it only once every process is gone. */
-const makeDir = (allGone: () => boolean) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-ejabberd-")),
-      catch: (cause) => new BrokerError({ message: "cannot create the ejabberd temp dir", cause })
-    }),
-    (dir) =>
-      Effect.sync(() => {
-        if (allGone()) Fs.rmSync(dir, { recursive: true, force: true })
-        else console.warn(`Ejabberd helper: processes still alive, temp dir ${dir} left in place`)
-      })
-  )
 
 /** Real ejabberd brokers (mod_mqtt) on loopback. */
 export const Ejabberd = {
@@ -610,7 +383,12 @@ export const Ejabberd = {
     Effect.gen(function*() {
       if (!ejabberdAvailable) return yield* new BrokerError({ message: MISSING })
       let state: State | undefined
-      const dir = yield* makeDir(() => state === undefined || live(state).length === 0)
+      // registered first, so it runs last: the dir is removed only once every process is gone
+      const dir = yield* makeTempDir(
+        "aimeqtt-ejabberd-",
+        "ejabberd",
+        () => state === undefined || state.processes.live().length === 0
+      )
       const s: State = {
         dir,
         nodeName: `ej-${Crypto.randomBytes(3).toString("hex")}@localhost`,
@@ -625,17 +403,16 @@ export const Ejabberd = {
         mqttPort: 0,
         distPort: 0,
         launcher: undefined,
-        launcherExit: undefined,
-        seen: new Map()
+        processes: new ProcessSet()
       }
       state = s
       yield* Effect.addFinalizer(() => Effect.asVoid(stop(s, s.options.stopTimeoutMs)))
 
       let startupMs = 0
       for (let attempt = 1; ; attempt++) {
-        const [mqtt, dist] = yield* twoFreePorts
-        s.mqttPort = mqtt
-        s.distPort = dist
+        const [mqtt, dist] = yield* freePorts(2)
+        s.mqttPort = mqtt!
+        s.distPort = dist!
         yield* writeFiles(s)
         const began = Date.now()
         yield* spawnLauncher(s)
@@ -665,15 +442,15 @@ export const Ejabberd = {
         port: s.mqttPort,
         url: `mqtt://${HOST}:${s.mqttPort}`,
         pid: beam.pid,
-        launcherPid: s.launcher?.pid ?? -1,
+        launcherPid: s.launcher?.tracked.pid ?? -1,
         distPort: s.distPort,
         nodeName: s.nodeName,
         domain: "localhost",
         dir,
         startupMs,
         pids: () => {
-          refresh(s)
-          return [...new Set([...s.seen.values()].map((t) => t.pid))]
+          s.processes.refresh(s.launcher)
+          return [...new Set(s.processes.pids())]
         },
         rssKb: () => (isGone(beam) ? undefined : rssOf(beam.pid)),
         alive: Effect.sync(() => !isGone(beam)),

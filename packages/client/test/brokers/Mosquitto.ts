@@ -4,12 +4,12 @@
  * Every broker runs in the foreground (`mosquitto -c FILE`, no `-d`) with its own temp dir and config on a
  * free 127.0.0.1 port, and is stopped by PID when its scope closes.
  */
-import { describe, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { guardsFor } from "./Guards.ts"
 import {
   BrokerError,
   appendLines,
@@ -48,37 +48,28 @@ export const mosquittoAvailable: boolean = mosquittoBinary !== undefined && mosq
   mosquittoPubBinary !== undefined && mosquittoPasswdBinary !== undefined
 
 /** `true` when `process.env.CI === "true"`: a missing mosquitto then fails the tests instead of skipping them. */
-export const isCI: boolean = process.env.CI === "true"
+export { isCI } from "./Guards.ts"
 
 const MISSING = "mosquitto is required under CI (install: apt-get install -y mosquitto mosquitto-clients)"
+
+const mosquittoGuards = guardsFor({
+  available: mosquittoAvailable,
+  missing: MISSING,
+  testUnderCI: "mosquitto is required under CI",
+  skipReason: "mosquitto / mosquitto-clients not installed. Install with: apt-get install -y mosquitto mosquitto-clients"
+})
 
 /**
  * `describe` for tests that need mosquitto. When it is missing: under CI (`CI=true`) the block holds a single
  * failing test "mosquitto is required under CI"; otherwise the block is skipped with a loud console warning.
  */
-export const describeMosquitto = (name: string, fn: () => void): void => {
-  if (mosquittoAvailable) {
-    describe(name, fn)
-  } else if (isCI) {
-    describe(name, () => {
-      it.effect("mosquitto is required under CI", () => requireMosquitto)
-    })
-  } else {
-    console.warn(
-      `\n!!!!!!!! SKIPPING "${name}": mosquitto / mosquitto-clients not installed. ` +
-        `Install with: apt-get install -y mosquitto mosquitto-clients !!!!!!!!\n`
-    )
-    describe.skip(name, fn)
-  }
-}
+export const describeMosquitto: (name: string, fn: () => void) => void = mosquittoGuards.describe
 
 /**
  * Effect guard for a single test: fails with {@link BrokerError} "mosquitto is required ..." when mosquitto is
  * missing. Prefer {@link describeMosquitto}, which also skips outside CI.
  */
-export const requireMosquitto: Effect.Effect<void, BrokerError> = Effect.suspend(() =>
-  mosquittoAvailable ? Effect.void : Effect.fail(new BrokerError({ message: MISSING }))
-)
+export const requireMosquitto: Effect.Effect<void, BrokerError> = mosquittoGuards.require
 
 /** Options of {@link Mosquitto.start}. */
 export interface MosquittoOptions {

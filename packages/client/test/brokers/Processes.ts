@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { BrokerError, findExecutable, signalPid } from "./internal.ts"
 
@@ -158,6 +159,15 @@ export const readText = (file: string): string => {
   }
 }
 
+/**
+ * The uid/gid a program is spawned with (spawn's `uid`/`gid`), e.g. a system user the program insists on; `{}`
+ * runs it as ourselves.
+ */
+export interface SpawnIdentity {
+  readonly uid?: number
+  readonly gid?: number
+}
+
 /** A spawned launcher (`timeout … PROGRAM`), its output going to a file. */
 export interface Launched {
   readonly child: ChildProcess.ChildProcess
@@ -173,7 +183,8 @@ export const launch = (
   env: Readonly<Record<string, string>>,
   outputFile: string,
   lifetimeSeconds: number,
-  cwd: string
+  cwd: string,
+  spawnAs: SpawnIdentity = {}
 ): Effect.Effect<Launched, BrokerError> =>
   Effect.try({
     try: () => {
@@ -183,7 +194,7 @@ export const launch = (
       const fd = Fs.openSync(outputFile, "a")
       let child: ChildProcess.ChildProcess
       try {
-        child = ChildProcess.spawn(program, programArgs, { env, cwd, stdio: ["ignore", fd, fd] })
+        child = ChildProcess.spawn(program, programArgs, { env, cwd, stdio: ["ignore", fd, fd], ...spawnAs })
       } finally {
         Fs.closeSync(fd)
       }
@@ -245,19 +256,120 @@ export class ProcessSet {
 
 /**
  * Stops a launcher and everything under it by PID: SIGCONT (a frozen beam must see the SIGTERM), SIGTERM to
- * the launcher (`timeout` forwards it; the `rabbitmq-server` shell stops the beam), SIGKILL to every process
- * still there after `graceMs`; waits. `true` when all of them are gone.
+ * `sigtermTo()` (by default the launcher while it runs: `timeout` forwards it; the `rabbitmq-server` shell stops
+ * the beam) or, when that is `undefined`, to every live process; SIGKILL to every process still there after
+ * `graceMs`; waits. `true` when all of them are gone.
  */
-export const stopLaunched = (launched: Launched | undefined, set: ProcessSet, graceMs: number): Effect.Effect<boolean> =>
+export const stopLaunched = (
+  launched: Launched | undefined,
+  set: ProcessSet,
+  graceMs: number,
+  sigtermTo: () => Tracked | undefined = () => launched !== undefined && !launched.exited ? launched.tracked : undefined
+): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     set.refresh(launched)
     const live = set.live()
     if (live.length === 0) return true
     for (const t of live) signalTracked(t, "SIGCONT")
-    if (launched !== undefined && !launched.exited) signalTracked(launched.tracked, "SIGTERM")
+    const target = sigtermTo()
+    if (target !== undefined) signalTracked(target, "SIGTERM")
     else for (const t of live) signalTracked(t, "SIGTERM")
     if (yield* waitGone(live, graceMs)) return true
     set.refresh(launched)
     for (const t of set.live()) signalTracked(t, "SIGKILL")
     return yield* waitGone(set.live(), 5000)
+  })
+
+/**
+ * A fresh temp dir `$TMPDIR/PREFIX…` for the processes of a helper. Its finalizer (register it first, so that it
+ * runs last) removes it only when `allGone()`: a dir removed under a running broker can make its shutdown hang
+ * and fail; otherwise it is left in place with a warning.
+ */
+export const makeTempDir = (prefix: string, broker: string, allGone: () => boolean) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix)),
+      catch: (cause) => new BrokerError({ message: `cannot create the ${broker} temp dir`, cause })
+    }),
+    (dir) =>
+      Effect.sync(() => {
+        if (allGone()) Fs.rmSync(dir, { recursive: true, force: true })
+        else console.warn(`${broker} helper: processes still alive, temp dir ${dir} left in place`)
+      })
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// one-shot commands (a broker's ctl CLI), bounded in time
+
+/** Options of {@link runBounded}. */
+export interface RunBoundedOptions {
+  /** How the command is named in errors, e.g. `rabbitmqctl -n r1@localhost status`. */
+  readonly label: string
+  readonly env: Readonly<Record<string, string>>
+  readonly cwd: string
+  readonly timeoutMs: number
+  readonly spawnAs?: SpawnIdentity | undefined
+}
+
+/**
+ * Runs `program ARGS` (no shell) and yields its stdout; a non-zero exit fails with `exitCode` and the output.
+ * On timeout or interruption its whole process tree (the program and its descendants, e.g. an Erlang CLI's
+ * beam and port programs) is SIGKILLed by PID.
+ */
+export const runBounded = (
+  program: string,
+  args: ReadonlyArray<string>,
+  options: RunBoundedOptions
+): Effect.Effect<string, BrokerError> =>
+  Effect.callback<string, BrokerError>((resume) => {
+    const { label, timeoutMs } = options
+    const child = ChildProcess.spawn(program, [...args], {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      ...options.spawnAs
+    })
+    const stdout: Array<Buffer> = []
+    const stderr: Array<Buffer> = []
+    child.stdout?.on("data", (b: Buffer) => stdout.push(b))
+    child.stderr?.on("data", (b: Buffer) => stderr.push(b))
+    let done = false
+    const killTree = () => {
+      if (child.pid === undefined) return
+      const root = readStat(child.pid)
+      const tree = [
+        ...(root === undefined ? [] : [root]),
+        ...descendantsOf(child.pid)
+      ]
+      for (const p of tree) signalTracked(p, "SIGKILL")
+    }
+    const output = () => `${Buffer.concat(stdout).toString("utf8")}${Buffer.concat(stderr).toString("utf8")}`.trim()
+    const timer = setTimeout(() => {
+      if (done) return
+      done = true
+      killTree()
+      resume(Effect.fail(new BrokerError({ message: `${label} did not finish within ${timeoutMs} ms: ${output()}` })))
+    }, timeoutMs)
+    child.once("error", (cause) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      resume(Effect.fail(new BrokerError({ message: `cannot run ${label}: ${String(cause)}`, cause })))
+    })
+    child.once("close", (code) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (code === 0) resume(Effect.succeed(Buffer.concat(stdout).toString("utf8")))
+      else {
+        const message = `${label} exited with code ${String(code)}: ${output()}`
+        resume(Effect.fail(new BrokerError({ message, exitCode: code ?? -1 })))
+      }
+    })
+    return Effect.sync(() => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      killTree()
+    })
   })

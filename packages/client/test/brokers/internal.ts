@@ -1,5 +1,5 @@
 /**
- * Shared plumbing of the broker test helpers: the error type, free ports, TCP probes,
+ * Shared plumbing of the broker test helpers: the error type, free ports, TCP probes, executables,
  * child processes stopped by PID and a small "wait until something shows up" list.
  *
  * @internal
@@ -35,6 +35,38 @@ export const freePort: Effect.Effect<number, BrokerError> = Effect.callback<numb
     )
   })
 })
+
+/** `n` distinct free ports on 127.0.0.1 (all probe servers are open at once, so no port comes twice). */
+export const freePorts = (n: number): Effect.Effect<Array<number>, BrokerError> =>
+  Effect.callback<Array<number>, BrokerError>((resume) => {
+    const servers: Array<Net.Server> = []
+    const ports: Array<number> = []
+    let failed = false
+    const closeAll = (then: () => void) => {
+      let open = servers.length
+      if (open === 0) return then()
+      for (const s of servers) {
+        s.close(() => {
+          open -= 1
+          if (open === 0) then()
+        })
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const server = Net.createServer()
+      servers.push(server)
+      server.once("error", (cause) => {
+        if (failed) return
+        failed = true
+        closeAll(() => resume(Effect.fail(new BrokerError({ message: "cannot pick free ports", cause }))))
+      })
+      server.listen(0, HOST, () => {
+        const address = server.address()
+        ports.push(typeof address === "object" && address !== null ? address.port : 0)
+        if (ports.length === n && !failed) closeAll(() => resume(Effect.succeed(ports)))
+      })
+    }
+  })
 
 /** A TCP server of a test helper, listening on 127.0.0.1. */
 export interface Listener {
@@ -96,6 +128,16 @@ export const tcpProbe = (port: number, timeoutMs = 500): Effect.Effect<boolean> 
     })
   })
 
+/** `path` when it is an executable regular file, `undefined` otherwise (missing, not executable, a dir). */
+export const executableAt = (path: string): string | undefined => {
+  try {
+    Fs.accessSync(path, Fs.constants.X_OK)
+    return Fs.statSync(path).isFile() ? path : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Resolves the absolute path of an executable from `PATH` (plus the sbin dirs), without a shell. */
 export const findExecutable = (name: string): string | undefined => {
   const dirs = (process.env.PATH ?? "").split(Path.delimiter).filter((d) => d.length > 0)
@@ -103,13 +145,8 @@ export const findExecutable = (name: string): string | undefined => {
     if (!dirs.includes(extra)) dirs.push(extra)
   }
   for (const dir of dirs) {
-    const candidate = Path.join(dir, name)
-    try {
-      Fs.accessSync(candidate, Fs.constants.X_OK)
-      if (Fs.statSync(candidate).isFile()) return candidate
-    } catch {
-      // not here
-    }
+    const found = executableAt(Path.join(dir, name))
+    if (found !== undefined) return found
   }
   return undefined
 }

@@ -3,12 +3,9 @@
  * free loopback port, and the free ports the nodes listen on.
  */
 import { Effect, type Scope } from "effect"
-import * as Fs from "node:fs"
-import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { BrokerError, HOST, tcpProbe } from "../internal.ts"
-import { launch, type Launched, ownsListener, ProcessSet, readText, stopLaunched, tail } from "../Processes.ts"
+import { BrokerError, freePorts, HOST, tcpProbe } from "../internal.ts"
+import { launch, type Launched, makeTempDir, ownsListener, ProcessSet, readText, stopLaunched, tail } from "../Processes.ts"
 import { epmdBinary } from "./Install.ts"
 
 /** Options of {@link RabbitMQ.start} and {@link RabbitMQ.cluster}. */
@@ -61,18 +58,7 @@ export const baseEnv = (): Record<string, string> => ({
  * The temp dir of a single node or cluster. Its finalizer (the first one registered, so it runs last) removes it
  * only when `allGone()`: a data dir removed under a running node makes its shutdown hang (~10 s) and fail.
  */
-export const makeBaseDir = (allGone: () => boolean) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-rabbitmq-")),
-      catch: (cause) => new BrokerError({ message: "cannot create the RabbitMQ temp dir", cause })
-    }),
-    (dir) =>
-      Effect.sync(() => {
-        if (allGone()) Fs.rmSync(dir, { recursive: true, force: true })
-        else console.warn(`RabbitMQ helper: processes still alive, temp dir ${dir} left in place`)
-      })
-  )
+export const makeBaseDir = (allGone: () => boolean) => makeTempDir("aimeqtt-rabbitmq-", "RabbitMQ", allGone)
 
 /**
  * Starts `epmd -address 127.0.0.1 -port P` in the foreground (we hold its PID; without it, erl would start a
@@ -115,36 +101,4 @@ export const requireEpmd = (infra: Infra, what: string): Effect.Effect<void, Bro
       return Effect.fail(new BrokerError({ message: `${what}: the helper's epmd is not running` }))
     }
     return Effect.void
-  })
-
-/** `n` distinct free ports on 127.0.0.1 (all probe servers are open at once, so no port comes twice). */
-export const freePorts = (n: number): Effect.Effect<Array<number>, BrokerError> =>
-  Effect.callback<Array<number>, BrokerError>((resume) => {
-    const servers: Array<Net.Server> = []
-    const ports: Array<number> = []
-    let failed = false
-    const closeAll = (then: () => void) => {
-      let open = servers.length
-      if (open === 0) return then()
-      for (const s of servers) {
-        s.close(() => {
-          open -= 1
-          if (open === 0) then()
-        })
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const server = Net.createServer()
-      servers.push(server)
-      server.once("error", (cause) => {
-        if (failed) return
-        failed = true
-        closeAll(() => resume(Effect.fail(new BrokerError({ message: "cannot pick free ports", cause }))))
-      })
-      server.listen(0, HOST, () => {
-        const address = server.address()
-        ports.push(typeof address === "object" && address !== null ? address.port : 0)
-        if (ports.length === n && !failed) closeAll(() => resume(Effect.succeed(ports)))
-      })
-    }
   })

@@ -1,22 +1,11 @@
 /** Whether RabbitMQ is installed (the real scripts, and Erlang's epmd), and the guards of the tests that need it. */
-import { describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import * as Fs from "node:fs"
+import type { Effect } from "effect"
 import * as Path from "node:path"
-import { BrokerError, findExecutable } from "../internal.ts"
-import { isCI } from "../Mosquitto.ts"
+import { guardsFor } from "../Guards.ts"
+import { type BrokerError, executableAt, findExecutable } from "../internal.ts"
 
 /** Where the Debian package puts the real scripts (not the `su rabbitmq` wrappers of /usr/sbin). */
 const RABBITMQ_BIN_DIR = "/usr/lib/rabbitmq/bin"
-
-const executableAt = (path: string): string | undefined => {
-  try {
-    Fs.accessSync(path, Fs.constants.X_OK)
-    return Fs.statSync(path).isFile() ? path : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** `/usr/lib/rabbitmq/bin/rabbitmq-server`, or `undefined` when RabbitMQ is not installed. */
 export const rabbitmqServerBinary: string | undefined = executableAt(Path.join(RABBITMQ_BIN_DIR, "rabbitmq-server"))
@@ -31,27 +20,18 @@ export const rabbitmqAvailable: boolean = rabbitmqServerBinary !== undefined && 
 
 export const MISSING = "rabbitmq-server is required under CI (install: apt-get install -y rabbitmq-server)"
 
+const rabbitmqGuards = guardsFor({
+  available: rabbitmqAvailable,
+  missing: MISSING,
+  testUnderCI: "rabbitmq-server is required under CI",
+  skipReason: "rabbitmq-server not installed. Install with: apt-get install -y rabbitmq-server"
+})
+
 /**
  * `describe` for tests that need RabbitMQ. When it is missing: under CI (`CI=true`) the block holds a single
  * failing test "rabbitmq-server is required under CI"; otherwise the block is skipped with a loud console warning.
  */
-export const describeRabbitMQ = (name: string, fn: () => void): void => {
-  if (rabbitmqAvailable) {
-    describe(name, fn)
-  } else if (isCI) {
-    describe(name, () => {
-      it.effect("rabbitmq-server is required under CI", () => requireRabbitMQ)
-    })
-  } else {
-    console.warn(
-      `\n!!!!!!!! SKIPPING "${name}": rabbitmq-server not installed. ` +
-        `Install with: apt-get install -y rabbitmq-server !!!!!!!!\n`
-    )
-    describe.skip(name, fn)
-  }
-}
+export const describeRabbitMQ: (name: string, fn: () => void) => void = rabbitmqGuards.describe
 
 /** Effect guard for a single test: fails with {@link BrokerError} when RabbitMQ is missing. */
-export const requireRabbitMQ: Effect.Effect<void, BrokerError> = Effect.suspend(() =>
-  rabbitmqAvailable ? Effect.void : Effect.fail(new BrokerError({ message: MISSING }))
-)
+export const requireRabbitMQ: Effect.Effect<void, BrokerError> = rabbitmqGuards.require

@@ -6,11 +6,11 @@ import { Effect, type Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { BrokerError, HOST, tcpProbe } from "../internal.ts"
+import { BrokerError, freePorts, HOST, tcpProbe } from "../internal.ts"
 import { launch, ownsListener, ProcessSet, readText, signalTracked, stopLaunched, tail, type Tracked, waitGone } from "../Processes.ts"
 import { logFileOf, type NodeState, nodeEnv, stdoutFileOf, writeNodeFiles } from "./Config.ts"
 import { runCtl } from "./Ctl.ts"
-import { freePorts, type Infra, makeBaseDir, requireEpmd, resolveOptions, type RabbitMQOptions, startEpmd } from "./Infra.ts"
+import { type Infra, makeBaseDir, requireEpmd, resolveOptions, type RabbitMQOptions, startEpmd } from "./Infra.ts"
 import { MISSING, rabbitmqAvailable, rabbitmqServerBinary } from "./Install.ts"
 
 /** Signals {@link RabbitMQNode.kill} sends to the node's `beam.smp`. */
