@@ -6,6 +6,7 @@
  *
  * @since 0.2.0
  */
+import { outgoingStringError, outgoingTopicNameError } from "@aimeqtt/codec"
 import { InvalidOptions, InvalidTopic, PayloadEncodeError } from "./errors.ts"
 
 /** What a value is, for a message: `a number`, `an object`, `null`, `an array`. */
@@ -71,4 +72,75 @@ export const filterList = (filters: unknown): ReadonlyArray<string> | InvalidTop
     if (error !== undefined) return error
   }
   return [...new Set(filters as ReadonlyArray<string>)]
+}
+
+const UINT32_MAX = 0xffff_ffff
+
+/** The MQTT 5.0 properties a program may give a PUBLISH (and, with `willDelayInterval`, a will). */
+const publishPropertyKeys = new Set([
+  "payloadFormatIndicator",
+  "messageExpiryInterval",
+  "contentType",
+  "responseTopic",
+  "correlationData",
+  "userProperties"
+])
+
+/**
+ * Why MQTT 5.0 publish (or will) properties cannot be sent, checked at run time, field by field: each
+ * string a valid MQTT string without control characters or noncharacters (mosquitto closes the connection
+ * for them, and the client would re-send the message for ever) [MQTT-1.5.4], numbers whole and in range
+ * (a Four Byte Integer [MQTT-1.5.3]), the Response Topic a topic name [MQTT-3.3.2-14], the right types (a
+ * value typed `any` gets past the compiler), no unknown key. `field` names the option (`properties`,
+ * `will.properties`).
+ */
+export const publishPropertiesError = (properties: unknown, field: string, will = false): InvalidOptions | undefined => {
+  const fail = (message: string) => new InvalidOptions({ message: `invalid ${field}: ${message}` })
+  if (typeof properties !== "object" || properties === null || Array.isArray(properties)) return fail(`expected an object, got ${kind(properties)}`)
+  for (const [key, value] of Object.entries(properties)) {
+    if (value === undefined) continue
+    if (!publishPropertyKeys.has(key) && !(will && key === "willDelayInterval")) return fail(`unknown property ${JSON.stringify(key)}`)
+    switch (key) {
+      case "payloadFormatIndicator":
+        if (typeof value !== "boolean") return fail(`payloadFormatIndicator must be a boolean, got ${kind(value)}`)
+        break
+      case "messageExpiryInterval":
+      case "willDelayInterval":
+        if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > UINT32_MAX) {
+          return fail(`${key} must be a whole number of seconds in 0..${UINT32_MAX}, got ${String(value)}`)
+        }
+        break
+      case "contentType": {
+        if (typeof value !== "string") return fail(`contentType must be a string, got ${kind(value)}`)
+        const issue = outgoingStringError(value, "contentType")
+        if (issue !== undefined) return fail(issue)
+        break
+      }
+      case "responseTopic": {
+        if (typeof value !== "string") return fail(`responseTopic must be a string, got ${kind(value)}`)
+        const issue = outgoingTopicNameError(value)
+        if (issue !== undefined) return fail(`responseTopic ${JSON.stringify(value)}: ${issue}`)
+        break
+      }
+      case "correlationData":
+        if (!(value instanceof Uint8Array)) return fail(`correlationData must be a Uint8Array, got ${kind(value)}`)
+        break
+      case "userProperties": {
+        const pairs: ReadonlyArray<unknown> = Array.isArray(value)
+          ? value
+          : typeof value === "object" && value !== null
+          ? Object.entries(value)
+          : [value]
+        for (const pair of pairs) {
+          if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string") {
+            return fail(`userProperties must be [name, value] pairs of strings (or a record of strings), got ${kind(pair)}`)
+          }
+          const issue = outgoingStringError(pair[0], "a user property's name") ?? outgoingStringError(pair[1], `user property ${JSON.stringify(pair[0])}`)
+          if (issue !== undefined) return fail(issue)
+        }
+        break
+      }
+    }
+  }
+  return undefined
 }

@@ -40,7 +40,14 @@ import { AckableMessage, type AckableTypedMessage, type Message, type PublishRes
 import type { PublishProperties } from "./SessionStore.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
-import { filterList, payloadTypeError, publishOptionsError, subscribeOptionsError, topicTypeError } from "./Arguments.ts"
+import {
+  filterList,
+  payloadTypeError,
+  publishOptionsError,
+  publishPropertiesError,
+  subscribeOptionsError,
+  topicTypeError
+} from "./Arguments.ts"
 import { makeRequester } from "./RequestResponse.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as Tracing from "./Tracing.ts"
@@ -101,6 +108,8 @@ export interface RequestOptions {
 export interface RespondOptions {
   /** QoS of the subscription and of the responses. Default 1. */
   readonly qos?: QoS
+  /** Requests handled at once (in any order). Default 16. */
+  readonly concurrency?: number
 }
 
 /** Options of `subscribe` and `subscription`. @since 0.1.0 @category options */
@@ -248,14 +257,16 @@ export class MqttClient extends Context.Service<MqttClient, {
       TypedMessage<A>,
       RequestResponseError
     >
-    (topic: string, payload: string | Uint8Array, options?: RequestOptions): Effect.Effect<Message, RequestResponseError>
+    (topic: string, payload: string | Uint8Array, options?: RequestOptions): Effect.Effect<Message, Exclude<RequestResponseError, PayloadDecodeError>>
   }
   /**
    * MQTT 5.0: serves requests made with `request` (or any client that sets a Response Topic): subscribes to
    * `filter` and, for each message that has a Response Topic, runs `handler` and publishes its answer to
-   * that topic with the request's Correlation Data [MQTT-4.10]. A message without a Response Topic is
-   * skipped (logged). Runs until interrupted; fails with the subscription's errors, a publish's errors, or
-   * the handler's own error.
+   * that topic with the request's Correlation Data [MQTT-4.10], up to `concurrency` (default 16) requests at
+   * once. One request never stops the service: a message without a Response Topic, a handler that fails
+   * or dies, an answer the broker refuses (a Response Topic the responder may not publish to) are logged as
+   * warnings and the next requests are served. Runs until interrupted; fails only with the subscription's
+   * errors (`InvalidOptions` under MQTT 3.1.1).
    *
    * @example
    * yield* mqtt.respond("svc/time", () => Effect.succeed(new Date().toISOString())).pipe(Effect.forkScoped)
@@ -264,7 +275,7 @@ export class MqttClient extends Context.Service<MqttClient, {
     filter: string,
     handler: (request: Message) => Effect.Effect<string | Uint8Array, E, R>,
     options?: RespondOptions
-  ): Effect.Effect<never, SubscribeError | PublishError | E, R>
+  ): Effect.Effect<never, SubscribeError, R>
   /**
    * MQTT 5.0 enhanced authentication: authenticates again on the open connection [MQTT-4.12.1], with the
    * steps of the `authentication` option (a token about to expire, new credentials). Fails with
@@ -436,6 +447,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       let properties: PublishProperties | undefined
       if (publishOptions?.properties !== undefined) {
         if (!v5) return Effect.fail(new InvalidOptions({ message: "properties: MQTT 5.0 only, set protocolVersion: 5 on the client" }))
+        const wrong = publishPropertiesError(publishOptions.properties, "properties")
+        if (wrong !== undefined) return Effect.fail(wrong)
         properties = publishProperties(publishOptions.properties)
       }
       if (v5) {
@@ -604,6 +617,21 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       }
       const negotiated = engine.negotiated()
       for (const filter of filters) {
+        // One subscription per filter at the broker: a later SUBSCRIBE replaces the options [MQTT-3.8.4-3], so
+        // streams on one filter must agree on those that shape delivery.
+        const open = engine.dispatcher.subscriptions.openRequest(filter)
+        if (open !== undefined && "noLocal" in open) {
+          const differ = [
+            (noLocal ?? false) !== open.noLocal ? `noLocal: ${String(open.noLocal)}` : undefined,
+            (retainAsPublished ?? false) !== open.retainAsPublished ? `retainAsPublished: ${String(open.retainAsPublished)}` : undefined
+          ].filter((d) => d !== undefined)
+          if (differ.length > 0) {
+            return Effect.fail(new InvalidOptions({
+              message: `another open stream on ${JSON.stringify(filter)} subscribed with ${differ.join(", ")}; the broker keeps one set of ` +
+                "options per filter and client (a new SUBSCRIBE replaces them [MQTT-3.8.4-3]): use the same options, or another filter"
+            }))
+          }
+        }
         const shared = isSharedSubscription(filter)
         if (shared && noLocal === true) {
           return Effect.fail(new InvalidOptions({ message: `noLocal cannot be set on the shared subscription ${JSON.stringify(filter)} [MQTT-3.8.3-4]` }))
@@ -652,8 +680,15 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       Effect.gen(function*() {
         const timeout = requestOptions?.timeout === undefined ? undefined : yield* Option.match(Duration.fromInput(requestOptions.timeout), {
           onNone: () => Effect.fail(new InvalidOptions({ message: `timeout is not a valid duration: ${String(requestOptions.timeout)}` })),
-          onSome: Effect.succeed
+          onSome: (d) =>
+            Duration.isGreaterThan(d, Duration.zero)
+              ? Effect.succeed(d)
+              : Effect.fail(new InvalidOptions({ message: `timeout must be longer than 0, got ${Duration.format(d)}` }))
         })
+        if (requestOptions?.properties !== undefined) {
+          const wrong = publishPropertiesError(requestOptions.properties, "properties")
+          if (wrong !== undefined) return yield* wrong
+        }
         const bytes = typeof payload === "string" ? utf8.encode(payload) : payload
         const wrongPayload = payloadTypeError(String(topic), payload)
         if (wrongPayload !== undefined) return yield* wrongPayload
@@ -681,27 +716,40 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       filter: string,
       handler: (request: Message) => Effect.Effect<string | Uint8Array, E, R>,
       respondOptions?: RespondOptions
-    ): Effect.Effect<never, SubscribeError | PublishError | E, R> => {
+    ): Effect.Effect<never, SubscribeError, R> => {
+      if (!v5) {
+        return Effect.fail(new InvalidOptions({ message: "respond needs MQTT 5.0 (Response Topic, Correlation Data): set protocolVersion: 5 on the client" }))
+      }
       const qos = respondOptions?.qos ?? 1
+      const concurrency = respondOptions?.concurrency ?? 16
+      if (!Number.isInteger(concurrency) || concurrency < 1) {
+        return Effect.fail(new InvalidOptions({ message: `concurrency must be a positive integer, got ${String(concurrency)}` }))
+      }
       const requests: Stream.Stream<Message, SubscribeError | ConnectionFailure> = Stream.unwrap(
         Effect.map(subscription(filter, { qos }), (s) => s.messages)
       )
-      return requests.pipe(
-        Stream.runForEach((message) => {
-          const responseTopic = message.properties?.responseTopic
-          if (responseTopic === undefined) {
-            return Effect.logWarning(`MQTT: respond on ${filter}: skipped a message on ${message.topic} that has no Response Topic`)
-          }
-          const correlationData = message.properties?.correlationData
-          return Effect.flatMap(handler(message), (answer) =>
-            publishBytes(responseTopic, typeof answer === "string" ? utf8.encode(answer) : answer, {
-              qos,
-              // The request's Correlation Data goes back unchanged (section 4.10.2).
-              ...(correlationData !== undefined ? { properties: { correlationData } } : {})
-            }))
-        }),
-        Effect.andThen(Effect.never)
-      )
+      /** One request: its handler and its response. A failure is logged; the service goes on for the others. */
+      const serve = (message: Message): Effect.Effect<void, never, R> => {
+        const responseTopic = message.properties?.responseTopic
+        if (responseTopic === undefined) {
+          return Effect.logWarning(`MQTT: respond on ${filter}: skipped a message on ${message.topic} that has no Response Topic`)
+        }
+        const correlationData = message.properties?.correlationData
+        return Effect.flatMap(handler(message), (answer) =>
+          publishBytes(responseTopic, typeof answer === "string" ? utf8.encode(answer) : answer, {
+            qos,
+            // The request's Correlation Data goes back unchanged (section 4.10.2).
+            ...(correlationData !== undefined ? { properties: { correlationData } } : {})
+          })).pipe(
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause)
+                ? Effect.failCause(cause as Cause.Cause<never>)
+                : Effect.logWarning(`MQTT: respond on ${filter}: the request on ${message.topic} (response to ${responseTopic}) failed`, cause)
+            ),
+            Effect.asVoid
+          )
+      }
+      return requests.pipe(Stream.mapEffect(serve, { concurrency, unordered: true }), Stream.runDrain, Effect.andThen(Effect.never))
     }
 
     return MqttClient.of({

@@ -14,6 +14,7 @@ import {
   type QoS
 } from "@aimeqtt/codec"
 import { Duration, Effect, type LogLevel, Option, Redacted, Schedule } from "effect"
+import { publishPropertiesError } from "./Arguments.ts"
 import { ConnectError, InvalidOptions } from "./errors.ts"
 
 /**
@@ -444,6 +445,14 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     if (options.topicAliases === "auto") v5Only.push("topicAliases")
     if (options.authentication !== undefined) v5Only.push("authentication")
     if (options.followServerReference === true) v5Only.push("followServerReference")
+    const willPropertiesIssue = will?.properties === undefined ? undefined : publishPropertiesError(will.properties, "will.properties", true)
+    if (willPropertiesIssue !== undefined) return yield* willPropertiesIssue
+    const methodIssue = options.authentication === undefined
+      ? undefined
+      : typeof options.authentication.method !== "string"
+      ? "authentication.method must be a string"
+      : outgoingStringError(options.authentication.method, "authentication.method")
+    if (methodIssue !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${methodIssue}` })
     if (will?.properties !== undefined) v5Only.push("will.properties")
     if (protocolVersion === 4 && v5Only.length > 0) {
       return yield* new InvalidOptions({ message: `${v5Only.join(", ")}: MQTT 5.0 only, set protocolVersion: 5` })

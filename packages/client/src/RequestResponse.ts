@@ -55,9 +55,19 @@ export const makeRequester = (deps: RequesterDeps) => {
         if (key !== undefined && waiter !== undefined) {
           waiting.delete(key)
           Deferred.doneUnsafe(waiter, Exit.succeed(message))
+          return undefined
         }
-      })
-    return Effect.gen(function*() {
+        return message
+      }).pipe(
+        Effect.flatMap((late) =>
+          late === undefined
+            ? Effect.void
+            : Effect.logDebug(`MQTT: a response on ${late.topic} matched no waiting request (it timed out or was interrupted); dropped`)
+        )
+      )
+    // Set up in its own fiber in the client's scope, so that a caller that times out or is interrupted while it
+    // runs does not take the other callers' subscription with it.
+    const setup = Effect.gen(function*() {
       // Subscribed in the client's scope: it lasts as long as the client.
       const subscription = yield* deps.subscription(topic).pipe(Scope.provide(deps.scope))
       yield* subscription.messages.pipe(
@@ -77,6 +87,7 @@ export const makeRequester = (deps: RequesterDeps) => {
         })
       )
     )
+    return Effect.andThen(Effect.forkIn(setup, deps.scope), Deferred.await(ready))
   })
 
   return {
@@ -89,24 +100,28 @@ export const makeRequester = (deps: RequesterDeps) => {
         if (deps.protocolVersion !== 5) {
           return yield* new InvalidOptions({ message: "request needs MQTT 5.0 (Response Topic, Correlation Data): set protocolVersion: 5 on the client" })
         }
-        const responseTopic = yield* responses
         const correlationData = randomBytes(16)
         const key = hex(correlationData)
         const response = Deferred.makeUnsafe<Message>()
-        waiting.set(key, response)
-        return yield* Effect.gen(function*() {
+        const exchange = Effect.gen(function*() {
+          const responseTopic = yield* responses
+          waiting.set(key, response)
           yield* deps.publish(topic, payload, {
             qos: options.qos ?? 1,
             properties: { ...options.properties, responseTopic, correlationData }
           })
-          const timeout = options.timeout
-          if (timeout === undefined) return yield* Deferred.await(response)
-          const answered = yield* Deferred.await(response).pipe(Effect.timeoutOption(timeout))
-          return yield* Option.match(answered, {
+          return yield* Deferred.await(response)
+        })
+        const timeout = options.timeout
+        // The timeout covers the whole exchange: the response subscription and a request waiting offline included.
+        const bounded = timeout === undefined ? exchange : exchange.pipe(
+          Effect.timeoutOption(timeout),
+          Effect.flatMap(Option.match({
             onNone: () => Effect.fail(new ResponseTimeout({ topic, timeoutMillis: Duration.toMillis(timeout) })),
             onSome: Effect.succeed
-          })
-        }).pipe(Effect.ensuring(Effect.sync(() => waiting.delete(key))))
+          }))
+        )
+        return yield* bounded.pipe(Effect.ensuring(Effect.sync(() => waiting.delete(key))))
       })
   }
 }

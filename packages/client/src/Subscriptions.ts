@@ -268,6 +268,12 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   }
 
   /** Where an incoming message goes (see {@link Route}); a buffered message is kept here. */
+  /** The latest request for `filter` while some stream is open on it (its MQTT 5.0 options are the broker's). */
+  openRequest(filter: string): SubscriptionRequest | undefined {
+    const state = this.#filters.get(filter)
+    return state !== undefined && state.streams.size > 0 ? state.latest : undefined
+  }
+
   /**
    * A Subscription Identifier for a SUBSCRIBE of `filters` (MQTT 5.0, when the broker supports them): the
    * broker tags every message with the identifiers of the subscriptions it matched, and {@link route}

@@ -10,7 +10,7 @@ import type { ConnectionStatus, Message, MqttClient, SubscribeOptions } from "@a
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit, Option, Redacted, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { client, collect, joinWithin, uniqueId } from "./util.ts"
+import { awaitStatus, client, collect, joinWithin, uniqueId } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
@@ -231,6 +231,97 @@ describeMosquitto("MQTT 5.0 request/response against mosquitto [MQTT-4.10]", () 
       const broker = yield* Mosquitto.start()
       const mqtt = yield* client(broker.url)
       const error = yield* Effect.flip(mqtt.request("svc/x", "x"))
+      assert.strictEqual(error._tag, "InvalidOptions")
+    }))
+})
+
+describeMosquitto("MQTT 5.0: what a newcomer's trial broke (fixed)", () => {
+  it.live("properties a broker would close the connection for fail with InvalidOptions before sending; the connection and later publishes are fine", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const mqtt = yield* client(broker.url, v5)
+      const bad: ReadonlyArray<readonly [string, unknown]> = [
+        ["contentType", { contentType: "text\u0007" }],
+        ["user property", { userProperties: [["a", "b\u0001"]] }],
+        ["user property", { userProperties: { a: "\uffff" } }],
+        ["responseTopic", { responseTopic: "a/\u0001" }],
+        ["messageExpiryInterval", { messageExpiryInterval: -1 }],
+        ["messageExpiryInterval", { messageExpiryInterval: 2 ** 32 }],
+        ["messageExpiryInterval", { messageExpiryInterval: 1.5 }],
+        ["messageExpiryInterval", { messageExpiryInterval: Number.NaN }],
+        ["correlationData", { correlationData: "abc" }],
+        ["payloadFormatIndicator", { payloadFormatIndicator: 1 }],
+        ["userProperties", { userProperties: [["a"]] }],
+        ["unknown property", { topicAlias: 3 }]
+      ]
+      for (const [field, properties] of bad) {
+        const error = yield* Effect.flip(mqtt.publish("t", "x", { qos: 1, properties: properties as never }))
+        assert.strictEqual(error._tag, "InvalidOptions", field)
+        assert.include(error.message, field)
+      }
+      const willError = yield* Effect.flip(client(broker.url, { ...v5, will: { topic: "w", payload: "x", properties: { willDelayInterval: -5 } } }))
+      assert.strictEqual(willError._tag, "InvalidOptions")
+      assert.include(willError.message, "willDelayInterval")
+      const result = yield* mqtt.publish("t", "fine", { qos: 1, properties: { contentType: "text/plain" } }).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(result.reasonCode, 0x10)
+      assert.strictEqual((yield* SubscriptionRef.get(mqtt.status))._tag, "Connected")
+    }))
+
+  it.live("request's timeout covers the time offline: with the broker gone, it fails with ResponseTimeout", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const mqtt = yield* client(broker.url, { ...v5, connectionLossLogLevel: "None" })
+      yield* broker.kill("SIGKILL")
+      yield* awaitStatus(mqtt, (s) => s._tag !== "Connected")
+      const error = yield* Effect.flip(mqtt.request("svc/x", "x", { timeout: "300 millis" })).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(error._tag, "ResponseTimeout")
+      const invalid = yield* Effect.flip(mqtt.request("svc/x", "x", { timeout: 0 }))
+      assert.strictEqual(invalid._tag, "InvalidOptions")
+    }))
+
+  it.live("respond: one failing or dying request does not stop the service; requests are served concurrently", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const server = yield* client(broker.url, v5)
+      let running = 0
+      let most = 0
+      yield* server.respond("svc/flaky", (request) =>
+        Effect.gen(function*() {
+          running++
+          most = Math.max(most, running)
+          yield* Effect.sleep("50 millis")
+          running--
+          if (request.text === "fail") return yield* Effect.fail("the handler failed")
+          if (request.text === "die") return yield* Effect.die(new Error("the handler died"))
+          return `ok:${request.text}`
+        })).pipe(Effect.forkScoped({ startImmediately: true }))
+      const mqtt = yield* client(broker.url, v5)
+      yield* awaitSubscriber(mqtt, "svc/flaky")
+      const failed = yield* Effect.flip(mqtt.request("svc/flaky", "fail", { timeout: "500 millis" }))
+      assert.strictEqual(failed._tag, "ResponseTimeout")
+      const died = yield* Effect.flip(mqtt.request("svc/flaky", "die", { timeout: "500 millis" }))
+      assert.strictEqual(died._tag, "ResponseTimeout")
+      const answers = yield* Effect.forEach(["a", "b", "c", "d"], (x) => mqtt.request("svc/flaky", x, { timeout: "5 seconds" }), { concurrency: "unbounded" })
+      assert.deepStrictEqual(answers.map((a) => a.text), ["ok:a", "ok:b", "ok:c", "ok:d"])
+      assert.isAbove(most, 1, "more than one handler ran at once")
+    }))
+
+  it.live("streams on one filter must agree on No Local and Retain As Published (one subscription per filter at the broker)", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const mqtt = yield* client(broker.url, v5)
+      yield* mqtt.subscription("same/filter", { qos: 1 })
+      const error = yield* Effect.flip(mqtt.subscription("same/filter", { qos: 1, noLocal: true }))
+      assert.strictEqual(error._tag, "InvalidOptions")
+      assert.include(error.message, "noLocal")
+      yield* mqtt.subscription("same/filter", { qos: 0 }) // the same options: fine
+    }))
+
+  it.live("respond under MQTT 3.1.1 fails with InvalidOptions", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const mqtt = yield* client(broker.url)
+      const error = yield* Effect.flip(mqtt.respond("svc/x", () => Effect.succeed("x")))
       assert.strictEqual(error._tag, "InvalidOptions")
     }))
 })
