@@ -24,7 +24,7 @@ export const VERSION = "0.1.0"
 
 /** The `aimeqtt` command with its `pub` and `sub` subcommands. @since 0.1.0 @category cli */
 export const app = Command.make("aimeqtt").pipe(
-  Command.withDescription("MQTT 3.1.1 command-line client: aimeqtt pub / aimeqtt sub"),
+  Command.withDescription("MQTT 3.1.1 and 5.0 command-line client: aimeqtt pub / aimeqtt sub"),
   Command.withSubcommands([pub, sub])
 )
 

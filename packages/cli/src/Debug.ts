@@ -37,7 +37,7 @@ export const describePacket = (packet: Packet<ProtocolVersion>, direction: "sent
     case "Puback":
       return sent ? `PUBACK (m${packet.packetId}, rc${rc})` : `PUBACK (Mid: ${packet.packetId}, RC:${rc})`
     case "Pubrec":
-      return sent ? `PUBREC (m${packet.packetId}, rc${rc})` : `PUBREC (Mid: ${packet.packetId})`
+      return sent ? `PUBREC (m${packet.packetId}, rc${rc})` : `PUBREC (Mid: ${packet.packetId}${"reasonCode" in packet ? `, RC:${rc}` : ""})`
     case "Pubrel":
       return sent ? `PUBREL (m${packet.packetId})` : `PUBREL (Mid: ${packet.packetId})`
     case "Pubcomp":

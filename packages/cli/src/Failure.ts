@@ -72,7 +72,11 @@ export const toFailure = (error: MqttError | InvalidOptions | PlatformError.Plat
       return new CliFailure({ message: error.message, exitCode: ExitCode.usage })
     case "ConnectionRefused":
       return new CliFailure({
-        message: `Connection refused: ${error.reason} (CONNACK return code ${error.returnCode})`,
+        // MQTT 3.1.1: return codes 1..5 (exit 1..5, as mosquitto); MQTT 5.0: the reason code (0x80 and up, as mosquitto's -V mqttv5).
+        message: error.protocolVersion === 4
+          ? `Connection refused: ${error.reason} (CONNACK return code ${error.reasonCode})`
+          : `Connection refused: ${error.reason} (CONNACK reason code 0x${error.reasonCode.toString(16)})` +
+            (error.reasonString === undefined ? "" : `: ${error.reasonString}`),
         exitCode: error.reasonCode
       })
     case "ConnectError":

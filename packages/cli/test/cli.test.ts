@@ -293,6 +293,11 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
       })
       assert.strictEqual(fromEnv.code, 5, fromEnv.stderr)
       assert.notInclude(fromEnv.stderr + fromEnv.stdout, "wrong-pw-Zq9")
+      // MQTT 5.0: the reason code (mosquitto 2.0.11 sends 0x87 Not authorized) as exit code and in the message
+      const v5 = yield* runCli(["pub", ...hostPort(broker), "--protocol-version", "mqttv5", "-u", "alice", "-P", "wrong-pw-Zq9", "-t", "a", "-m", "x"])
+      assert.strictEqual(v5.code, 0x87, v5.stderr)
+      assert.include(v5.stderr, "Connection refused: Not authorized (CONNACK reason code 0x87)")
+      assert.notInclude(v5.stderr + v5.stdout, "wrong-pw-Zq9")
     }), 60_000)
 
   it.live("right password from -P and from MQTT_PASSWORD: published", () =>

@@ -178,7 +178,7 @@ export interface Subscription {
 export type { ConnectionStatus } from "./Supervisor.ts"
 
 /**
- * An MQTT 3.1.1 client connected to one broker.
+ * An MQTT 3.1.1 or 5.0 client (`protocolVersion`) connected to one broker.
  *
  * @example
  * const program = Effect.gen(function*() {

@@ -366,7 +366,6 @@ export class DisconnectedByServer extends Schema.TaggedError<DisconnectedByServe
  * sent (the broker would have closed the connection):
  * - `"qos"`: a publish above the Maximum QoS [MQTT-3.2.2-9]; `"retain"`: a retained publish when Retain
  *   Available is 0 [MQTT-3.2.2-14];
- * - `"packet-size"` is reported as `PayloadTooLarge` instead;
  * - `"wildcard-subscriptions"`, `"shared-subscriptions"`: a filter the broker said it does not support
  *   (Wildcard Subscription Available, Shared Subscription Available [MQTT-3.2.2.3.16][MQTT-3.2.2.3.18]).
  *
@@ -468,7 +467,8 @@ export class OfflineQueueFull extends Schema.TaggedError<OfflineQueueFull>()("Of
 }
 
 /**
- * A payload too large for one MQTT packet, or larger than the client's `maxPacketSize`.
+ * A publish too large for one MQTT packet (256 MB), or, under MQTT 5.0, larger than the broker's Maximum
+ * Packet Size (its CONNACK's); nothing was sent. (The client's own `maxPacketSize` bounds what it accepts.)
  *
  * @since 0.1.0
  * @category errors

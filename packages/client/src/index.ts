@@ -1,5 +1,5 @@
 /**
- * @aimeqtt/client: an Effect-native MQTT 3.1.1 client.
+ * @aimeqtt/client: an Effect-native MQTT 3.1.1 and 5.0 client.
  *
  * The Node entry: the portable API of `index.browser.ts` (also what browsers get, through the
  * `browser` export condition) plus the Node-only modules.
