@@ -137,7 +137,9 @@ export const start = (
     const shutdown = (cause: ConnectionFailure | ClientClosed) =>
       Effect.gen(function*() {
         current = undefined
-        yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
+        // Said once: the connection that ended with this very cause has already reported it.
+        const now = yield* SubscriptionRef.get(status)
+        if (!(now._tag === "Disconnected" && now.cause === cause)) yield* SubscriptionRef.set(status, { _tag: "Disconnected", cause })
         yield* hooks.closed(cause)
       })
 

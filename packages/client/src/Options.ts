@@ -15,7 +15,7 @@ import {
 } from "@aimeqtt/codec"
 import { Duration, Effect, type LogLevel, Option, Redacted, Schedule } from "effect"
 import { publishPropertiesError } from "./Arguments.ts"
-import { ConnectError, InvalidOptions } from "./errors.ts"
+import { ConnectError, type ConnectionFailure, InvalidOptions } from "./errors.ts"
 
 /**
  * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
@@ -164,8 +164,12 @@ export interface ClientOptions {
   readonly will?: WillOptions
   /** Bounds the whole first connection, retries included (and each later reconnect attempt). Default 30 s. */
   readonly connectTimeout?: Duration.Input
-  /** When to retry after a failed or lost connection. Default: exponential from 1 s with jitter, capped at 30 s. */
-  readonly reconnect?: Schedule.Schedule<unknown, unknown>
+  /**
+   * When to retry after a failed or lost connection. Default: exponential from 1 s with jitter, capped at 30 s.
+   * Its input is the {@link ConnectionFailure} that calls for the retry, so a schedule can decide by it (e.g.
+   * stop on an MQTT 5.0 `DisconnectedByServer` with a given `reasonCode`).
+   */
+  readonly reconnect?: Schedule.Schedule<unknown, ConnectionFailure>
   /**
    * Whether the first connection is retried (paced by `reconnect`, bounded by `connectTimeout`). Default true.
    * With false, the layer fails at once with the first attempt's error when every broker in `urls` was tried
@@ -256,7 +260,7 @@ export interface ResolvedOptions {
   /** `pingTimeout` was given: a Server Keep Alive does not change it. */
   readonly pingTimeoutGiven: boolean
   readonly connectTimeout: Duration.Duration
-  readonly reconnect: Schedule.Schedule<unknown, unknown>
+  readonly reconnect: Schedule.Schedule<unknown, ConnectionFailure>
   readonly connectRetry: boolean
   readonly connectionLossLogLevel: LogLevel.LogLevel
   readonly maxInflight: number

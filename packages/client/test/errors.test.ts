@@ -4,6 +4,7 @@
  * help (`isRetryable`), and the dialer asks the error rather than its own table (`connectRetry`).
  */
 import {
+  type ClientOptions,
   ClientClosed,
   ConnectError,
   ConnectionLost,
@@ -19,6 +20,7 @@ import {
   PayloadTooLarge,
   ProtocolError,
   type PublishError,
+  type RequestResponseError,
   SessionStoreError,
   type SubscribeError,
   SubscriptionRejected,
@@ -51,6 +53,11 @@ describe("each operation declares its own errors", () => {
       const held: Effect.Effect<unknown, SubscribeError, Scope.Scope> = mqtt.subscription("t")
       const unsubscribed = mqtt.unsubscribe("t")
       expectTypeOf<ErrorOf<typeof unsubscribed>>().toEqualTypeOf<UnsubscribeError>()
+      // MQTT 5.0 request/response: PayloadDecodeError only with a responseSchema.
+      const asked = mqtt.request("svc", "x")
+      expectTypeOf<ErrorOf<typeof asked>>().toEqualTypeOf<Exclude<RequestResponseError, PayloadDecodeError>>()
+      const typedAsk = mqtt.request("svc", "x", { responseSchema: Schema.Struct({ n: Schema.Number }) })
+      expectTypeOf<ErrorOf<typeof typedAsk>>().toEqualTypeOf<RequestResponseError>()
       return held
     }
     // A publish cannot fail with a subscription's refusal; an unsubscribe not with a payload size.
@@ -59,6 +66,11 @@ describe("each operation declares its own errors", () => {
     expectTypeOf<PayloadTooLarge>().not.toMatchTypeOf<SubscribeError>()
     expectTypeOf<InvalidOptions>().not.toMatchTypeOf<UnsubscribeError>()
     expectTypeOf<Layer.Error<ReturnType<typeof MqttClient.layer>>>().toEqualTypeOf<LayerError>()
+    // A reconnect schedule may read why it is asked (its input is the ConnectionFailure).
+    const stopOnTakeover: Schedule.Schedule<number, ConnectionFailure> = Schedule.recurs(5).pipe(
+      Schedule.while<ConnectionFailure, number>(({ input }) => input._tag !== "DisconnectedByServer" || input.reasonCode !== 0x8e)
+    )
+    expectTypeOf(stopOnTakeover).toMatchTypeOf<NonNullable<ClientOptions["reconnect"]>>()
     // So `catchTags` over exactly these tags leaves nothing.
     const handled = (mqtt: Service): Effect.Effect<unknown> =>
       mqtt.publish("t", "x").pipe(Effect.catchTags({

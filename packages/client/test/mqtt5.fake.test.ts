@@ -69,6 +69,11 @@ it.live("DISCONNECT 0x8E (session taken over): status names it, the client does 
         : answer(conn, packet)
     ))
     const mqtt = yield* client(broker.url, { ...v5, reconnect: Schedule.spaced("20 millis") })
+    const seen: Array<string> = []
+    yield* SubscriptionRef.changes(mqtt.status).pipe(
+      Stream.runForEach((s) => Effect.sync(() => seen.push(s._tag === "Disconnected" ? `Disconnected:${s.cause?._tag}` : s._tag))),
+      Effect.forkScoped({ startImmediately: true })
+    )
     const stream = yield* mqtt.subscribe("t/#").pipe(Stream.runDrain, Effect.forkScoped({ startImmediately: true }))
     const ended = yield* Fiber.await(stream).pipe(Effect.timeout("5 seconds"))
     const error = Exit.isFailure(ended) ? Option.getOrUndefined(Exit.findErrorOption(ended)) : undefined
@@ -81,6 +86,8 @@ it.live("DISCONNECT 0x8E (session taken over): status names it, the client does 
     }
     const status = yield* SubscriptionRef.get(mqtt.status)
     assert.strictEqual(status._tag === "Disconnected" ? status.cause?._tag : status._tag, "DisconnectedByServer")
+    const told = seen.filter((s) => s === "Disconnected:DisconnectedByServer")
+    assert.strictEqual(told.length, 1, `the status says it once: ${seen.join(", ")}`)
     const publish = yield* Effect.flip(mqtt.publish("t/x", "late", { qos: 1 }))
     assert.strictEqual(publish._tag, "ClientClosed")
     assert.strictEqual(broker.connectionCount(), 1, "no reconnect after a final DISCONNECT")
@@ -406,7 +413,7 @@ it.live("publish properties that break the rules fail with InvalidOptions naming
     assert.include(notText.message, "payloadFormatIndicator")
     const wildcard = yield* Effect.flip(mqtt.publish("t", "x", { properties: { responseTopic: "replies/#" } }))
     assert.strictEqual(wildcard._tag, "InvalidOptions")
-    assert.include(wildcard.message, "Response Topic")
+    assert.include(wildcard.message, "responseTopic")
     const badUser = yield* Effect.flip(mqtt.publish("t", "x", { properties: { userProperties: [["k", "\u0000"]] } }))
     assert.strictEqual(badUser._tag, "InvalidOptions")
     yield* mqtt.publish("t", "é", { qos: 1, properties: { payloadFormatIndicator: true } })
