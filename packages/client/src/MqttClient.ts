@@ -162,7 +162,7 @@ export interface SubscribeSchemaOptions<A, I> extends SubscribeOptions {
 }
 
 /** An acknowledged subscription. @since 0.1.0 @category models */
-export interface Subscription {
+export interface Subscription<M extends Message = Message> {
   /** The QoS the broker granted, one per filter, in request order [MQTT-3.9.3]. */
   readonly granted: ReadonlyArray<QoS>
   /**
@@ -172,7 +172,7 @@ export interface Subscription {
    * and with the last {@link ConnectionFailure} when the client gives up reconnecting (its `reconnect`
    * schedule ended). It ends (without failing) when the client is closed.
    */
-  readonly messages: Stream.Stream<Message, SubscriptionRejected | ConnectionFailure>
+  readonly messages: Stream.Stream<M, SubscriptionRejected | ConnectionFailure>
 }
 
 export type { ConnectionStatus } from "./Supervisor.ts"
@@ -235,7 +235,13 @@ export class MqttClient extends Context.Service<MqttClient, {
     (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Stream.Stream<Message, SubscribeError>
   }
   /** Subscribes and waits for SUBACK; the subscription lasts as long as the scope. */
-  subscription(filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, SubscribeError, Scope.Scope>
+  subscription: {
+    (
+      filters: string | ReadonlyArray<string>,
+      options: SubscribeOptions & { readonly ack: "manual" }
+    ): Effect.Effect<Subscription<AckableMessage>, SubscribeError, Scope.Scope>
+    (filters: string | ReadonlyArray<string>, options?: SubscribeOptions): Effect.Effect<Subscription, SubscribeError, Scope.Scope>
+  }
   /** Sends UNSUBSCRIBE and waits for UNSUBACK. Open streams on these filters stay open but receive nothing more. */
   unsubscribe(filters: string | ReadonlyArray<string>): Effect.Effect<void, UnsubscribeError>
   /**
@@ -548,9 +554,12 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         )
         const suback = yield* engine.subscribe(subscriber)
         const messages = Stream.fromQueue(inbox)
+        // Buffered messages were acknowledged when they arrived: a manual stream gets them with an `ack` that
+        // has nothing left to do, so every message of a manual stream is an AckableMessage.
+        const early = subscriber.manual ? buffered.map((m) => new AckableMessage(m, Effect.void)) : buffered
         return {
           granted: suback.returnCodes as ReadonlyArray<QoS>,
-          messages: buffered.length === 0 ? messages : Stream.concat(Stream.fromIterable(buffered), messages)
+          messages: early.length === 0 ? messages : Stream.concat(Stream.fromIterable(early), messages)
         }
       }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": String(filters) }), () => self))
 
@@ -758,7 +767,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       respond,
       publish: publish as MqttClient["Service"]["publish"],
       subscribe: subscribe as MqttClient["Service"]["subscribe"],
-      subscription,
+      // A manual-ack stream's messages are AckableMessages (the dispatcher makes them so for `manual` subscribers).
+      subscription: subscription as MqttClient["Service"]["subscription"],
       unsubscribe,
       messages: Stream.unwrap(Effect.map(engine.dispatcher.all, Stream.fromPubSub)),
       status: engine.status

@@ -4,6 +4,7 @@
  * help (`isRetryable`), and the dialer asks the error rather than its own table (`connectRetry`).
  */
 import {
+  type AckableMessage,
   type ClientOptions,
   ClientClosed,
   ConnectError,
@@ -51,6 +52,9 @@ describe("each operation declares its own errors", () => {
       const reporting = mqtt.subscribe("t", { schema: Schema.Struct({ n: Schema.Number }), onDecodeError: () => Effect.void, ack: "manual" })
       expectTypeOf<ErrorOf<typeof reporting>>().toEqualTypeOf<SubscribeError>()
       const held: Effect.Effect<unknown, SubscribeError, Scope.Scope> = mqtt.subscription("t")
+      // A manual-ack subscription's messages carry `ack` in their type too.
+      const manual = mqtt.subscription("t", { ack: "manual" })
+      expectTypeOf<Effect.Success<typeof manual>["messages"]>().toEqualTypeOf<Stream.Stream<AckableMessage, SubscriptionRejected | ConnectionFailure>>()
       const unsubscribed = mqtt.unsubscribe("t")
       expectTypeOf<ErrorOf<typeof unsubscribed>>().toEqualTypeOf<UnsubscribeError>()
       // MQTT 5.0 request/response: PayloadDecodeError only with a responseSchema.
