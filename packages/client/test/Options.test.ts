@@ -182,7 +182,7 @@ describe("MQTT 5.0 options (protocolVersion: 5)", () => {
         [{ protocolVersion: 5, receiveMaximum: 0 }, "receiveMaximum"],
         [{ protocolVersion: 5, sessionExpiryInterval: -1 }, "sessionExpiryInterval"],
         [{ protocolVersion: 5, topicAliasMaximum: 70_000 }, "topicAliasMaximum"],
-        [{ protocolVersion: 5, will: { topic: "w", payload: "x", properties: { responseTopic: "a/#" } } }, "Response Topic"],
+        [{ protocolVersion: 5, will: { topic: "w", payload: "x", properties: { responseTopic: "a/#" } } }, "responseTopic"],
         [{ protocolVersion: 3 as never }, "protocolVersion"]
       ]
       for (const [options, field] of cases) {
