@@ -3,6 +3,7 @@
  * free 127.0.0.1 port for the lifetime of the scope (so every example runs with nothing installed).
  */
 import { Aedes } from "aedes"
+import { ConnectionRefused } from "@aimeqtt/client"
 import { Console, Effect, type Scope } from "effect"
 import * as Net from "node:net"
 
@@ -49,3 +50,15 @@ export const brokerUrl: Effect.Effect<string, never, Scope.Scope> = Effect.gen(f
   yield* Console.log(`MQTT_URL is not set: started an embedded aedes broker at ${broker.url}`)
   return broker.url
 })
+
+/**
+ * For the MQTT 5.0 examples: a refused connection (the embedded aedes broker speaks MQTT 3.1.1 only and
+ * refuses a 5.0 CONNECT) fails with a message that says how to run `example:<name>` against a 5.0 broker.
+ */
+export const needsMqtt5 = (name: string) =>
+<A, E, R>(self: Effect.Effect<A, E | ConnectionRefused, R>): Effect.Effect<A, E | string, R> =>
+  Effect.catchIf(self, (error): error is ConnectionRefused => error instanceof ConnectionRefused, (error) =>
+    Effect.fail(
+      `${error.message}\nThis example needs an MQTT 5.0 broker; the embedded aedes broker speaks 3.1.1 only. ` +
+        `Run it against mosquitto 2: MQTT_URL=mqtt://localhost:1883 npx -y pnpm@10 example:${name}`
+    ))

@@ -13,7 +13,7 @@ import { MqttClient } from "@aimeqtt/client"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import { fileURLToPath } from "node:url"
-import { brokerUrl } from "./broker.ts"
+import { brokerUrl, needsMqtt5 } from "./broker.ts"
 
 /** The tour, against `url`; returns what it saw. */
 export const mqtt5Tour = (url: string) =>
@@ -49,13 +49,7 @@ export const mqtt5Tour = (url: string) =>
 
 const main = Effect.gen(function*() {
   const url = yield* brokerUrl
-  const tour = yield* mqtt5Tour(url).pipe(
-    Effect.catchTag("ConnectionRefused", (error) =>
-      Effect.fail(
-        `${error.message}\nThis example needs an MQTT 5.0 broker; the embedded aedes broker speaks 3.1.1 only. ` +
-          "Run it against mosquitto 2: MQTT_URL=mqtt://localhost:1883 npx -y pnpm@10 example:mqtt5"
-      ))
-  )
+  const tour = yield* mqtt5Tour(url).pipe(needsMqtt5("mqtt5"))
   yield* Console.log("negotiated:", tour.negotiated)
   yield* Console.log(`first publish, before anyone subscribed: noMatchingSubscribers = ${tour.noMatchingSubscribers}`)
   yield* Console.log(`received: content type ${tour.contentType}, user properties ${JSON.stringify(tour.userProperties)}`)

@@ -12,7 +12,7 @@ import { MqttClient } from "@aimeqtt/client"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Context, Effect, Layer, Schema } from "effect"
 import { fileURLToPath } from "node:url"
-import { brokerUrl } from "./broker.ts"
+import { brokerUrl, needsMqtt5 } from "./broker.ts"
 
 const Time = Schema.Struct({ iso: Schema.String, asked: Schema.String })
 
@@ -38,13 +38,7 @@ export const requestResponse = (url: string, n = 5) =>
 
 const main = Effect.gen(function*() {
   const url = yield* brokerUrl
-  const result = yield* requestResponse(url).pipe(
-    Effect.catchTag("ConnectionRefused", (error) =>
-      Effect.fail(
-        `${error.message}\nThis example needs an MQTT 5.0 broker; the embedded aedes broker speaks 3.1.1 only. ` +
-          "Run it against mosquitto 2: MQTT_URL=mqtt://localhost:1883 npx -y pnpm@10 example:request-response"
-      ))
-  )
+  const result = yield* requestResponse(url).pipe(needsMqtt5("request-response"))
   for (const answer of result.answers) yield* Console.log(`${answer.asked} -> ${answer.iso}`)
   yield* Console.log(`a request nobody serves: ${result.unanswered}`)
 })

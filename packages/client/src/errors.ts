@@ -68,6 +68,16 @@ export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("
   }
 }
 
+/** `error` itself or the nearest error in its `cause` chain that `is` accepts (8 levels at most). */
+const nearestCause = <E>(error: unknown, is: (e: unknown) => e is E): E | undefined => {
+  let current = error
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    if (is(current)) return current
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
 /** `0x87`. */
 const hex = (code: number): string => `0x${code.toString(16).toUpperCase().padStart(2, "0")}`
 
@@ -111,12 +121,7 @@ export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFaile
   }
   /** The `AuthenticationFailed` behind an error: itself or the nearest one in its `cause` chain. */
   static find(error: unknown): AuthenticationFailed | undefined {
-    let current = error
-    for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
-      if (current instanceof AuthenticationFailed) return current
-      current = "cause" in current ? current.cause : undefined
-    }
-    return undefined
+    return nearestCause(error, (e): e is AuthenticationFailed => e instanceof AuthenticationFailed)
   }
 }
 
@@ -155,12 +160,7 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
    * chain (a `ConnectError` from the layer wraps the last attempt's `ConnectError`, which wraps it).
    */
   static find(error: unknown): TlsError | undefined {
-    let current = error
-    for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
-      if (current instanceof TlsError) return current
-      current = "cause" in current ? current.cause : undefined
-    }
-    return undefined
+    return nearestCause(error, (e): e is TlsError => e instanceof TlsError)
   }
 }
 
