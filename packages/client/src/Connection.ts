@@ -58,6 +58,8 @@ export interface ConnectionOptions {
   /** `pingTimeoutMillis` was chosen by the user: a Server Keep Alive does not change it. */
   readonly pingTimeoutGiven: boolean
   readonly maxPacketSize: number
+  /** MQTT 5.0: the Session Expiry Interval of the closing DISCONNECT (see {@link ClientOptions.sessionExpiryOnClose}). */
+  readonly sessionExpiryOnClose?: number | undefined
   /** MQTT 5.0 enhanced authentication (see {@link ClientOptions.authentication}). */
   readonly authentication?: AuthenticationOptions | undefined
   /** MQTT 5.0: give published topics aliases, up to the broker's Topic Alias Maximum (see {@link OutgoingAliases}). */
@@ -474,7 +476,13 @@ const makeConnection = (
       Effect.gen(function*() {
         const done = yield* Deferred.make<void>()
         // MQTT 5.0: Normal disconnection (0): the broker discards the will [MQTT-3.14.4-3].
-        send([version === 5 ? { _tag: "Disconnect", reasonCode: 0 } : { _tag: "Disconnect" }], () => Deferred.doneUnsafe(done, Exit.void))
+        const expiry = options.sessionExpiryOnClose
+        const packet: AnyPacket = version === 4
+          ? { _tag: "Disconnect" }
+          : expiry === undefined
+          ? { _tag: "Disconnect", reasonCode: 0 }
+          : { _tag: "Disconnect", reasonCode: 0, properties: { sessionExpiryInterval: expiry } }
+        send([packet], () => Deferred.doneUnsafe(done, Exit.void))
         yield* Deferred.await(done).pipe(Effect.timeout(timeout), Effect.ignore)
       })
 

@@ -120,6 +120,13 @@ export interface ClientOptions {
    */
   readonly sessionExpiryInterval?: number
   /**
+   * MQTT 5.0 only: the Session Expiry Interval (seconds) the client's DISCONNECT sets when the client is
+   * closed [MQTT-3.14.2.2.2], e.g. 0 to end a session that would otherwise outlive the connection. It may
+   * not turn a session that ends with the connection (interval 0 in CONNECT) into one that does not
+   * [MQTT-3.14.2-2]. Default: unchanged.
+   */
+  readonly sessionExpiryOnClose?: number
+  /**
    * MQTT 5.0 only: how many QoS 1/2 messages the broker may send this client before it acknowledges them
    * (CONNECT's Receive Maximum [MQTT-3.1.2.11.3]). Default: `subscriberBufferSize` (at most 65535): the
    * broker never has more unacknowledged messages out than one stream buffers.
@@ -273,6 +280,8 @@ export interface ResolvedOptions {
   readonly authentication?: AuthenticationOptions
   /** MQTT 5.0: follow a Server Reference (see {@link ClientOptions.followServerReference}). */
   readonly followServerReference: boolean
+  /** MQTT 5.0: the Session Expiry Interval of the closing DISCONNECT (see {@link ClientOptions.sessionExpiryOnClose}). */
+  readonly sessionExpiryOnClose?: number
   /** MQTT 5.0: outgoing topic aliases (see {@link ClientOptions.topicAliases}). */
   readonly topicAliases: boolean
   /** See {@link ClientOptions.onPacket}. */
@@ -443,7 +452,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     }
     const subscriberBufferSize = Math.max(1, options.subscriberBufferSize ?? 1024)
     const maxPacketSize = options.maxPacketSize ?? 64 * 1024 * 1024
-    const v5Only: Array<string> = (["sessionExpiryInterval", "receiveMaximum", "topicAliasMaximum"] as const).filter((key) =>
+    const v5Only: Array<string> = (["sessionExpiryInterval", "sessionExpiryOnClose", "receiveMaximum", "topicAliasMaximum"] as const).filter((key) =>
       options[key] !== undefined
     )
     if (options.topicAliases === "auto") v5Only.push("topicAliases")
@@ -486,7 +495,16 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
         range("receiveMaximum", receiveMaximum, 1, 65535, "[MQTT-3.1.2.11.3]") ??
         range("topicAliasMaximum", topicAliasMaximum, 0, 65535, "[MQTT-3.1.2.11.5]") ??
         range("maxPacketSize", maxPacketSize, 1, 0xffffffff, "(bytes) [MQTT-3.1.2.11.4]")
-      if (rangeError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${rangeError}` })
+      const onClose = options.sessionExpiryOnClose
+      const closeError = onClose === undefined
+        ? undefined
+        : range("sessionExpiryOnClose", onClose, 0, 0xffffffff, "(seconds) [MQTT-3.14.2.2.2]") ??
+          (sessionExpiryInterval === 0 && onClose !== 0
+            ? `sessionExpiryOnClose cannot extend a session whose sessionExpiryInterval is 0 [MQTT-3.14.2-2]`
+            : undefined)
+      if (rangeError !== undefined || closeError !== undefined) {
+        return yield* new InvalidOptions({ message: `invalid option: ${rangeError ?? closeError}` })
+      }
       connect = {
         ...base,
         protocolLevel: 5,
@@ -526,6 +544,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       maxPacketSize,
       unsubscribeOnEnd: options.unsubscribeOnEnd ?? cleanSession,
       topicAliases: options.topicAliases === "auto",
+      ...(protocolVersion === 5 && options.sessionExpiryOnClose !== undefined ? { sessionExpiryOnClose: options.sessionExpiryOnClose } : {}),
       followServerReference: options.followServerReference === true,
       ...(options.authentication !== undefined ? { authentication: options.authentication } : {}),
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})

@@ -404,7 +404,23 @@ describeMosquitto("client_test5.py (Paho MQTT 5 interoperability) against mosqui
       assert.isFalse((yield* connect(false, 2)).sessionPresent, "the session expired")
     }))
 
-  it.skip("session expiry set on DISCONNECT (5 s, then 0): the client cannot send DISCONNECT properties (closing sends DISCONNECT 0x00 without any)", () => {})
+  it.live("session expiry set on DISCONNECT: a session of 5 s ended at close with sessionExpiryOnClose 0; kept with sessionExpiryOnClose 5", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const clientId = uniqueId("myclientid")
+      const connect = (cleanSession: boolean, sessionExpiryOnClose: number) =>
+        Effect.gen(function*() {
+          const c = yield* closable(broker.url, { ...v5, clientId, cleanSession, sessionExpiryInterval: 5, sessionExpiryOnClose })
+          const status = yield* statusOf(c.mqtt)
+          yield* c.close
+          return status
+        })
+      yield* connect(true, 0)
+      assert.isFalse((yield* connect(false, 5)).sessionPresent, "DISCONNECT with Session Expiry 0 ended the session")
+      assert.isTrue((yield* connect(false, 5)).sessionPresent, "DISCONNECT with Session Expiry 5 kept it")
+      const extended = yield* Effect.flip(closable(broker.url, { ...v5, clientId, sessionExpiryInterval: 0, sessionExpiryOnClose: 5 }))
+      assert.strictEqual(extended._tag, "InvalidOptions", "0 in CONNECT cannot become more at close [MQTT-3.14.2-2]")
+    }))
 
   it.live("user properties: the same pairs arrive, in order, at QoS 0, 1 and 2 (empty payloads)", () =>
     Effect.gen(function*() {
