@@ -332,7 +332,7 @@ const makeConnection = (
               // A packet above `maxPacketSize` is not malformed: say which limit it broke.
               const tooLarge = packets.message.includes("maxPacketSize")
               const what = tooLarge ? "a packet from the broker is too large" : "malformed packet from the broker"
-              // MQTT 5.0: the DISCONNECT says which rule [MQTT-3.1.2-24][MQTT-4.13.1-1].
+              // MQTT 5.0: the DISCONNECT says which rule [MQTT-3.1.2-24] (section 4.13).
               return yield* new ProtocolError({ message: `${what}: ${packets.message}`, reasonCode: tooLarge ? 0x95 : 0x81 })
             }
             if (hook !== undefined) {
@@ -436,7 +436,7 @@ const makeConnection = (
     })
 
     /**
-     * MQTT 5.0: the client says why it closes a connection whose broker broke the protocol [MQTT-4.13.2-1],
+     * MQTT 5.0: the client says why it closes a connection whose broker broke the protocol (section 4.13),
      * best effort and bounded (the broker may not read any more).
      */
     const sayWhy = (end: ConnectionEnd): Effect.Effect<void> =>

@@ -29,7 +29,7 @@ export interface Negotiated {
   readonly receiveMaximum: number
   /**
    * The broker's Maximum Packet Size in bytes [MQTT-3.2.2.3.6]: a publish whose packet would be larger fails
-   * with `PayloadTooLarge` before it is sent [MQTT-3.1.2-24]. `undefined`: no limit but the protocol's.
+   * with `PayloadTooLarge` before it is sent [MQTT-3.2.2-15]. `undefined`: no limit but the protocol's.
    */
   readonly maximumPacketSize: number | undefined
   /** The broker's Topic Alias Maximum [MQTT-3.2.2.3.8]: how many aliases the client may use. Default 0. */

@@ -475,7 +475,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     /**
      * MQTT 5.0: what the last CONNACK said the broker accepts [MQTT-3.2.2.3]: the QoS, retain, and the size
-     * of the packet [MQTT-3.1.2-24]; properties that break the standard's rules.
+     * of the packet [MQTT-3.2.2-15]; properties that break the standard's rules.
      */
     const serverLimitError = (
       topic: string,
@@ -497,7 +497,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       if (properties !== undefined) {
         const issue = packetError<5>(packet, 5)
         if (issue !== undefined) return new InvalidOptions({ message: `invalid publish properties: ${issue}` })
-        // A receiver may refuse it (PUBACK 0x99 Payload format invalid [MQTT-3.3.2-4]): said here, before sending.
+        // A receiver may refuse it (PUBACK 0x99 Payload format invalid, section 3.3.2.3.2): said here, before sending.
         if (properties.payloadFormatIndicator === true && !isUtf8(payload)) {
           return new InvalidOptions({ message: "properties.payloadFormatIndicator says the payload is UTF-8 text, but it is not valid UTF-8" })
         }
@@ -519,7 +519,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const limit = negotiated.maximumPacketSize
       if (limit !== undefined && (properties !== undefined || payload.length + 3 * topic.length + 9 > limit)) {
         const size = encodedLength<5>(packet, { protocolVersion: 5 })
-        // [MQTT-3.1.2-24]: the client must not send a packet above the broker's Maximum Packet Size.
+        // [MQTT-3.2.2-15]: the client must not send a packet above the broker's Maximum Packet Size.
         if (size > limit) return new PayloadTooLarge({ size, limit })
       }
       return undefined

@@ -121,9 +121,9 @@ export interface ClientOptions {
   readonly sessionExpiryInterval?: number
   /**
    * MQTT 5.0 only: the Session Expiry Interval (seconds) the client's DISCONNECT sets when the client is
-   * closed [MQTT-3.14.2.2.2], e.g. 0 to end a session that would otherwise outlive the connection. It may
+   * closed (section 3.14.2.2.2), e.g. 0 to end a session that would otherwise outlive the connection. It may
    * not turn a session that ends with the connection (interval 0 in CONNECT) into one that does not
-   * [MQTT-3.14.2-2]. Default: unchanged.
+   * (section 3.14.2.2.2). Default: unchanged.
    */
   readonly sessionExpiryOnClose?: number
   /**
@@ -500,7 +500,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
         ? undefined
         : range("sessionExpiryOnClose", onClose, 0, 0xffffffff, "(seconds) [MQTT-3.14.2.2.2]") ??
           (sessionExpiryInterval === 0 && onClose !== 0
-            ? `sessionExpiryOnClose cannot extend a session whose sessionExpiryInterval is 0 [MQTT-3.14.2-2]`
+            ? `sessionExpiryOnClose cannot extend a session whose sessionExpiryInterval is 0 (section 3.14.2.2.2)`
             : undefined)
       if (rangeError !== undefined || closeError !== undefined) {
         return yield* new InvalidOptions({ message: `invalid option: ${rangeError ?? closeError}` })

@@ -194,7 +194,7 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
   message: Schema.String,
   /**
    * MQTT 5.0: the reason code of the DISCONNECT the client sends before it closes the connection
-   * [MQTT-4.13.2-1]: 0x81 Malformed Packet, 0x82 Protocol Error (the default), 0x93 Receive Maximum exceeded,
+   * (section 4.13): 0x81 Malformed Packet, 0x82 Protocol Error (the default), 0x93 Receive Maximum exceeded,
    * 0x94 Topic Alias invalid, 0x95 Packet too large.
    */
   reasonCode: Schema.optionalKey(Schema.Number)

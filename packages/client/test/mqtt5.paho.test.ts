@@ -419,7 +419,7 @@ describeMosquitto("client_test5.py (Paho MQTT 5 interoperability) against mosqui
       assert.isFalse((yield* connect(false, 5)).sessionPresent, "DISCONNECT with Session Expiry 0 ended the session")
       assert.isTrue((yield* connect(false, 5)).sessionPresent, "DISCONNECT with Session Expiry 5 kept it")
       const extended = yield* Effect.flip(closable(broker.url, { ...v5, clientId, sessionExpiryInterval: 0, sessionExpiryOnClose: 5 }))
-      assert.strictEqual(extended._tag, "InvalidOptions", "0 in CONNECT cannot become more at close [MQTT-3.14.2-2]")
+      assert.strictEqual(extended._tag, "InvalidOptions", "0 in CONNECT cannot become more at close (section 3.14.2.2.2)")
     }))
 
   it.live("user properties: the same pairs arrive, in order, at QoS 0, 1 and 2 (empty payloads)", () =>
