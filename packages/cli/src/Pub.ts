@@ -34,6 +34,15 @@ export const pub = Command.make("pub", {
   repeatDelay: Flag.Finite("repeat-delay").pipe(
     Flag.withDescription("With --repeat: seconds to wait after each message is delivered before the next (default 0)"),
     Flag.withDefault(0)
+  ),
+  userProperties: Flag.String("user-property").pipe(
+    Flag.withDescription("MQTT 5.0: a user property NAME=VALUE (repeatable, in order; mosquitto_pub's -D publish user-property)"),
+    Flag.atLeast(0)
+  ),
+  contentType: Flag.String("content-type").pipe(Flag.withDescription("MQTT 5.0: the message's Content Type"), Flag.optional),
+  messageExpiry: Flag.Int("message-expiry").pipe(
+    Flag.withDescription("MQTT 5.0: seconds the broker keeps the message for subscribers that have not received it"),
+    Flag.optional
   )
 }, (c) =>
   Effect.gen(function*() {
@@ -45,7 +54,23 @@ export const pub = Command.make("pub", {
     if (!(c.repeatDelay >= 0)) return yield* usage(`invalid --repeat-delay ${c.repeatDelay}: expected >= 0 seconds`)
     if (c.repeat > 1 && c.lines) return yield* usage("--repeat needs a single message: -m, -f, -s or -n, not -l")
     yield* checkTopics([c.topic], outgoingTopicNameError)
-    const options = { qos: c.qos, retain: c.retain }
+    const pairs: Array<readonly [string, string]> = []
+    for (const entry of c.userProperties) {
+      const at = entry.indexOf("=")
+      if (at <= 0) return yield* usage(`invalid --user-property ${JSON.stringify(entry)}: expected NAME=VALUE`)
+      pairs.push([entry.slice(0, at), entry.slice(at + 1)])
+    }
+    const properties = {
+      ...(pairs.length > 0 ? { userProperties: pairs } : {}),
+      ...(Option.isSome(c.contentType) ? { contentType: c.contentType.value } : {}),
+      ...(Option.isSome(c.messageExpiry) ? { messageExpiryInterval: c.messageExpiry.value } : {})
+    }
+    const v5 = Object.keys(properties).length > 0
+    if (v5 && c.protocolVersion !== 5) {
+      return yield* usage("--user-property, --content-type and --message-expiry are MQTT 5.0: add --protocol-version mqttv5")
+    }
+    // Property values are checked by the client (InvalidOptions: exit 2, naming the property).
+    const options = { qos: c.qos, retain: c.retain, ...(v5 ? { properties } : {}) }
     let fileBytes: Uint8Array = new Uint8Array(0)
     if (Option.isSome(c.file)) {
       const fs = yield* FileSystem.FileSystem
@@ -77,7 +102,8 @@ export const pub = Command.make("pub", {
   }).pipe(report)).pipe(
     Command.withDescription(
       "Publish a message (like mosquitto_pub). Exactly one of -m, -f, -l, -s, -n. " +
-        "Exit codes: 0 ok, 1 unreachable broker or lost connection, 2 usage/invalid topic, 1-5 CONNACK refusal code (5 not authorized), 130 interrupted."
+        "Exit codes: 0 ok, 1 unreachable broker, lost connection or refused publish, 2 usage/invalid topic, 1-5 CONNACK refusal code (5 not authorized; " +
+        "MQTT 5.0: the reason code, 128 and up), 130 interrupted."
     )
   )
 

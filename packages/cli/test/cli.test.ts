@@ -195,6 +195,27 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
         retain: false,
         properties: { contentType: "text/plain", userProperties: [["k", "v"]] }
       })
+      // pub sets them too: --user-property (in order, repeats kept), --content-type, --message-expiry
+      const received = yield* runCli(["sub", ...hostPort(broker), "--protocol-version", "5", "-t", "cli/v5q", "-C", "1", "--json", "-W", "10"])
+        .pipe(Effect.forkScoped({ startImmediately: true }))
+      yield* awaitLog(broker, (l) => l.includes("cli/v5q"))
+      const sent = yield* runCli([
+        "pub", ...hostPort(broker), "--protocol-version", "mqttv5", "-t", "cli/v5q", "-m", "p", "-q", "1",
+        "--user-property", "a=1", "--user-property", "b=x=y", "--user-property", "a=2", "--content-type", "text/plain", "--message-expiry", "60"
+      ])
+      assert.strictEqual(sent.code, 0, sent.stderr)
+      const got = yield* Fiber.join(received)
+      const parsed = JSON.parse(got.stdout.trim()) as { properties: Record<string, unknown> }
+      assert.deepStrictEqual(parsed.properties.userProperties, [["a", "1"], ["b", "x=y"], ["a", "2"]])
+      assert.strictEqual(parsed.properties.contentType, "text/plain")
+      assert.isNumber(parsed.properties.messageExpiryInterval)
+      // under 3.1.1 they are a usage error; a property the broker would drop the connection for, too
+      const v4 = yield* runCli(["pub", ...hostPort(broker), "-t", "cli/v5q", "-m", "p", "--user-property", "a=1"])
+      assert.strictEqual(v4.code, 2, v4.stderr)
+      assert.include(v4.stderr, "--protocol-version mqttv5")
+      const control = yield* runCli(["pub", ...hostPort(broker), "--protocol-version", "5", "-t", "cli/v5q", "-m", "p", "--content-type", "a\u0007b"])
+      assert.strictEqual(control.code, 2, control.stderr)
+      assert.include(control.stderr, "contentType")
     }), 60_000)
 
   it.live("pub -q 2 -r: exactly-once flow, retained for a later sub --json", () =>
