@@ -9,7 +9,7 @@ import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
 import * as Connection from "./Connection.ts"
 import * as Tracing from "./Tracing.ts"
 import { ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
-import { type Endpoint, randomClientId, type ResolvedOptions } from "./Options.ts"
+import { defaultPorts, type Endpoint, hostOf, protocolOf, randomClientId, type ResolvedOptions } from "./Options.ts"
 import type { ConnectionStatus } from "./Supervisor.ts"
 
 /** An accepted connection and the scope that closes its socket. @since 0.1.0 */
@@ -174,8 +174,6 @@ export const make = (options: ResolvedOptions): Dialer => {
   return { first, outage, next, subscribeRefusedByClose, assigned, follow }
 }
 
-const schemeProtocols: Readonly<Record<string, Endpoint["protocol"]>> = { mqtt: "mqtt", tcp: "mqtt", mqtts: "mqtts", ssl: "mqtts", tls: "mqtts", ws: "ws", wss: "wss" }
-
 /**
  * The endpoint a Server Reference names [MQTT-4.11]: the first of a space-separated list, as `host`,
  * `host:port`, `[v6]:port` or a URL; the transport and TLS settings stay those of `current` unless the URL
@@ -189,10 +187,10 @@ export const serverReferenceEndpoint = (reference: string, current: Endpoint): E
   const url = first.includes("://") ? first : `${current.protocol}://${first}`
   if (!URL.canParse(url)) return undefined
   const parsed = new URL(url)
-  const protocol = schemeProtocols[parsed.protocol.slice(0, -1).toLowerCase()]
+  const protocol = protocolOf(parsed)
   if (protocol === undefined || parsed.hostname === "") return undefined
-  const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
-  const port = parsed.port === "" ? (protocol === current.protocol ? current.port : ({ mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const)[protocol]) : Number(parsed.port)
+  const host = hostOf(parsed)
+  const port = parsed.port === "" ? (protocol === current.protocol ? current.port : defaultPorts[protocol]) : Number(parsed.port)
   return {
     ...current,
     protocol,

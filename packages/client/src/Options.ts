@@ -294,7 +294,8 @@ export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.mi
   Schedule.spaced("30 seconds")
 ])
 
-const defaultPorts = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const
+/** The port of each transport when a URL names none. @internal */
+export const defaultPorts = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const
 const schemes: Readonly<Record<string, Protocol>> = {
   mqtt: "mqtt",
   tcp: "mqtt",
@@ -304,6 +305,12 @@ const schemes: Readonly<Record<string, Protocol>> = {
   ws: "ws",
   wss: "wss"
 }
+
+/** The transport a parsed URL's scheme names (`tcp:` is `mqtt`, `ssl:` is `mqtts`, ...), if any. @internal */
+export const protocolOf = (url: URL): Protocol | undefined => schemes[url.protocol.slice(0, -1).toLowerCase()]
+
+/** A parsed URL's host, an IPv6 address without its brackets. @internal */
+export const hostOf = (url: URL): string => url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
 const utf8 = new TextEncoder()
 
 /**
@@ -336,7 +343,7 @@ export const parseUrl = (
     return Effect.fail(new InvalidOptions({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${detail}` }))
   }
   const parsed = new URL(url)
-  const protocol = schemes[parsed.protocol.slice(0, -1).toLowerCase()]
+  const protocol = protocolOf(parsed)
   if (protocol === undefined) {
     return Effect.fail(
       new InvalidOptions({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)` })
@@ -351,7 +358,7 @@ export const parseUrl = (
       })
     )
   }
-  const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
+  const host = hostOf(parsed)
   const websocket = protocol === "ws" || protocol === "wss"
   // Special schemes (ws, wss) always have a pathname of at least "/"; other schemes may have "".
   const path = parsed.pathname === "" || parsed.pathname === "/" ? (wsPath.startsWith("/") ? wsPath : `/${wsPath}`) : parsed.pathname
