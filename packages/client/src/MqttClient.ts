@@ -361,6 +361,16 @@ const isUtf8 = (bytes: Uint8Array): boolean => {
   }
 }
 
+/** A message with its payload decoded to `value`, as a Schema subscription or `request` gives it. */
+const typedMessage = <A>(message: Message, value: A): TypedMessage<A> => ({
+  topic: message.topic,
+  value,
+  qos: message.qos,
+  retain: message.retain,
+  dup: message.dup,
+  ...(message.properties !== undefined ? { properties: message.properties } : {})
+})
+
 /** The result of a publish nothing answers (QoS 0), or one the broker accepted without saying more. */
 const success: PublishResult = { reasonCode: 0, noMatchingSubscribers: false }
 const succeeded = Effect.succeed(success)
@@ -484,18 +494,21 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       retain: boolean,
       properties: PublishProperties | undefined
     ): PublishError | undefined => {
-      const packet: Publish<5> = {
-        _tag: "Publish",
-        topic,
-        payload,
-        qos,
-        retain,
-        dup: false,
-        ...(qos > 0 ? { packetId: 1 } : {}),
-        ...(properties !== undefined ? { properties } : {})
-      }
+      // The packet as it will be encoded, built only for the checks that need it (not on the plain hot path).
+      let built: Publish<5> | undefined
+      const packet = (): Publish<5> =>
+        built ??= {
+          _tag: "Publish",
+          topic,
+          payload,
+          qos,
+          retain,
+          dup: false,
+          ...(qos > 0 ? { packetId: 1 } : {}),
+          ...(properties !== undefined ? { properties } : {})
+        }
       if (properties !== undefined) {
-        const issue = packetError<5>(packet, 5)
+        const issue = packetError<5>(packet(), 5)
         if (issue !== undefined) return new InvalidOptions({ message: `invalid publish properties: ${issue}` })
         // A receiver may refuse it (PUBACK 0x99 Payload format invalid, section 3.3.2.3.2): said here, before sending.
         if (properties.payloadFormatIndicator === true && !isUtf8(payload)) {
@@ -518,7 +531,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       }
       const limit = negotiated.maximumPacketSize
       if (limit !== undefined && (properties !== undefined || payload.length + 3 * topic.length + 9 > limit)) {
-        const size = encodedLength<5>(packet, { protocolVersion: 5 })
+        const size = encodedLength<5>(packet(), { protocolVersion: 5 })
         // [MQTT-3.2.2-15]: the client must not send a packet above the broker's Maximum Packet Size.
         if (size > limit) return new PayloadTooLarge({ size, limit })
       }
@@ -569,14 +582,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const decode = Schema.decodeUnknownEffect(jsonCodec(subscribeOptions.schema))
       const policy = subscribeOptions.onDecodeError ?? "fail"
       const typed = (message: Message, value: unknown): TypedMessage<unknown> | AckableTypedMessage<unknown> => {
-        const base = {
-          topic: message.topic,
-          value,
-          qos: message.qos,
-          retain: message.retain,
-          dup: message.dup,
-          ...(message.properties !== undefined ? { properties: message.properties } : {})
-        }
+        const base = typedMessage(message, value)
         return message instanceof AckableMessage ? { ...base, ack: message.ack } : base
       }
       const skip = (message: Message, error: PayloadDecodeError): Effect.Effect<undefined> => {
@@ -711,14 +717,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const value = yield* Schema.decodeUnknownEffect(jsonCodec(schema))(utf8Decoder.decode(response.payload)).pipe(
           Effect.mapError((cause) => PayloadDecodeError.fromPayload(response.topic, response.payload, cause.message))
         )
-        return {
-          topic: response.topic,
-          value,
-          qos: response.qos,
-          retain: response.retain,
-          dup: response.dup,
-          ...(response.properties !== undefined ? { properties: response.properties } : {})
-        }
+        return typedMessage(response, value)
       })
 
     const respond = <E, R>(
