@@ -62,9 +62,7 @@ export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("
     const code = this.protocolVersion === 4
       ? `CONNACK return code ${this.reasonCode}`
       : `CONNACK reason code ${hex(this.reasonCode)}`
-    const detail = this.reasonString === undefined ? "" : ` (${this.reasonString})`
-    const moved = this.serverReference === undefined ? "" : `; the broker names another server: ${this.serverReference}`
-    return `connection refused by the broker: ${this.reason}${detail} (${code})${moved}`
+    return `connection refused by the broker: ${explained(this, code)}`
   }
 }
 
@@ -77,6 +75,14 @@ const nearestCause = <E>(error: unknown, is: (e: unknown) => e is E): E | undefi
   }
   return undefined
 }
+
+/** "reason (Reason String) (code); the broker names another server: reference", for CONNACK and DISCONNECT. */
+const explained = (
+  e: { readonly reason: string; readonly reasonString?: string; readonly serverReference?: string },
+  code: string
+): string =>
+  `${e.reason}${e.reasonString === undefined ? "" : ` (${e.reasonString})`} (${code})` +
+  (e.serverReference === undefined ? "" : `; the broker names another server: ${e.serverReference}`)
 
 /** `0x87`. */
 const hex = (code: number): string => `0x${code.toString(16).toUpperCase().padStart(2, "0")}`
@@ -355,9 +361,7 @@ export class DisconnectedByServer extends Schema.TaggedError<DisconnectedByServe
     return !finalDisconnects.has(this.reasonCode)
   }
   override get message(): string {
-    const detail = this.reasonString === undefined ? "" : ` (${this.reasonString})`
-    const moved = this.serverReference === undefined ? "" : `; the broker names another server: ${this.serverReference}`
-    return `the broker disconnected: ${this.reason}${detail} (DISCONNECT reason code ${hex(this.reasonCode)})${moved}`
+    return `the broker disconnected: ${explained(this, `DISCONNECT reason code ${hex(this.reasonCode)}`)}`
   }
 }
 
