@@ -6,9 +6,8 @@
  * Every test is bounded: each publish runs under a timeout and each test has its own vitest timeout.
  * The 100,000-message memory test lives in `delivery.memory.test.ts` (its own process, for a clean heap).
  */
-import { type ClientOptions, type Message, MqttClient } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -22,36 +21,12 @@ import {
   mosquittoPub,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, client, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, client, clientIn, record, type Got, uniqueId, waitUntil } from "./util.ts"
 
 /** Reconnect fast: the tests cut connections every few hundred milliseconds. */
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
 
-/** A received message, copied out of the read buffer. */
-interface Got {
-  readonly topic: string
-  readonly text: string
-  readonly qos: number
-  readonly dup: boolean
-}
 
-/** Records every element of the stream into a live array, from now until the scope closes. */
-const record = <E>(stream: Stream.Stream<Message, E>) =>
-  Effect.gen(function*() {
-    const got: Array<Got> = []
-    yield* stream.pipe(
-      Stream.runForEach((m) => Effect.sync(() => got.push({ topic: m.topic, text: m.text, qos: m.qos, dup: m.dup }))),
-      Effect.forkScoped({ startImmediately: true })
-    )
-    return got
-  })
-
-/** Builds a client layer in the given scope (so the test can close it early, like a crash). */
-const clientIn = (scope: Scope.Scope, options: ClientOptions, storeDir?: string) => {
-  const base = MqttClient.layer({ connectTimeout: "5 seconds", ...options })
-  const layer = storeDir === undefined ? base : base.pipe(Layer.provide(FileSessionStore.layer(storeDir)))
-  return Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
-}
 
 /** A temp dir removed when the scope closes. */
 const tempDir = (prefix: string) =>

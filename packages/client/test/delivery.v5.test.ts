@@ -19,9 +19,9 @@
  * a count within a fixed time: each wait only bounds how long a test may take. A run on a loaded machine is
  * slower, not different.
  */
-import { type ClientOptions, type ConnectionStatus, type Message, MqttClient, type PublishResult } from "@aimeqtt/client"
+import { type ClientOptions, type ConnectionStatus, MqttClient, type PublishResult } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import {
   CutProxy,
   type CutDirection,
@@ -30,7 +30,7 @@ import {
   type MosquittoBroker,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, client, recordStatus, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, client, clientIn, record, recordStatus, type Got, uniqueId, waitUntil } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
@@ -45,31 +45,7 @@ const fast = {
 /** A persistent MQTT 5.0 session: Clean Start false, kept 300 s after the connection closes. */
 const persistent = { cleanSession: false, sessionExpiryInterval: 300 } as const
 
-/** A received message, copied out of the read buffer. */
-interface Got {
-  readonly topic: string
-  readonly text: string
-  readonly qos: number
-  readonly dup: boolean
-}
 
-/** Records every element of the stream into a live array, from now until the scope closes. */
-const record = <E>(stream: Stream.Stream<Message, E>) =>
-  Effect.gen(function*() {
-    const got: Array<Got> = []
-    yield* stream.pipe(
-      Stream.runForEach((m) => Effect.sync(() => got.push({ topic: m.topic, text: m.text, qos: m.qos, dup: m.dup }))),
-      Effect.forkScoped({ startImmediately: true })
-    )
-    return got
-  })
-
-/** Builds a client layer in the given scope (so the test can close it early: DISCONNECT, the client goes away). */
-const clientIn = (scope: Scope.Scope, options: ClientOptions) =>
-  Layer.build(MqttClient.layer({ connectTimeout: "5 seconds", ...options })).pipe(
-    Effect.map((context) => Context.get(context, MqttClient)),
-    Scope.provide(scope)
-  )
 
 /** The current status, which must be `Connected`. */
 const connectedNow = (mqtt: MqttClient["Service"]) =>

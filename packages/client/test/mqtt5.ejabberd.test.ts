@@ -9,32 +9,14 @@
  *
  * One broker for the file (it takes 3 to 9 s to start). Every wait is on an event, bounded.
  */
-import type { ConnectionStatus, MqttClient } from "@aimeqtt/client"
-import type { Packet, ProtocolVersion } from "@aimeqtt/codec"
 import { assert, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Fiber, Option, Redacted, Schedule, Stream } from "effect"
 import { describeEjabberd, EjabberdBroker } from "./brokers/index.ts"
-import { awaitStatus, client, collect, joinWithin, recordStatus, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, client, collect, joinWithin, recordStatus, statusOf, uniqueId, waitUntil, wireLog } from "./util.ts"
 
 const alice = { protocolVersion: 5, username: "alice", password: Redacted.make("password") } as const
 
-type WireEvent = { readonly direction: "sent" | "received"; readonly packet: Packet<ProtocolVersion> }
 
-/** Records every packet of a client (its `onPacket` option). */
-const wireLog = () => {
-  const events: Array<WireEvent> = []
-  return {
-    events,
-    onPacket: (event: WireEvent) => Effect.sync(() => void events.push(event)),
-    tags: (direction: WireEvent["direction"]) => events.filter((e) => e.direction === direction).map((e) => e.packet._tag)
-  }
-}
-
-const connected = (status: ConnectionStatus) => {
-  assert.strictEqual(status._tag, "Connected")
-  return status._tag === "Connected" ? status : (undefined as never)
-}
-const statusOf = (mqtt: MqttClient["Service"]) => Effect.map(SubscriptionRef.get(mqtt.status), connected)
 
 describeEjabberd("MQTT 5.0 against ejabberd 23.01", () => {
   it.layer(EjabberdBroker.layer({ users: { alice: "password" } }), { timeout: "60 seconds", excludeTestServices: true })(

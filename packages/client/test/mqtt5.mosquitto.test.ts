@@ -6,11 +6,11 @@
  * mosquitto 2.0.11 closes a taken-over session's connection without DISCONNECT 0x8E: that case, and what
  * no broker here produces, is in mqtt5.fake.test.ts.
  */
-import type { ConnectionStatus, Message, MqttClient, SubscribeOptions } from "@aimeqtt/client"
+import type { Message, MqttClient, SubscribeOptions } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit, Option, Redacted, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { awaitStatus, client, collect, joinWithin, uniqueId } from "./util.ts"
+import { awaitStatus, client, collect, connected, joinWithin, uniqueId } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
@@ -26,10 +26,6 @@ const awaitSubscriber = (mqtt: MqttClient["Service"], topic: string) =>
     Effect.asVoid
   )
 
-const connected = (status: ConnectionStatus) => {
-  assert.strictEqual(status._tag, "Connected")
-  return status._tag === "Connected" ? status : (undefined as never)
-}
 
 describeMosquitto("MQTT 5.0 against mosquitto", () => {
   it.live("basic: QoS 0/1/2 round trip; the connection says it negotiated MQTT 5.0", () =>

@@ -31,15 +31,15 @@
  * sentinel published after it, received first, proves it was never sent. Only the two expiry scenarios sleep,
  * to let the broker's clock run; the will delay scenarios time the will's arrival.
  */
-import { AckableMessage, type ConnectionStatus, type Message, type MqttClient } from "@aimeqtt/client"
-import type { Packet, ProtocolVersion, UserProperties } from "@aimeqtt/codec"
+import { AckableMessage, type Message, type MqttClient } from "@aimeqtt/client"
+import type { UserProperties } from "@aimeqtt/codec"
 import { assert, it } from "@effect/vitest"
-import { Effect, Exit, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Schedule, Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { CutProxy, describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { awaitStatus, client, collect, joinWithin, recordStatus, stopwatch, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, client, collect, joinWithin, recordStatus, statusOf, stopwatch, uniqueId, waitUntil, wireLog } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
@@ -48,22 +48,6 @@ const topics = ["TopicA", "TopicA/B", "Topic/C", "TopicA/C", "/TopicA"] as const
 const wildtopics = ["TopicA/+", "+/C", "#", "/#", "/+", "+/+", "TopicA/#"] as const
 /** The suite's user properties: a=2, c=3. */
 const userProperties: UserProperties = [["a", "2"], ["c", "3"]]
-
-type WireEvent = { readonly direction: "sent" | "received"; readonly packet: Packet<ProtocolVersion> }
-
-/** Records every packet of a client (its `onPacket` option), in wire order. */
-const wireLog = () => {
-  const events: Array<WireEvent> = []
-  return {
-    events,
-    onPacket: (event: WireEvent) => Effect.sync(() => void events.push(event)),
-    /** The PUBLISH packets the client received, in order. */
-    received: () =>
-      events.flatMap((e) => (e.direction === "received" && e.packet._tag === "Publish" ? [e.packet] : [])),
-    count: (direction: WireEvent["direction"], tag: Packet<ProtocolVersion>["_tag"]) =>
-      events.filter((e) => e.direction === direction && e.packet._tag === tag).length
-  }
-}
 
 /** client_test5.py's nosubscribe_topics[0]. */
 const nosubscribeTopic = "test/nosubscribe"
@@ -100,12 +84,6 @@ const dynamicSecurityConfig = (denied: ReadonlyArray<string>) =>
     ({ dir }) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
   ).pipe(Effect.map(({ file }) => file))
 
-const connected = (status: ConnectionStatus) => {
-  assert.strictEqual(status._tag, "Connected")
-  return status._tag === "Connected" ? status : (undefined as never)
-}
-
-const statusOf = (mqtt: MqttClient["Service"]) => Effect.map(SubscriptionRef.get(mqtt.status), connected)
 
 /** Collects a stream's messages up to and including the first whose text is `last`. */
 const collectUntil = <E>(stream: Stream.Stream<Message, E>, last: string) =>

@@ -7,28 +7,11 @@
  *   the client (the connection's end did not run on close), so the resumed session's re-delivery was dropped
  *   as a duplicate: lost.
  */
-import type { Packet, ProtocolVersion } from "@aimeqtt/codec"
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { client, recordStatus, uniqueId, waitUntil } from "./util.ts"
+import { client, recordStatus, uniqueId, waitUntil, wireLog } from "./util.ts"
 
-type WireEvent = { readonly direction: "sent" | "received"; readonly packet: Packet<ProtocolVersion>; readonly at: number }
-const wireLog = () => {
-  const events: Array<WireEvent> = []
-  return {
-    events,
-    onPacket: (event: Omit<WireEvent, "at">) => Effect.sync(() => void events.push({ ...event, at: Date.now() })),
-    count: (direction: WireEvent["direction"], tag: Packet<ProtocolVersion>["_tag"]) =>
-      events.filter((e) => e.direction === direction && e.packet._tag === tag).length,
-    timeline: () => {
-      const t0 = events[0]?.at ?? 0
-      return events.map((e) =>
-        `${e.at - t0} ms ${e.direction} ${e.packet._tag}${e.packet._tag === "Publish" ? ` id=${String(e.packet.packetId)} dup=${String(e.packet.dup)}` : ""}`
-      ).join("; ")
-    }
-  }
-}
 
 for (const protocolVersion of [4, 5] as const) {
   const v5 = { protocolVersion }

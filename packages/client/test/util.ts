@@ -1,10 +1,12 @@
 /**
  * Small shared helpers for the client's integration tests.
  */
-import { type ClientOptions, type ConnectionStatus, MqttClient } from "@aimeqtt/client"
-import { Decoder, type Packet } from "@aimeqtt/codec"
-import { type Cause, Context, type Duration, Effect, Fiber, Layer, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { type ClientOptions, type ConnectionStatus, type Message, MqttClient } from "@aimeqtt/client"
+import { Decoder, type Packet, type ProtocolVersion } from "@aimeqtt/codec"
+import { assert } from "@effect/vitest"
+import { type Cause, Context, type Duration, Effect, Fiber, Layer, Option, Scope, Stream, SubscriptionRef } from "effect"
 import * as Net from "node:net"
+import * as FileSessionStore from "../src/FileSessionStore.ts"
 import { HOST, listen } from "./brokers/internal.ts"
 
 /** Builds the client layer in the current scope and returns the service. */
@@ -135,4 +137,71 @@ export const Tap = {
         summary: () => upstream.map((p) => describePacket(p.packet))
       }
     })
+}
+
+/** The status, which must be `Connected` (the assertion fails otherwise). */
+export const connected = (status: ConnectionStatus) => {
+  assert.strictEqual(status._tag, "Connected")
+  return status._tag === "Connected" ? status : (undefined as never)
+}
+
+/** The client's current status, which must be `Connected`. */
+export const statusOf = (mqtt: MqttClient["Service"]) => Effect.map(SubscriptionRef.get(mqtt.status), connected)
+
+/** A packet a client sent or received, as its `onPacket` option saw it, with when (real clock, ms). */
+export interface WireEvent {
+  readonly direction: "sent" | "received"
+  readonly packet: Packet<ProtocolVersion>
+  readonly at: number
+}
+
+/** Records every packet of a client in wire order: pass `onPacket` to its options. */
+export const wireLog = () => {
+  const events: Array<WireEvent> = []
+  return {
+    events,
+    onPacket: (event: Omit<WireEvent, "at">) => Effect.sync(() => void events.push({ ...event, at: Date.now() })),
+    /** The tags of the packets sent or received, in order. */
+    tags: (direction: WireEvent["direction"]) => events.filter((e) => e.direction === direction).map((e) => e.packet._tag),
+    /** The PUBLISH packets the client received, in order. */
+    received: () => events.flatMap((e) => (e.direction === "received" && e.packet._tag === "Publish" ? [e.packet] : [])),
+    count: (direction: WireEvent["direction"], tag: Packet<ProtocolVersion>["_tag"]) =>
+      events.filter((e) => e.direction === direction && e.packet._tag === tag).length,
+    /** `0 ms sent Connect; 3 ms received Connack; ...`, for assertion messages. */
+    timeline: () => {
+      const t0 = events[0]?.at ?? 0
+      return events.map((e) =>
+        `${e.at - t0} ms ${e.direction} ${e.packet._tag}${e.packet._tag === "Publish" ? ` id=${String(e.packet.packetId)} dup=${String(e.packet.dup)}` : ""}`
+      ).join("; ")
+    }
+  }
+}
+
+/** A received message, copied out of the read buffer. */
+export interface Got {
+  readonly topic: string
+  readonly text: string
+  readonly qos: number
+  readonly dup: boolean
+}
+
+/** Records every element of the stream into a live array, from now until the scope closes. */
+export const record = <E>(stream: Stream.Stream<Message, E>) =>
+  Effect.gen(function*() {
+    const got: Array<Got> = []
+    yield* stream.pipe(
+      Stream.runForEach((m) => Effect.sync(() => got.push({ topic: m.topic, text: m.text, qos: m.qos, dup: m.dup }))),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    return got
+  })
+
+/**
+ * Builds a client layer in the given scope, so the test can close it early (DISCONNECT, or a crash when the
+ * session store is on disk); `storeDir` gives it a file session store there.
+ */
+export const clientIn = (scope: Scope.Scope, options: ClientOptions, storeDir?: string) => {
+  const base = MqttClient.layer({ connectTimeout: "5 seconds", ...options })
+  const layer = storeDir === undefined ? base : base.pipe(Layer.provide(FileSessionStore.layer(storeDir)))
+  return Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
 }
