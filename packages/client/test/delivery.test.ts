@@ -21,12 +21,10 @@ import {
   mosquittoPub,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, client, clientIn, record, type Got, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, byTopic, client, clientIn, range, record, uniqueId, waitUntil } from "./util.ts"
 
 /** Reconnect fast: the tests cut connections every few hundred milliseconds. */
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
-
-
 
 /** A temp dir removed when the scope closes. */
 const tempDir = (prefix: string) =>
@@ -34,19 +32,6 @@ const tempDir = (prefix: string) =>
     Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))),
     (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
   )
-
-/** Per topic, the sequence numbers received, in arrival order. Payloads are `"<seq>"`. */
-const byTopic = (got: ReadonlyArray<Got>): Map<string, Array<number>> => {
-  const map = new Map<string, Array<number>>()
-  for (const g of got) {
-    let list = map.get(g.topic)
-    if (list === undefined) map.set(g.topic, list = [])
-    list.push(Number(g.text))
-  }
-  return map
-}
-
-const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
 
 /** Missing sequence numbers (0..n-1) and duplicates of one topic's list. */
 const audit = (seqs: ReadonlyArray<number> | undefined, n: number) => {

@@ -26,9 +26,7 @@ import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "ef
 import * as Fs from "node:fs"
 import { MqttClient } from "@aimeqtt/client"
 import { CutProxy, describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { client, uniqueId, waitUntil } from "./util.ts"
-
-const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
+import { client, range, uniqueId, waitUntil } from "./util.ts"
 
 const persistentV5 = { protocolVersion: 5, cleanSession: false, sessionExpiryInterval: 300 } as const
 

@@ -30,7 +30,7 @@ import {
   type MosquittoBroker,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, client, clientIn, record, recordStatus, type Got, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, byTopic, client, clientIn, type Got, range, record, recordStatus, uniqueId, waitUntil } from "./util.ts"
 
 const v5 = { protocolVersion: 5 } as const
 
@@ -44,8 +44,6 @@ const fast = {
 
 /** A persistent MQTT 5.0 session: Clean Start false, kept 300 s after the connection closes. */
 const persistent = { cleanSession: false, sessionExpiryInterval: 300 } as const
-
-
 
 /** The current status, which must be `Connected`. */
 const connectedNow = (mqtt: MqttClient["Service"]) =>
@@ -61,19 +59,6 @@ const awaitDisconnect = (mqtt: MqttClient["Service"]) =>
     Stream.runHead,
     Effect.timeout("5 seconds")
   )
-
-const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
-
-/** Per topic, the sequence numbers received, in arrival order. Payloads are `"<seq>"`. */
-const byTopic = (got: ReadonlyArray<Got>): Map<string, Array<number>> => {
-  const map = new Map<string, Array<number>>()
-  for (const g of got) {
-    let list = map.get(g.topic)
-    if (list === undefined) map.set(g.topic, list = [])
-    list.push(Number(g.text))
-  }
-  return map
-}
 
 /** Missing sequence numbers (0..n-1) and duplicates of one topic's list. */
 const audit = (seqs: ReadonlyArray<number> | undefined, n: number) => {

@@ -205,3 +205,17 @@ export const clientIn = (scope: Scope.Scope, options: ClientOptions, storeDir?: 
   const layer = storeDir === undefined ? base : base.pipe(Layer.provide(FileSessionStore.layer(storeDir)))
   return Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
 }
+
+/** Per topic, the sequence numbers received, in arrival order. Payloads are `"<seq>"`. */
+export const byTopic = (got: ReadonlyArray<Got>): Map<string, Array<number>> => {
+  const map = new Map<string, Array<number>>()
+  for (const g of got) {
+    let list = map.get(g.topic)
+    if (list === undefined) map.set(g.topic, list = [])
+    list.push(Number(g.text))
+  }
+  return map
+}
+
+/** `[0, 1, ..., n - 1]`. */
+export const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
