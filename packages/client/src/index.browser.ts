@@ -45,4 +45,5 @@ export {
 export type { StoreChange, StoredFlow, StoredSession } from "./Session.ts"
 export type { PublishProperties } from "./SessionStore.ts"
 export { memory as memorySessionStore, SessionStore, type ClientSessionStore, type SessionStoreShape } from "./SessionStore.ts"
+export * as IndexedDbSessionStore from "./IndexedDbSessionStore.ts"
 export type { Protocol, TlsOptions } from "./Options.ts"
