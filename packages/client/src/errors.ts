@@ -103,7 +103,8 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
    * The client's own connection retries ask it too.
    */
   get isRetryable(): boolean {
-    return TlsError.find(this.cause) === undefined && AuthenticationFailed.find(this.cause) === undefined
+    return TlsError.find(this.cause) === undefined && AuthenticationFailed.find(this.cause) === undefined &&
+      (ProxyError.find(this.cause)?.isRetryable ?? true)
   }
 }
 
@@ -167,6 +168,51 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
    */
   static find(error: unknown): TlsError | undefined {
     return nearestCause(error, (e): e is TlsError => e instanceof TlsError)
+  }
+}
+
+/**
+ * Why a proxy did not open the tunnel to the broker:
+ * - `unreachable`: no TCP connection to the proxy itself (refused, no route, DNS);
+ * - `authentication`: the proxy wants other credentials (HTTP 407 or 401; SOCKS5 user name / password
+ *   rejected, RFC 1929, or no acceptable authentication method);
+ * - `refused`: the proxy's policy forbids the tunnel (HTTP 403 or another 4xx; SOCKS5 0x02 not allowed);
+ * - `broker-unreachable`: the proxy could not reach the broker (HTTP 5xx; SOCKS5 0x03..0x06;
+ *   SOCKS4 0x5B), or the broker's host name did not resolve for a `socks5://` / `socks4://` proxy;
+ * - `protocol`: the proxy's answer made no sense (not HTTP, not SOCKS, closed mid-handshake);
+ * - `unsupported`: this client cannot speak to that proxy here (the optional `socks` package is missing).
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export type ProxyFailure = "unreachable" | "authentication" | "refused" | "broker-unreachable" | "protocol" | "unsupported"
+
+/**
+ * The proxy of the `proxy` option (HTTP CONNECT, RFC 9110 §9.3.6; SOCKS5, RFC 1928; SOCKS4/4a) did not open
+ * the tunnel to the broker. It reaches users as the `cause` of a `ConnectError` whose message repeats this
+ * one. `proxy` names it as `scheme://user@host:port`: the password is never in an error or a log.
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export class ProxyError extends Schema.TaggedError<ProxyError>()("ProxyError", {
+  reason: Schema.Literals(["unreachable", "authentication", "refused", "broker-unreachable", "protocol", "unsupported"]),
+  message: Schema.String,
+  /** The proxy, without its password, e.g. `http://alice@proxy.example:3128`. */
+  proxy: Schema.String,
+  /** HTTP CONNECT only: the proxy's status code, e.g. 407. */
+  status: Schema.optionalKey(Schema.Number)
+}) {
+  /**
+   * Whether trying again, unchanged, may succeed: not for `authentication`, `refused` and `unsupported` (the
+   * same request gets the same answer); yes for a proxy or broker that could not be reached.
+   */
+  get isRetryable(): boolean {
+    return this.reason !== "authentication" && this.reason !== "refused" && this.reason !== "unsupported"
+  }
+  /** The `ProxyError` behind a connection failure: `error` itself or the nearest one in its `cause` chain. */
+  static find(error: unknown): ProxyError | undefined {
+    return nearestCause(error, (e): e is ProxyError => e instanceof ProxyError)
   }
 }
 

@@ -7,6 +7,7 @@
  * - {@link Certificates}: throw-away CA, server and client certificates (openssl) for TLS tests.
  * - {@link CutProxy}: TCP proxy that cuts, truncates or freezes connections.
  * - {@link FakeBroker}: scripted raw-bytes broker for protocol-violation tests.
+ * - {@link HttpProxy}, {@link SocksProxy}: real proxies (tinyproxy, microsocks) for the `proxy` option.
  */
 export * from "./Aedes.ts"
 export * from "./Certificates.ts"
@@ -15,4 +16,5 @@ export * from "./Ejabberd.ts"
 export * from "./FakeBroker.ts"
 export { BrokerError, freePort } from "./internal.ts"
 export * from "./Mosquitto.ts"
+export * from "./Proxies.ts"
 export * from "./RabbitMQ.ts"
