@@ -148,24 +148,26 @@ export const make = (directory: string): SessionStoreShape => ({
         }
         const opened = rewrite()
         if (opened !== undefined) return Effect.fail(opened)
+        const done = (result: SessionStoreError | undefined): Effect.Effect<void, SessionStoreError> =>
+          result === undefined ? Effect.void : Effect.fail(result)
         const store: ClientSessionStore = {
-          load: () => state.snapshot(),
-          apply: (changes) => {
-            if (changes.length === 0) return undefined
-            for (const change of changes) state.apply(change)
-            lines += changes.length
-            if (lines > COMPACT_AFTER + state.outgoing.size + state.incoming.size) return rewrite()
-            const result = attempt(`cannot write the session file ${path}`, () => {
-              Fs.writeSync(fd, changes.map((change) => JSON.stringify(toLine(change)) + "\n").join(""))
-              Fs.fdatasyncSync(fd)
-            })
-            return result instanceof SessionStoreError ? result : undefined
-          },
-          clear: () => {
-            state.outgoing.clear()
-            state.incoming.clear()
-            return rewrite()
-          }
+          load: Effect.sync(() => state.snapshot()),
+          apply: (changes) =>
+            Effect.suspend(() => {
+              if (changes.length === 0) return Effect.void
+              for (const change of changes) state.apply(change)
+              lines += changes.length
+              if (lines > COMPACT_AFTER + state.outgoing.size + state.incoming.size) return done(rewrite())
+              const result = attempt(`cannot write the session file ${path}`, () => {
+                Fs.writeSync(fd, changes.map((change) => JSON.stringify(toLine(change)) + "\n").join(""))
+                Fs.fdatasyncSync(fd)
+              })
+              return done(result instanceof SessionStoreError ? result : undefined)
+            }),
+          clear: Effect.suspend(() => {
+            state.clear()
+            return done(rewrite())
+          })
         }
         return Effect.succeed({ store, close: () => { if (fd >= 0) Fs.closeSync(fd) } })
       }),

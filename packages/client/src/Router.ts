@@ -34,8 +34,11 @@ export interface RouterDeps<T> {
   readonly owed: OwedAcks
   readonly session: Session<T>
   readonly dispatcher: Dispatcher
-  /** Stores the step's changes; `false` when the store failed (the connection is then closed). */
-  readonly commit: (step: Step<T>, connection: Connection.Connection) => boolean
+  /**
+   * Stores the step's changes: `true` when the step may go on at once, or an Effect that waits for the
+   * store and succeeds with `false` when it failed (the connection is then closed).
+   */
+  readonly commit: (step: Step<T>, connection: Connection.Connection) => true | Effect.Effect<boolean>
   /** Completes what the step acknowledged and hands its packets to the connection. */
   readonly transmit: (step: Step<T>, connection: Connection.Connection) => void
   /** The Topic Alias Maximum the client sent in CONNECT (MQTT 5.0; 0: the broker may use none). */
@@ -101,11 +104,12 @@ export const make = <T>(deps: RouterDeps<T>) =>
 }
 
 const handle = <T>(
-  { commit, dispatcher, owed, session, transmit }: RouterDeps<T>,
+  deps: RouterDeps<T>,
   packet: AnyPacket,
   connection: Connection.Connection,
   acks: AckSequencer
 ): Effect.Effect<void, ProtocolError> => {
+  const { commit, dispatcher, session } = deps
   if (packet._tag === "Publish" && packet.qos === 0 && !dispatcher.hasManual) {
     // QoS 0 has no session state and no acknowledgement: straight to the streams (the hot path).
     return dispatcher.dispatch(messageOf(packet))
@@ -113,7 +117,18 @@ const handle = <T>(
   const step = session.received(packet)
   if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
   // Stored first: an incoming QoS 2 id must be durable before the message is delivered.
-  if (!commit(step, connection)) return Effect.void
+  const stored = commit(step, connection)
+  if (stored === true) return proceed(deps, step, connection, acks)
+  return Effect.flatMap(stored, (ok) => ok ? proceed(deps, step, connection, acks) : Effect.void)
+}
+
+/** A received packet's step once its changes are stored: the message delivered, the acknowledgement sent. */
+const proceed = <T>(
+  { dispatcher, owed, transmit }: RouterDeps<T>,
+  step: Step<T>,
+  connection: Connection.Connection,
+  acks: AckSequencer
+): Effect.Effect<void> => {
   const p = step.deliver
   if (p === undefined) {
     transmit(step, connection)

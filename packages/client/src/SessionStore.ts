@@ -4,10 +4,10 @@
  * describes, so a process that crashes mid-flow and restarts with the same client id (and the file
  * store) finishes its flows and never delivers an incoming QoS 2 message twice.
  *
- * Two implementations: {@link memory} (the default: survives reconnects and a client rebuilt in the
- * same process) and `FileSessionStore` (Node only: survives a process restart). Writes are synchronous
- * on purpose: the change and the state update happen in one step, so no other fiber can send a packet
- * whose state is not stored yet.
+ * Implementations: {@link memory} (the default: survives reconnects and a client rebuilt in the
+ * same process), `FileSessionStore` and `SqliteSessionStore` (Node: survive a process restart) and
+ * `IndexedDbSessionStore` (browser: survives a page reload). The contract is asynchronous (Effects); the engine waits for each write before it sends the packets it describes, and
+ * never runs two writes of one client at once.
  *
  * @since 0.1.0
  */
@@ -64,17 +64,35 @@ export type StoreChange =
   | { readonly _tag: "DeleteIncoming"; readonly packetId: number }
   | { readonly _tag: "ClearIncoming" }
 
-/** One client's stored session. @since 0.1.0 @category session stores */
+/**
+ * One client's stored session. Every operation is an Effect, so a store may be asynchronous (IndexedDB,
+ * SQLite, a network database).
+ *
+ * The engine's promises to a store: for one client, `apply` and `clear` are never run concurrently (each
+ * starts after the previous one completed), and `load` runs once, right after `open`. The store's
+ * promise to the engine: when `apply` completes, its changes survive a crash of the process (or, for a
+ * memory store, of the connection), in the order given; when it fails, the engine sends none of the
+ * packets they describe and closes the connection.
+ *
+ * @since 0.1.0
+ * @category session stores
+ */
 export interface ClientSessionStore {
-  /** The state stored by earlier runs. */
-  readonly load: () => StoredSession
-  /** Stores changes durably; returns an error instead of throwing. */
-  readonly apply: (changes: ReadonlyArray<StoreChange>) => SessionStoreError | undefined
-  /** Forgets everything (clean session [MQTT-3.1.2-6]). */
-  readonly clear: () => SessionStoreError | undefined
+  /** The state stored by earlier runs (outgoing flows in the order they were first stored). */
+  readonly load: Effect.Effect<StoredSession, SessionStoreError>
+  /** Stores the changes durably, in order. The engine sends the step's packets only after it succeeds. */
+  readonly apply: (changes: ReadonlyArray<StoreChange>) => Effect.Effect<void, SessionStoreError>
+  /** Forgets everything of this client (clean session [MQTT-3.1.2-6]); later `apply`s start from empty. */
+  readonly clear: Effect.Effect<void, SessionStoreError>
 }
 
-/** @since 0.1.0 @category session stores */
+/**
+ * A session store: opens the stored session of one client id. Provide it as the {@link SessionStore}
+ * service; it must pass the conformance suite in `test/sessionStore/conformance.ts`.
+ *
+ * @since 0.1.0
+ * @category session stores
+ */
 export interface SessionStoreShape {
   /** Opens the store of one client id; the scope closes it. */
   readonly open: (clientId: string) => Effect.Effect<ClientSessionStore, SessionStoreError, Scope.Scope>
@@ -104,6 +122,11 @@ export class SessionState {
     }
   }
 
+  clear(): void {
+    this.outgoing.clear()
+    this.incoming.clear()
+  }
+
   snapshot(): StoredSession {
     return { outgoing: [...this.outgoing.values()], incoming: [...this.incoming] }
   }
@@ -117,22 +140,24 @@ export class SessionState {
  */
 export const memory = (): SessionStoreShape => {
   const sessions = new Map<string, SessionState>()
+  // One state per client id for the life of the store: `clear` empties it in place, so a store opened
+  // before the clear and one opened after it see the same state.
+  const stateOf = (clientId: string): SessionState => {
+    let state = sessions.get(clientId)
+    if (state === undefined) sessions.set(clientId, state = new SessionState())
+    return state
+  }
   return {
     open: (clientId) =>
       Effect.sync(() => {
-        let state = sessions.get(clientId)
-        if (state === undefined) sessions.set(clientId, state = new SessionState())
-        const current = state
+        const state = stateOf(clientId)
         return {
-          load: () => current.snapshot(),
-          apply: (changes) => {
-            for (const change of changes) current.apply(change)
-            return undefined
-          },
-          clear: () => {
-            sessions.set(clientId, new SessionState())
-            return undefined
-          }
+          load: Effect.sync(() => state.snapshot()),
+          apply: (changes) =>
+            Effect.sync(() => {
+              for (const change of changes) state.apply(change)
+            }),
+          clear: Effect.sync(() => state.clear())
         }
       })
   }

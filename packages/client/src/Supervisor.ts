@@ -12,6 +12,7 @@ import type { Packet, ProtocolVersion, Publish, Suback } from "@aimeqtt/codec"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, type SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
+import * as Journal from "./Journal.ts"
 import * as Lifecycle from "./Lifecycle.ts"
 import * as Router from "./Router.ts"
 import { Dispatcher, type Subscriber } from "./Dispatcher.ts"
@@ -25,6 +26,7 @@ import {
   OfflineQueueFull,
   SubscriptionRejected,
   type RequestError,
+  type SessionStoreError,
   UnsubscribeRejected
 } from "./errors.ts"
 import type { Negotiated } from "./Handshake.ts"
@@ -99,29 +101,40 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     let closed = false
 
     // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
-    const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(
-      Effect.mapError((error) => new ConnectError({ message: error.message, cause: error }))
-    )
-    const loadError = options.connect.cleanSession ? store.clear() : undefined
-    if (loadError !== undefined) return yield* new ConnectError({ message: loadError.message, cause: loadError })
-    if (!options.connect.cleanSession) session.restore(store.load())
+    const storeFailed = (error: SessionStoreError) => new ConnectError({ message: error.message, cause: error })
+    const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(Effect.mapError(storeFailed))
+    if (options.connect.cleanSession) yield* Effect.mapError(store.clear, storeFailed)
+    else session.restore(yield* Effect.mapError(store.load, storeFailed))
+    const journal = Journal.make(store.apply, runFork)
+    // Runs before the store closes (finalizers run in reverse): writes still pending complete first.
+    yield* Effect.addFinalizer(() => journal.flushed)
 
     // --- user requests -> session -> connection -------------------------------------------------
     /**
-     * Stores the step's changes before anything is sent. When the store fails, nothing of the step
-     * is sent and the connection is closed: the flows resume (and are stored again) after the reconnect.
+     * The store failed: nothing of the step is sent and the connection is closed; the flows resume (and
+     * are stored again) after the reconnect.
      */
-    const commit = (step: Step<Token>, connection: Connection.Connection | undefined): boolean => {
-      if (step.changes.length === 0) return true
-      const error = store.apply(step.changes)
-      if (error === undefined) return true
+    const storeFailure = (step: Step<Token>, connection: Connection.Connection | undefined, error: SessionStoreError): void => {
       const lost = new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error })
       connection?.abort(lost)
       for (const completion of step.completed) {
         if (completion.ack === undefined) Deferred.doneUnsafe(completion.token, Exit.fail(lost))
         else complete(completion)
       }
-      return false
+    }
+
+    /**
+     * Stores the step's changes (see {@link Journal}): `true` when the step may go on at once, `false`
+     * when the store failed, or an Effect that waits for the store and tells which.
+     */
+    const commit = (step: Step<Token>, connection: Connection.Connection): true | Effect.Effect<boolean> => {
+      if (step.changes.length === 0 && journal.idle()) return true
+      return Effect.callback<boolean>((resume) =>
+        journal.submit(step.changes, (error) => {
+          if (error !== undefined) storeFailure(step, connection, error)
+          resume(Effect.succeed(error === undefined))
+        })
+      )
     }
 
     /** Completes what the step acknowledged and hands its packets to the connection. */
@@ -144,9 +157,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       )
     }
 
-    const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void => {
-      if (commit(step, connection)) transmit(step, connection)
-    }
+    /** Stores the step's changes, then transmits it (in step order), or fails it when the store failed. */
+    const apply = (step: Step<Token>, connection: Connection.Connection | undefined): void =>
+      journal.submit(step.changes, (error) => {
+        if (error === undefined) transmit(step, connection)
+        else storeFailure(step, connection, error)
+      })
 
     const enqueue = (request: Request, token: Token): RequestError | undefined => {
       if (closed) return new ClientClosed()
@@ -351,7 +367,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
     const forgetUnacknowledged = (acks: AckSequencer): void => {
       const changes = acks.clear().flatMap((held) => held.packetId === undefined ? [] : session.forgetIncoming(held.packetId))
-      if (changes.length > 0) store.apply(changes)
+      // Should this fail, the id stays stored: a re-delivery is then taken for a duplicate until the next PUBREL.
+      if (changes.length > 0) {
+        journal.submit(changes, (error) => {
+          if (error !== undefined) runFork(Effect.logWarning(`MQTT: the session store failed: ${error.message}`))
+        })
+      }
     }
 
     // --- connections: see Lifecycle ------------------------------------------------------------

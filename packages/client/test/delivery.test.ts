@@ -325,7 +325,7 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
         // the finished flow is gone from the store
         yield* Scope.close(second, Exit.void)
         const reopened = FileSessionStore.make(dir)
-        const left = yield* Effect.scoped(Effect.map(reopened.open(clientId), (store) => store.load()))
+        const left = yield* Effect.scoped(Effect.flatMap(reopened.open(clientId), (store) => store.load))
         assert.deepStrictEqual(left, { outgoing: [], incoming: [] })
         console.log(
           `file store, black hole after ${type} ${direction}: "once" delivered ${deliveredBeforeCrash} time(s) before the ` +
