@@ -8,3 +8,4 @@
  */
 export * from "./index.browser.ts"
 export * as FileSessionStore from "./FileSessionStore.ts"
+export * as SqliteSessionStore from "./SqliteSessionStore.ts"

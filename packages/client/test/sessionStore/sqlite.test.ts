@@ -1,0 +1,203 @@
+/**
+ * The SQLite session store: the conformance suite (with damaged rows and a file that is not a database),
+ * what is particular to SQLite (one transaction per apply, the tables shared with a program's own, the
+ * durability settings, the missing driver), and a real client that finishes a QoS 2 flow after it is
+ * rebuilt over the same database (mosquitto).
+ */
+import { MqttClient } from "@aimeqtt/client"
+import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { SessionStoreShape, StoreChange } from "../../src/SessionStore.ts"
+import * as SqliteSessionStore from "../../src/SqliteSessionStore.ts"
+import { CutProxy, type CutDirection, describeMosquitto, Mosquitto, type PacketTypeName } from "../brokers/index.ts"
+import { client, record, uniqueId, waitUntil } from "../util.ts"
+import { conformance, flow, normal, put } from "./conformance.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-sqlite-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A database path in a fresh temp dir. */
+const tempDatabase = Effect.map(tempDir, (dir) => Path.join(dir, "sub", "sessions.db"))
+
+/** Runs `f` on a connection of our own to the database (the store's are closed). */
+const withDb = <A>(path: string, f: (db: Database.Database) => A): Effect.Effect<A> =>
+  Effect.sync(() => {
+    const db = new Database(path)
+    try {
+      return f(db)
+    } finally {
+      db.close()
+    }
+  })
+
+conformance({
+  name: "sqlite",
+  durable: true,
+  propertyRuns: 30,
+  storage: Effect.map(tempDatabase, (path) => ({
+    make: Effect.sync(() => SqliteSessionStore.make(path)),
+    corrupt: {
+      // A transaction commits whole or not at all: no torn record to simulate.
+      damageRecord: (clientId) =>
+        withDb(path, (db) => {
+          const changed = db.prepare(
+            `UPDATE aimeqtt_outgoing SET properties = '{"userProperties":[["a"' WHERE rowid =
+               (SELECT MIN(rowid) FROM aimeqtt_outgoing WHERE client_id = ?)`
+          ).run(clientId).changes
+          assert.strictEqual(changed, 1)
+        }),
+      replaceWithGarbage: Effect.sync(() => {
+        for (const suffix of ["-wal", "-shm"]) Fs.rmSync(path + suffix, { force: true })
+        Fs.writeFileSync(path, Crypto.randomBytes(8192))
+      })
+    }
+  }))
+})
+
+/** Opens `clientId`, loads, applies `changes`, closes; returns what it loaded. */
+const session = (store: SessionStoreShape, clientId: string, changes: ReadonlyArray<StoreChange> = []) =>
+  Effect.scoped(Effect.gen(function*() {
+    const s = yield* store.open(clientId)
+    const loaded = yield* s.load
+    yield* s.apply(changes)
+    return loaded
+  }))
+
+describe("SqliteSessionStore", () => {
+  it.effect("a row with malformed properties JSON fails load with SessionStoreError naming the client, packet id and column", () =>
+    Effect.gen(function*() {
+      const path = yield* tempDatabase
+      const store = SqliteSessionStore.make(path)
+      yield* session(store, "meter/7", [put(flow(12, { properties: { contentType: "x" } }))])
+      yield* withDb(path, (db) => db.prepare("UPDATE aimeqtt_outgoing SET properties = '{\"contentType\": ' WHERE packet_id = 12").run())
+      const error = yield* Effect.flip(session(store, "meter/7"))
+      assert.strictEqual(error._tag, "SessionStoreError")
+      assert.include(error.message, '"meter/7"')
+      assert.include(error.message, "packet id 12")
+      assert.include(error.message, "properties")
+    }))
+
+  it.effect("rows with values out of range (stage, qos, packet id) fail load with SessionStoreError", () =>
+    Effect.gen(function*() {
+      const path = yield* tempDatabase
+      const store = SqliteSessionStore.make(path)
+      for (const [column, value] of [["stage", "'bogus'"], ["qos", "0"], ["packet_id", "70000"], ["retain", "2"]] as const) {
+        const clientId = `bad-${column}`
+        yield* session(store, clientId, [put(flow(1))])
+        yield* withDb(path, (db) => db.prepare(`UPDATE aimeqtt_outgoing SET ${column} = ${value} WHERE client_id = ?`).run(clientId))
+        const error = yield* Effect.flip(session(store, clientId))
+        assert.strictEqual(error._tag, "SessionStoreError")
+        assert.include(error.message, column)
+      }
+      yield* withDb(path, (db) => db.prepare("INSERT INTO aimeqtt_incoming (client_id, packet_id) VALUES ('bad-in', 0)").run())
+      const error = yield* Effect.flip(session(store, "bad-in"))
+      assert.include(error.message, "incoming packet id")
+    }))
+
+  it.effect("a file that is not a SQLite database, or a directory, at the path: open fails with SessionStoreError", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const garbage = Path.join(dir, "garbage.db")
+      Fs.writeFileSync(garbage, "this is not a database, just some text that is long enough to fill a header".repeat(20))
+      const notDb = yield* Effect.flip(session(SqliteSessionStore.make(garbage), "c"))
+      assert.strictEqual(notDb._tag, "SessionStoreError")
+      assert.include(notDb.message, garbage)
+      assert.include(notDb.message, "not a database")
+      const directory = yield* Effect.flip(session(SqliteSessionStore.make(dir), "c"))
+      assert.strictEqual(directory._tag, "SessionStoreError")
+      const blocked = Path.join(garbage, "sub", "x.db") // a parent that is a file
+      assert.strictEqual((yield* Effect.flip(session(SqliteSessionStore.make(blocked), "c")))._tag, "SessionStoreError")
+    }))
+
+  it.effect("each apply is one transaction: a change that SQLite refuses stores none of its batch", () =>
+    Effect.gen(function*() {
+      const path = yield* tempDatabase
+      const store = SqliteSessionStore.make(path)
+      yield* session(store, "tx", [put(flow(1))])
+      // a packet id that is not an integer is refused by the STRICT table, after flow 2 was written
+      const error = yield* Effect.flip(session(store, "tx", [put(flow(2)), put(flow(1.5))]))
+      assert.include(error.message, "cannot write")
+      // invalid properties are refused before anything is written
+      const invalid = yield* Effect.flip(session(store, "tx", [put(flow(3)), put(flow(4, { properties: { messageExpiryInterval: -1 } }))]))
+      assert.include(invalid.message, "packet id 4")
+      const loaded = yield* session(store, "tx")
+      assert.deepStrictEqual(normal(loaded), normal({ outgoing: [flow(1)], incoming: [] }))
+    }))
+
+  it.effect("the tables live next to a program's own; the database is in WAL mode", () =>
+    Effect.gen(function*() {
+      const path = yield* tempDatabase
+      Fs.mkdirSync(Path.dirname(path), { recursive: true })
+      yield* withDb(path, (db) => db.exec("CREATE TABLE readings (id INTEGER PRIMARY KEY, value REAL); INSERT INTO readings (value) VALUES (21.5)"))
+      const store = SqliteSessionStore.make(path)
+      yield* session(store, "gw", [put(flow(1))])
+      assert.deepStrictEqual(yield* session(store, "gw").pipe(Effect.map((s) => s.outgoing.map((f) => f.packetId))), [1])
+      yield* withDb(path, (db) => {
+        assert.deepStrictEqual(db.prepare("SELECT value FROM readings").all(), [{ value: 21.5 }])
+        assert.strictEqual(db.pragma("journal_mode", { simple: true }), "wal")
+      })
+    }))
+})
+
+/** Reconnect fast: the proxy black-holes the connection mid-flow. */
+const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
+
+describeMosquitto("SqliteSessionStore with a real client (mosquitto)", () => {
+  const crashSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection, "sent" | "released"]> = [
+    ["PUBLISH", "up", "sent"], // the broker has the message, its PUBREC never arrives
+    ["PUBREC", "down", "released"], // we have PUBREC, our PUBREL never arrives
+    ["PUBREL", "up", "released"] // the broker released the message, its PUBCOMP never arrives
+  ]
+  for (const [type, direction, stage] of crashSteps) {
+    it.live(`a QoS 2 flow black-holed after ${type} goes ${direction}: the client rebuilt over the same database finishes it once`, () =>
+      Effect.gen(function*() {
+        const path = yield* tempDatabase
+        const broker = yield* Mosquitto.start()
+        const proxy = yield* CutProxy.start({ target: broker.port })
+        const sub = yield* client(broker.url, { clientId: uniqueId("sqlite-sub") })
+        const subscription = yield* sub.subscription("sqlite/#", { qos: 2 })
+        const got = yield* record(subscription.messages)
+        const clientId = uniqueId("sqlite-pub")
+        const layer = MqttClient.layer({ ...fast, url: proxy.url, clientId, cleanSession: false, connectTimeout: "5 seconds" }).pipe(
+          Layer.provide(SqliteSessionStore.layer(path))
+        )
+        const build = (scope: Scope.Scope) =>
+          Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
+
+        const first = yield* Scope.make()
+        const pub1 = yield* build(first)
+        yield* proxy.cutAfterPacket({ type, direction, action: "blackhole" })
+        const pending = yield* pub1.publish("sqlite/a", "once", { qos: 2 }).pipe(Effect.exit, Effect.forkChild({ startImmediately: true }))
+        yield* waitUntil(() => proxy.statsNow().packetCuts === 1, 5000, () => JSON.stringify(proxy.statsNow()))
+        yield* Effect.sleep("100 millis")
+        // the flow is in the database at the stage it reached
+        const rows = yield* withDb(path, (db) => db.prepare("SELECT stage, topic FROM aimeqtt_outgoing WHERE client_id = ?").all(clientId))
+        assert.deepStrictEqual(rows, [{ stage, topic: "sqlite/a" }])
+        assert.isUndefined(pending.pollUnsafe(), "the publish is still pending")
+        // "crash": the client's scope closes while the flow is pending (its goodbye goes into the black hole)
+        yield* Scope.close(first, Exit.void)
+        const exit = yield* Fiber.join(pending).pipe(Effect.timeout("5 seconds"))
+        assert.isTrue(Exit.isFailure(exit), "the pending publish failed when its client closed")
+
+        // a new process: same client id, same database, clean network
+        const second = yield* Scope.make()
+        const pub2 = yield* build(second)
+        yield* waitUntil(() => got.length >= 1, 5000, () => `nothing delivered; broker log:\n${broker.logText()}`)
+        yield* pub2.publish("sqlite/a", "after", { qos: 2 }).pipe(Effect.timeout("5 seconds"))
+        yield* waitUntil(() => got.some((g) => g.text === "after"), 5000, () => JSON.stringify(got))
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(got.map((g) => g.text), ["once", "after"])
+        yield* Scope.close(second, Exit.void)
+        // the finished flows are gone from the database
+        const left = yield* withDb(path, (db) => db.prepare("SELECT COUNT(*) AS n FROM aimeqtt_outgoing").get())
+        assert.deepStrictEqual(left, { n: 0 })
+      }), 30_000)
+  }
+})
