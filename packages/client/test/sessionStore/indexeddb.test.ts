@@ -1,8 +1,9 @@
 /**
- * IndexedDbSessionStore in Node, on `fake-indexeddb` (an in-memory IndexedDB that follows the spec): what
- * survives a reopen (the stand-in for a page reload), the order of flows, one client's data apart from
- * another's, and every failure as a SessionStoreError. The real-browser reload test is
- * `test/browser.indexeddb.test.ts`.
+ * IndexedDbSessionStore in Node, on `fake-indexeddb` (an in-memory IndexedDB that follows the spec): the
+ * shared conformance suite (a new store instance over the same database stands in for a page reload), and
+ * what is IndexedDB's own: the positions of flows read in an apply that comes before any load, a batch that
+ * cannot be cloned, a transaction the browser aborts (quota), the database upgraded or deleted by another
+ * page, no IndexedDB at all. The real-browser reload test is `test/browser.indexeddb.test.ts`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
@@ -10,7 +11,8 @@ import { IDBKeyRange, indexedDB } from "fake-indexeddb"
 import { afterAll, beforeAll } from "vitest"
 import { SessionStoreError } from "../../src/errors.ts"
 import * as IndexedDbSessionStore from "../../src/IndexedDbSessionStore.ts"
-import type { ClientSessionStore, StoreChange, StoredFlow } from "../../src/SessionStore.ts"
+import type { ClientSessionStore, StoredFlow } from "../../src/SessionStore.ts"
+import { conformance, flow, put } from "./conformance.ts"
 
 const globals = globalThis as { indexedDB?: unknown; IDBKeyRange?: unknown }
 const saved = { indexedDB: globals.indexedDB, IDBKeyRange: globals.IDBKeyRange }
@@ -29,17 +31,6 @@ const freshStore = () => {
   const databaseName = `aimeqtt-test-${++databases}`
   return { databaseName, store: IndexedDbSessionStore.make({ databaseName }) }
 }
-
-const flow = (packetId: number, extra: Partial<StoredFlow> = {}): StoredFlow => ({
-  packetId,
-  stage: "sent",
-  topic: `t/${packetId}`,
-  payload: new Uint8Array([packetId, 0, 255]),
-  qos: 1,
-  retain: false,
-  ...extra
-})
-const put = (f: StoredFlow): StoreChange => ({ _tag: "PutOutgoing", flow: f })
 
 /** Opens the client's store in a scope of its own, runs `f`, closes it (the reload between two runs). */
 const withStore = <A, E>(
@@ -69,76 +60,74 @@ const writeRaw = (databaseName: string, objectStore: string, value: unknown) =>
     })
   )
 
+/** Every record of both object stores of `databaseName`, rewritten by `f` (same key). */
+const rewriteAll = (databaseName: string, f: (record: Record<string, unknown>) => Record<string, unknown>) =>
+  Effect.promise(() =>
+    new Promise<void>((resolve, reject) => {
+      const request = indexedDB.open(databaseName, 1)
+      request.onsuccess = () => {
+        const db = request.result
+        const tx = db.transaction(["outgoing", "incoming"], "readwrite")
+        for (const name of ["outgoing", "incoming"]) {
+          const cursor = tx.objectStore(name).openCursor()
+          cursor.onsuccess = () => {
+            const at = cursor.result
+            if (at === null) return
+            at.update(f(at.value as Record<string, unknown>))
+            at.continue()
+          }
+        }
+        tx.oncomplete = () => {
+          db.close()
+          resolve()
+        }
+        tx.onabort = () => reject(tx.error)
+      }
+      request.onerror = () => reject(request.error)
+    })
+  )
+
+conformance({
+  name: "IndexedDB (fake-indexeddb)",
+  durable: true,
+  propertyRuns: 30,
+  storage: Effect.acquireRelease(
+    Effect.sync(() => freshStore().databaseName),
+    (databaseName) =>
+      Effect.callback<void>((resume) => {
+        const request = indexedDB.deleteDatabase(databaseName)
+        request.onsuccess = () => resume(Effect.void)
+        request.onerror = () => resume(Effect.void)
+      })
+  ).pipe(
+    Effect.map((databaseName) => ({
+      make: Effect.sync(() => IndexedDbSessionStore.make({ databaseName })),
+      corrupt: {
+        // one transaction per apply: a write cannot tear, so there is no torn-write hook
+        damageRecord: (clientId: string) =>
+          writeRaw(databaseName, "outgoing", { ...flow(4242), clientId, seq: 0, qos: 3, properties: { userProperties: 7 } }),
+        replaceWithGarbage: rewriteAll(databaseName, (record) => ({
+          clientId: record.clientId,
+          packetId: record.packetId,
+          seq: "garbage",
+          payload: 42,
+          stage: null
+        }))
+      }
+    }))
+  )
+})
+
 describe("IndexedDbSessionStore (fake-indexeddb)", () => {
-  it.effect("flows, MQTT 5.0 properties and incoming ids survive a reopen", () =>
+  it.effect("an apply before any load reads the stored positions in its own transaction", () =>
     Effect.gen(function*() {
       const { store } = freshStore()
-      const properties = {
-        contentType: "application/json",
-        correlationData: new Uint8Array([9, 8, 7]),
-        messageExpiryInterval: 60,
-        payloadFormatIndicator: true,
-        responseTopic: "reply/here",
-        userProperties: [["a", "1"], ["a", "2"]] as const satisfies ReadonlyArray<readonly [string, string]>
-      }
-      yield* withStore(store, "c1", (s) =>
-        Effect.gen(function*() {
-          assert.deepStrictEqual(yield* s.load, { outgoing: [], incoming: [] })
-          yield* s.apply([
-            put(flow(1)),
-            put(flow(2, { qos: 2, retain: true, properties })),
-            { _tag: "AddIncoming", packetId: 5 },
-            { _tag: "AddIncoming", packetId: 6 }
-          ])
-          yield* s.apply([{ _tag: "DeleteIncoming", packetId: 6 }])
-        }))
-      const loaded = yield* withStore(store, "c1", (s) => s.load)
-      assert.deepStrictEqual(loaded.incoming, [5])
-      assert.deepStrictEqual(loaded.outgoing[0], flow(1))
-      const second = loaded.outgoing[1]
-      assert.instanceOf(second?.payload, Uint8Array)
-      assert.instanceOf(second?.properties?.correlationData, Uint8Array)
-      assert.deepStrictEqual(second, flow(2, { qos: 2, retain: true, properties }))
-    }))
-
-  it.effect("flows keep the order of first store; a re-put as released keeps its place, also across reopens", () =>
-    Effect.gen(function*() {
-      const { store } = freshStore()
-      yield* withStore(store, "c", (s) =>
-        Effect.gen(function*() {
-          yield* s.load
-          yield* s.apply([put(flow(3)), put(flow(1)), put(flow(2, { qos: 2 }))])
-          yield* s.apply([put(flow(3, { qos: 2, stage: "released" }))])
-          yield* s.apply([{ _tag: "DeleteOutgoing", packetId: 1 }])
-          yield* s.apply([put(flow(1))]) // a new flow with a reused id goes last
-          assert.deepStrictEqual(ids(yield* s.load), [3, 2, 1])
-        }))
-      // without a load first: the positions are read in the apply's own transaction
-      yield* withStore(store, "c", (s) => s.apply([put(flow(2, { qos: 2, stage: "released" })), put(flow(4))]))
+      yield* withStore(store, "c", (s) => s.apply([put(flow(3)), put(flow(1)), put(flow(2))]))
+      // no load: a re-put keeps its place, a new flow goes last
+      yield* withStore(store, "c", (s) => s.apply([put(flow(3, { stage: "released" })), put(flow(4))]))
       const loaded = yield* withStore(store, "c", (s) => s.load)
-      assert.deepStrictEqual(ids(loaded), [3, 2, 1, 4])
-      assert.deepStrictEqual(loaded.outgoing.map((f) => f.stage), ["released", "released", "sent", "sent"])
-    }))
-
-  it.effect("clients are kept apart: clear and ClearIncoming touch one client id only", () =>
-    Effect.gen(function*() {
-      const { store } = freshStore()
-      const both = ["a", "a/b"] as const
-      for (const clientId of both) {
-        yield* withStore(store, clientId, (s) =>
-          s.apply([put(flow(1)), put(flow(65535)), { _tag: "AddIncoming", packetId: 1 }, { _tag: "AddIncoming", packetId: 65535 }]))
-      }
-      yield* withStore(store, "a", (s) => s.apply([{ _tag: "ClearIncoming" }]))
-      assert.deepStrictEqual(yield* withStore(store, "a/b", (s) => s.load).pipe(Effect.map((l) => l.incoming)), [1, 65535])
-      yield* withStore(store, "a/b", (s) => s.clear)
-      const a = yield* withStore(store, "a", (s) => s.load)
-      assert.deepStrictEqual([ids(a), a.incoming], [[1, 65535], []])
-      const b = yield* withStore(store, "a/b", (s) =>
-        Effect.gen(function*() {
-          yield* s.apply([put(flow(7))]) // starts from empty after the clear
-          return yield* s.load
-        }))
-      assert.deepStrictEqual([ids(b), b.incoming], [[7], []])
+      assert.deepStrictEqual(ids(loaded), [3, 1, 2, 4])
+      assert.deepStrictEqual(loaded.outgoing.map((f) => f.stage), ["released", "sent", "sent", "sent"])
     }))
 
   it.effect("a batch that cannot be stored fails with SessionStoreError and none of it lands", () =>
