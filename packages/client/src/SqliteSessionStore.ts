@@ -69,18 +69,18 @@ const decodeOutgoing = Schema.decodeUnknownResult(OutgoingRow)
 const decodeIncoming = Schema.decodeUnknownResult(Schema.Struct({ packet_id: PacketId }))
 const encodeProperties = Schema.encodeResult(PropertiesJsonText)
 
-const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
 /** Runs `f`; an exception becomes a SessionStoreError that starts with `message`. */
 const attempt = <A>(message: string, f: () => A): Effect.Effect<A, SessionStoreError> =>
-  Effect.try({ try: f, catch: (cause) => new SessionStoreError({ message: `${message}: ${describe(cause)}`, cause }) })
+  Effect.try({ try: f, catch: (cause) => new SessionStoreError({ message: `${message}: ${messageOf(cause)}`, cause }) })
 
 /** The driver, imported on first use (Node caches the module). */
 const driver: Effect.Effect<Driver, SessionStoreError> = Effect.tryPromise({
   try: () => import("better-sqlite3").then((module) => module.default),
   catch: (cause) =>
     new SessionStoreError({
-      message: `SqliteSessionStore needs the package ${DRIVER}, which could not be loaded (install it: npm install ${DRIVER}): ${describe(cause)}`,
+      message: `SqliteSessionStore needs the package ${DRIVER}, which could not be loaded (install it: npm install ${DRIVER}): ${messageOf(cause)}`,
       cause
     })
 })
@@ -180,7 +180,8 @@ const statements = (db: Database, clientId: string) => {
  * skipped, since that would silently drop a message.
  *
  * The driver is synchronous: a write blocks the event loop while SQLite syncs the log (as the file
- * store's `fdatasync` does). Another process holding a write lock is waited for up to 5 seconds.
+ * store's `fdatasync` does). Another process holding a write lock is waited for up to 5 seconds. The
+ * write-ahead log needs a local file system (SQLite does not support WAL over a network file system).
  *
  * @since 0.4.0
  * @category session stores

@@ -8,10 +8,12 @@ import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import type { SessionStoreShape, StoreChange } from "../../src/SessionStore.ts"
 import * as SqliteSessionStore from "../../src/SqliteSessionStore.ts"
 import { CutProxy, type CutDirection, describeMosquitto, Mosquitto, type PacketTypeName } from "../brokers/index.ts"
@@ -144,6 +146,61 @@ describe("SqliteSessionStore", () => {
         assert.strictEqual(db.pragma("journal_mode", { simple: true }), "wal")
       })
     }))
+})
+
+/** Runs an ES module script in a new Node process (the client from source), with `env`. */
+const node = (script: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  ChildProcess.spawnSync(process.execPath, ["--conditions=@aimeqtt/source", "--input-type=module", "-e", script.join(";\n")], {
+    cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 20_000
+  })
+
+describe("SqliteSessionStore in a process of its own", () => {
+  it.effect("a process killed (SIGKILL) right after apply completed: the next process loads the change", () =>
+    Effect.gen(function*() {
+      const path = yield* tempDatabase
+      const child = node([
+        "const { SqliteSessionStore } = await import('@aimeqtt/client')",
+        "const { Effect } = await import('effect')",
+        "const flow = { packetId: 7, stage: 'released', topic: 'killed/a', payload: new Uint8Array([1, 2, 3]), qos: 2, retain: true }",
+        "await Effect.runPromise(Effect.scoped(Effect.gen(function*() {" +
+        "  const store = yield* SqliteSessionStore.make(process.env.DB).open('killed');" +
+        "  yield* store.load;" +
+        "  yield* store.apply([{ _tag: 'PutOutgoing', flow: { ...flow, stage: 'sent' } }, { _tag: 'AddIncoming', packetId: 9 }]);" +
+        "  yield* store.apply([{ _tag: 'PutOutgoing', flow }]);" +
+        "  process.kill(process.pid, 'SIGKILL');" +
+        "})))"
+      ], { DB: path })
+      assert.strictEqual(child.signal, "SIGKILL", child.stderr)
+      const loaded = yield* session(SqliteSessionStore.make(path), "killed")
+      assert.deepStrictEqual(normal(loaded), normal({
+        outgoing: [{ packetId: 7, stage: "released", topic: "killed/a", payload: Uint8Array.of(1, 2, 3), qos: 2, retain: true }],
+        incoming: [9]
+      }))
+    }), 30_000)
+
+  it("importing @aimeqtt/client does not load better-sqlite3; opening a SqliteSessionStore does", () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-sqlite-lazy-"))
+    try {
+      const child = node([
+        "const { createRequire } = await import('node:module')",
+        "const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /better-sqlite3/.test(k)).length",
+        "const { SqliteSessionStore } = await import('@aimeqtt/client')",
+        "const { Effect } = await import('effect')",
+        "const before = loaded()",
+        "await Effect.runPromise(Effect.scoped(SqliteSessionStore.make(process.env.DB).open('c')))",
+        "console.log(JSON.stringify({ before, after: loaded() }))"
+      ], { DB: Path.join(dir, "x.db") })
+      assert.strictEqual(child.status, 0, child.stderr)
+      const { before, after } = JSON.parse(child.stdout.trim().split("\n").pop()!) as { before: number; after: number }
+      assert.strictEqual(before, 0, "no module of better-sqlite3 after importing @aimeqtt/client")
+      assert.isAbove(after, 0, "better-sqlite3 is loaded once a client opens the store")
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
 })
 
 /** Reconnect fast: the proxy black-holes the connection mid-flow. */
