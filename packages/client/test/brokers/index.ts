@@ -8,6 +8,7 @@
  * - {@link CutProxy}: TCP proxy that cuts, truncates or freezes connections.
  * - {@link FakeBroker}: scripted raw-bytes broker for protocol-violation tests.
  * - {@link HttpProxy}, {@link SocksProxy}: real proxies (tinyproxy, microsocks) for the `proxy` option.
+ * - {@link WsGate}: records (and refuses) WebSocket handshakes in front of a broker's WebSocket listener.
  */
 export * from "./Aedes.ts"
 export * from "./Certificates.ts"
@@ -18,3 +19,4 @@ export { BrokerError, freePort } from "./internal.ts"
 export * from "./Mosquitto.ts"
 export * from "./Proxies.ts"
 export * from "./RabbitMQ.ts"
+export * from "./WsGate.ts"
