@@ -114,7 +114,7 @@ describe("stores", () => {
       const dir = yield* tempDir
       const store = FileSessionStore.make(dir)
       yield* Effect.scoped(Effect.flatMap(store.open("c"), (s) => s.apply([{ _tag: "PutOutgoing", flow: flow(1) }])))
-      Fs.appendFileSync(Path.join(dir, "c.log"), '{"op":"put","id":2,"sta')
+      Fs.appendFileSync(Path.join(dir, FileSessionStore.fileName("c")), '{"op":"put","id":2,"sta')
       const loaded = yield* Effect.scoped(Effect.flatMap(store.open("c"), (s) => s.load))
       assert.deepStrictEqual(loaded.outgoing.map((f) => f.packetId), [1])
     }))
@@ -128,9 +128,22 @@ describe("stores", () => {
         for (let i = 1; i <= 200; i++) yield* s.apply([{ _tag: "PutOutgoing", flow: flow(i) }, { _tag: "DeleteOutgoing", packetId: i }])
         yield* s.apply([{ _tag: "PutOutgoing", flow: flow(7) }])
       }))
-      assert.strictEqual(Fs.readFileSync(Path.join(dir, "c.log"), "utf8").trim().split("\n").length, 401)
+      assert.strictEqual(Fs.readFileSync(Path.join(dir, FileSessionStore.fileName("c")), "utf8").trim().split("\n").length, 401)
       yield* Effect.scoped(store.open("c"))
-      assert.strictEqual(Fs.readFileSync(Path.join(dir, "c.log"), "utf8").trim().split("\n").length, 1)
+      assert.strictEqual(Fs.readFileSync(Path.join(dir, FileSessionStore.fileName("c")), "utf8").trim().split("\n").length, 1)
+    }))
+
+  it.effect("file: a log of an earlier version (named after the bare client id) is read and moved to the new name", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const line = JSON.stringify({ op: "put", id: 4, stage: "released", topic: "t/4", payload: "BA==", qos: 2, retain: false })
+      Fs.writeFileSync(Path.join(dir, "meter%2F17.log"), `${line}\n{"op":"in","id":9}\n`)
+      const loaded = yield* Effect.scoped(Effect.flatMap(FileSessionStore.make(dir).open("meter/17"), (s) => s.load))
+      assert.deepStrictEqual(loaded.outgoing.map((f) => [f.packetId, f.stage, [...f.payload]]), [[4, "released", [4]]])
+      assert.deepStrictEqual(loaded.incoming, [9])
+      assert.deepStrictEqual(Fs.readdirSync(dir), [FileSessionStore.fileName("meter/17")])
+      const again = yield* Effect.scoped(Effect.flatMap(FileSessionStore.make(dir).open("meter/17"), (s) => s.load))
+      assert.deepStrictEqual(again, loaded)
     }))
 
   it.effect("file: an unusable directory fails with SessionStoreError, no exception", () =>

@@ -296,7 +296,7 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
         const got = yield* record(subscription.messages)
         const clientId = uniqueId("crash-pub")
         const options = { ...fast, url: proxy.url, clientId, cleanSession: false } as const
-        const file = Path.join(dir, `${encodeURIComponent(clientId)}.log`)
+        const file = Path.join(dir, FileSessionStore.fileName(clientId))
 
         const first = yield* Scope.make()
         const pub1 = yield* clientIn(first, options, dir)

@@ -15,9 +15,9 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-/** The log of one client (the store's naming: the URI-encoded client id). */
+/** The log of one client. */
 const logOf = (dir: string, clientId: string) => {
-  const file = Path.join(dir, `${encodeURIComponent(clientId) || "_empty"}.log`)
+  const file = Path.join(dir, FileSessionStore.fileName(clientId))
   if (!Fs.existsSync(file)) throw new Error(`no log at ${file}: did the file store's naming change?`)
   return file
 }
@@ -26,15 +26,6 @@ conformance({
   name: "file",
   durable: true,
   propertyRuns: 30,
-  knownFailures: [
-    // the client ids "" and "_empty" share the file `_empty.log`
-    "client ids with odd characters keep separate sessions",
-    // `encodeURIComponent` makes a 1,200-byte file name: ENAMETOOLONG (a file name holds 255 bytes)
-    "a client id of 200 non-ASCII characters",
-    // each open store keeps its own state and file descriptor: after another store of the same client
-    // cleared (rewrote) the log, the older one appends to the replaced file, and its writes are lost
-    "a store opened before another one cleared the client writes onto the cleared session"
-  ],
   storage: Effect.map(tempDir, (dir) => ({
     make: Effect.sync(() => FileSessionStore.make(dir)),
     corrupt: {
