@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions, type WillOptions } from "@aimeqtt/client"
+import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions, Transport, type WillOptions } from "@aimeqtt/client"
 import { mqttStringError, outgoingTopicNameError } from "@aimeqtt/codec"
 import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted, Stdio } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -159,9 +159,10 @@ export const clientOptions = (
     // The client's own URL grammar (one parser): schemes, a missing scheme, a query, percent-encoded user
     // info; its messages never show the password.
     const endpoint = yield* parseUrl(url).pipe(Effect.mapError((error) => usage(error.message)))
-    const secure = endpoint.protocol === "mqtts" || endpoint.protocol === "wss"
+    // The transport the client's scheme registry picked says whether it takes TLS settings.
+    const secure = endpoint.transport?.secure === true
     if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${endpoint.protocol}://`)
-    const address = `${endpoint.protocol}://${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
+    const address = Transport.describeEndpoint(endpoint)
     if (flags.keepAlive < 0 || flags.keepAlive > 65535) {
       return yield* usage(`invalid keep-alive ${flags.keepAlive}: expected 0..65535 seconds`)
     }

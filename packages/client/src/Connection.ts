@@ -32,7 +32,8 @@ import { connack311, negotiate, type Negotiated } from "./Handshake.ts"
 import * as KeepAlive from "./KeepAlive.ts"
 import type { AuthenticationOptions, ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
 import { OutgoingAliases } from "./TopicAliases.ts"
-import * as Transport from "./Transport.ts"
+import type * as Transport from "./Transport.ts"
+import * as Transports from "./transports/Registry.ts"
 import * as Wake from "./Wake.ts"
 
 /** Called once the packets it came with are written (`undefined`) or can no longer be (an error). @since 0.1.0 */
@@ -51,6 +52,8 @@ export interface WriteItem {
 /** How to open a connection. @since 0.1.0 */
 export interface ConnectionOptions {
   readonly endpoint: Endpoint
+  /** The registered transports: the one for `endpoint.protocol` connects when the endpoint carries no `transport`. */
+  readonly transports: ReadonlyArray<Transport.Transport>
   readonly connect: ConnectRequest
   readonly password: Redacted.Redacted<string> | undefined
   readonly connectTimeout: Duration.Duration
@@ -115,7 +118,7 @@ const textEncoder = new TextEncoder()
  */
 export const open = (options: ConnectionOptions): Effect.Effect<Connection, ConnectError | ConnectionRefused | ProtocolError, Scope.Scope> =>
   Effect.gen(function*() {
-    const channel = yield* Transport.open(options.endpoint, options.connectTimeout)
+    const channel = yield* Transports.open(options.transports, options.endpoint, options.connectTimeout)
     const version: ProtocolVersion = options.connect.protocolLevel === 5 ? 5 : 4
     const decoder: Decoder<ProtocolVersion> = Decoder.make<ProtocolVersion>({ maxPacketSize: options.maxPacketSize, protocolVersion: version })
     const auth = version === 5 ? options.authentication : undefined

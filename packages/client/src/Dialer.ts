@@ -9,7 +9,9 @@ import { Clock, Duration, Effect, Exit, Result, Schedule, Scope } from "effect"
 import * as Connection from "./Connection.ts"
 import * as Tracing from "./Tracing.ts"
 import { ConnectError, type ConnectionRefused, type ConnectionFailure, type ProtocolError } from "./errors.ts"
-import { defaultPorts, type Endpoint, hostOf, protocolOf, randomClientId, type ResolvedOptions } from "./Options.ts"
+import { type Endpoint, randomClientId, type ResolvedOptions } from "./Options.ts"
+import type { Transport } from "./transports/Definition.ts"
+import { endpointOf, find } from "./transports/Registry.ts"
 import type { ConnectionStatus } from "./Supervisor.ts"
 
 /** An accepted connection and the scope that closes its socket. @since 0.1.0 */
@@ -78,7 +80,7 @@ export const make = (options: ResolvedOptions): Dialer => {
   const follow = (error: { readonly _tag: string; readonly serverReference?: string | undefined }): boolean => {
     if (!options.followServerReference || error.serverReference === undefined) return false
     const current = options.endpoints[endpointIndex % options.endpoints.length] as Endpoint
-    redirected = serverReferenceEndpoint(error.serverReference, redirected ?? current)
+    redirected = serverReferenceEndpoint(error.serverReference, redirected ?? current, options.transports)
     return redirected !== undefined
   }
 
@@ -177,25 +179,31 @@ export const make = (options: ResolvedOptions): Dialer => {
 /**
  * The endpoint a Server Reference names [MQTT-4.11]: the first of a space-separated list, as `host`,
  * `host:port`, `[v6]:port` or a URL; the transport and TLS settings stay those of `current` unless the URL
- * names a scheme. `undefined` when it cannot be read (the client then stops, as without the option).
+ * names a scheme (one of `transports`). `undefined` when it cannot be read (the client then stops, as
+ * without the option).
  *
  * @since 0.3.0
  */
-export const serverReferenceEndpoint = (reference: string, current: Endpoint): Endpoint | undefined => {
+export const serverReferenceEndpoint = (
+  reference: string,
+  current: Endpoint,
+  transports: ReadonlyArray<Transport>
+): Endpoint | undefined => {
   const first = reference.trim().split(/\s+/)[0] ?? ""
   if (first === "") return undefined
   const url = first.includes("://") ? first : `${current.protocol}://${first}`
   if (!URL.canParse(url)) return undefined
   const parsed = new URL(url)
-  const protocol = protocolOf(parsed)
-  if (protocol === undefined || parsed.hostname === "") return undefined
-  const host = hostOf(parsed)
-  const port = parsed.port === "" ? (protocol === current.protocol ? current.port : defaultPorts[protocol]) : Number(parsed.port)
-  return {
-    ...current,
-    protocol,
-    host,
-    port,
-    ...(protocol === "ws" || protocol === "wss" ? { path: parsed.pathname === "/" ? current.path ?? "/mqtt" : parsed.pathname } : {})
-  }
+  const transport = find(transports, parsed.protocol.slice(0, -1).toLowerCase())
+  if (transport === undefined || (transport.address !== "file" && parsed.hostname === "")) return undefined
+  const same = transport === (current.transport ?? find(transports, current.protocol))
+  // Without a port, the current one on the same transport, else the transport's default; without a
+  // path, the current one (a WebSocket's `/mqtt`).
+  const endpoint = endpointOf(parsed, transport, {
+    path: current.path ?? "/mqtt",
+    ...(same && parsed.port === "" ? { port: current.port } : {})
+  })
+  if (endpoint._tag === "Failure") return undefined
+  const { tls } = current
+  return { ...endpoint.success, ...(tls !== undefined && transport.secure ? { tls } : {}) }
 }

@@ -13,9 +13,11 @@ import {
   type ProtocolVersion,
   type QoS
 } from "@aimeqtt/codec"
-import { Duration, Effect, type LogLevel, Option, Redacted, Schedule } from "effect"
+import { Duration, Effect, type LogLevel, Option, Redacted, Result, Schedule } from "effect"
 import { publishPropertiesError } from "./Arguments.ts"
 import { ConnectError, type ConnectionFailure, InvalidOptions } from "./errors.ts"
+import type { Transport } from "./transports/Definition.ts"
+import { endpointOf, find, schemeList, Transports } from "./transports/Registry.ts"
 
 /**
  * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
@@ -38,8 +40,10 @@ export interface WillOptions {
 }
 
 /**
- * TLS settings for `mqtts://` and `wss://` brokers (Node; a browser uses its own trust store and
- * certificate selection, so these options fail the connection there).
+ * TLS settings for `mqtts://` and `wss://` brokers (and every other `secure` transport; Node: a browser uses
+ * its own trust store and certificate selection, so these options fail the connection there). Secrets
+ * (`key`, `passphrase`, `pfx`) are `Redacted`: unwrapped only where they are handed to Node's TLS, never
+ * in logs or errors.
  *
  * @since 0.1.0
  * @category options
@@ -49,8 +53,18 @@ export interface TlsOptions {
   readonly ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
   /** Client certificate chain (PEM) for mutual TLS. */
   readonly cert?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
-  /** Private key of `cert` (PEM), kept `Redacted` so it never shows up in logs or errors. */
+  /** Private key of `cert` (PEM), kept `Redacted` so it never shows up in logs or errors. Encrypted: give `passphrase`. */
   readonly key?: Redacted.Redacted<string | Uint8Array>
+  /**
+   * The passphrase of an encrypted `key` (PEM `ENCRYPTED PRIVATE KEY`) or of `pfx`. A wrong one fails the
+   * connection with a `TlsError` (not retried), whose message never shows it.
+   */
+  readonly passphrase?: Redacted.Redacted<string>
+  /**
+   * A PKCS#12 bundle (`.p12`/`.pfx` bytes) holding the client certificate, its private key and optionally CA
+   * certificates, instead of `cert` and `key`; encrypted with `passphrase`. `Redacted`: it holds the private key.
+   */
+  readonly pfx?: Redacted.Redacted<Uint8Array>
   /** Host name sent in SNI and checked against the certificate. Default: the URL's host (when it is a name). */
   readonly servername?: string
   /**
@@ -58,7 +72,29 @@ export interface TlsOptions {
    * certificate (an attacker in the middle included) and logs a warning once per client.
    */
   readonly rejectUnauthorized?: boolean
+  /**
+   * ALPN protocol names offered in the handshake (RFC 7301), each 1..255 bytes, e.g. `["x-amzn-mqtt-ca"]`:
+   * AWS IoT Core takes MQTT with a client certificate on port 443 only with it. A broker that accepts none
+   * of them fails the handshake with a `TlsError`. Default: none offered.
+   */
+  readonly alpnProtocols?: ReadonlyArray<string>
+  /**
+   * The cipher suites the client accepts, as an OpenSSL cipher list (TLS 1.2 names such as
+   * `ECDHE-ECDSA-AES128-GCM-SHA256`, TLS 1.3 ones such as `TLS_AES_256_GCM_SHA384`, separated by `:`).
+   * Default: Node's. A list that matches nothing fails with a `TlsError`.
+   */
+  readonly ciphers?: string
+  /** The lowest TLS version accepted. Default: Node's (`TLSv1.2`). A broker that offers only lower ones fails with a `TlsError`. */
+  readonly minVersion?: TlsVersion
 }
+
+/**
+ * A TLS protocol version, as Node names it.
+ *
+ * @since 0.4.0
+ * @category options
+ */
+export type TlsVersion = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"
 
 /**
  * MQTT 5.0 enhanced authentication [MQTT-4.12]: the steps are Effects, run at every connection (and on
@@ -93,7 +129,8 @@ export interface ClientOptions {
   /**
    * Broker URL; the scheme picks the transport: `mqtt://` or `tcp://` (TCP, port 1883), `mqtts://`,
    * `ssl://` or `tls://` (TLS, port 8883), `ws://` (WebSocket, port 80), `wss://` (WebSocket over TLS,
-   * port 443). Default `mqtt://localhost:1883`.
+   * port 443), `mqtt+unix:///path/to/socket` (a Unix domain socket), or the scheme of a transport
+   * registered with `Transport.layer`. Default `mqtt://localhost:1883`.
    */
   readonly url?: string
   /**
@@ -101,7 +138,7 @@ export interface ClientOptions {
    * connection is lost, moves on to the next one (round-robin, paced by `reconnect`). Overrides `url`.
    */
   readonly urls?: ReadonlyArray<string>
-  /** TLS settings for `mqtts://` and `wss://` URLs. */
+  /** TLS settings for `mqtts://` and `wss://` URLs (the `secure` transports). */
   readonly tls?: TlsOptions
   /** WebSocket path for `ws://`/`wss://` URLs that have none (`ws://host:port`). Default `/mqtt`. */
   readonly wsPath?: string
@@ -239,23 +276,42 @@ export interface ClientOptions {
 /** The CONNECT the client sends, without its password (added on each attempt). @since 0.3.0 @category options */
 export type ConnectRequest = Omit<Connect<4>, "password"> | Omit<Connect<5>, "password">
 
-/** A transport, picked by the URL scheme. @since 0.1.0 @category options */
-export type Protocol = "mqtt" | "mqtts" | "ws" | "wss"
+/**
+ * A transport, by the canonical scheme of its URLs: `"mqtt"` (TCP), `"mqtts"` (TLS), `"ws"`, `"wss"`,
+ * `"mqtt+unix"` (a Unix domain socket), or the first scheme of a transport registered with `Transport.layer`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Protocol = "mqtt" | "mqtts" | "ws" | "wss" | "mqtt+unix" | (string & {})
 
 /** Where to connect. @since 0.1.0 @category options */
 export interface Endpoint {
+  /** The transport: the canonical scheme of the URL's (`tcp://` is `"mqtt"`, `ssl://` and `tls://` are `"mqtts"`). */
   readonly protocol: Protocol
+  /** Host name or IP address (IPv6 without brackets); `"localhost"` for a socket file. */
   readonly host: string
+  /** The port; 0 for a socket file. */
   readonly port: number
-  /** WebSocket request path with its query (`ws`/`wss` only), e.g. `/mqtt`. */
+  /**
+   * The path: the WebSocket request path with its query (`ws`/`wss`, every `"http"` transport), e.g.
+   * `/mqtt?token=abc`; the socket file (`mqtt+unix`, every `"file"` transport), e.g. `/run/mosquitto.sock`.
+   */
   readonly path?: string
-  /** TLS settings (`mqtts`/`wss` only). */
+  /** TLS settings (`mqtts`/`wss`, every `secure` transport). */
   readonly tls?: TlsOptions
+  /**
+   * The transport that connects to it, the one the URL's scheme named when it was parsed (`parseUrl` sets
+   * it). Without it, the transport registered for `protocol`.
+   */
+  readonly transport?: Transport
 }
 
 /** Options with every default applied. @since 0.1.0 */
 export interface ResolvedOptions {
   readonly protocolVersion: ProtocolVersion
+  /** The transports the endpoints were parsed with (the `Transport.Transports` of the layer's context). */
+  readonly transports: ReadonlyArray<Transport>
   /** Brokers in the order they are tried; never empty. */
   readonly endpoints: readonly [Endpoint, ...Array<Endpoint>]
   readonly connect: ConnectRequest
@@ -294,35 +350,27 @@ export const defaultReconnect: Schedule.Schedule<unknown, unknown> = Schedule.mi
   Schedule.spaced("30 seconds")
 ])
 
-/** The port of each transport when a URL names none. @internal */
-export const defaultPorts = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const
-const schemes: Readonly<Record<string, Protocol>> = {
-  mqtt: "mqtt",
-  tcp: "mqtt",
-  mqtts: "mqtts",
-  ssl: "mqtts",
-  tls: "mqtts",
-  ws: "ws",
-  wss: "wss"
-}
-
-/** The transport a parsed URL's scheme names (`tcp:` is `mqtt`, `ssl:` is `mqtts`, ...), if any. @internal */
-export const protocolOf = (url: URL): Protocol | undefined => schemes[url.protocol.slice(0, -1).toLowerCase()]
-
-/** A parsed URL's host, an IPv6 address without its brackets. @internal */
-export const hostOf = (url: URL): string => url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
 const utf8 = new TextEncoder()
 
 /**
  * Parses a broker URL: `mqtt://host:port` (also `tcp://`), `mqtts://` (also `ssl://`, `tls://`),
- * `ws://host:port/path` and `wss://host:port/path`. A WebSocket URL without a path gets `wsPath`
- * (default `/mqtt`); its query string is kept. Any other URL with a query fails (it would be ignored),
- * and a URL without a scheme fails with a hint (`mqtt://`).
+ * `ws://host:port/path`, `wss://host:port/path`, `mqtt+unix:///path/to/socket`, and the schemes of the
+ * transports registered with `Transport.layer` (it reads `Transport.Transports`; nothing else). A
+ * WebSocket URL without a path gets `wsPath` (default `/mqtt`); its query string is kept. Any other URL
+ * with a query fails (it would be ignored), and a URL without a scheme fails with a hint (`mqtt://`).
  *
  * @since 0.1.0
  * @category parsing
  */
 export const parseUrl = (
+  url: string,
+  wsPath = "/mqtt"
+): Effect.Effect<Endpoint & { username?: string; password?: string }, InvalidOptions> =>
+  Effect.flatMap(Transports, (transports) => parseUrlWith(transports, url, wsPath))
+
+/** {@link parseUrl} with the given transports. @internal */
+export const parseUrlWith = (
+  transports: ReadonlyArray<Transport>,
   url: string,
   wsPath = "/mqtt"
 ): Effect.Effect<Endpoint & { username?: string; password?: string }, InvalidOptions> => {
@@ -343,33 +391,19 @@ export const parseUrl = (
     return Effect.fail(new InvalidOptions({ message: `invalid broker URL ${JSON.stringify(withoutUserinfo(url))}${detail}` }))
   }
   const parsed = new URL(url)
-  const protocol = protocolOf(parsed)
-  if (protocol === undefined) {
+  const transport = find(transports, parsed.protocol.slice(0, -1).toLowerCase())
+  if (transport === undefined) {
     return Effect.fail(
-      new InvalidOptions({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use mqtt://, mqtts://, ws:// or wss://)` })
+      new InvalidOptions({ message: `unsupported URL scheme ${JSON.stringify(parsed.protocol)} (use ${schemeList(transports)})` })
     )
   }
-  if (parsed.search !== "" && protocol !== "ws" && protocol !== "wss") {
-    // Not silently ignored: a `?clientId=...` the user expected to work would connect with another id.
-    return Effect.fail(
-      new InvalidOptions({
-        message: `the broker URL's query ${JSON.stringify(parsed.search)} is not read for ${protocol}://; ` +
-          "pass clientId, keepAlive and the other settings as options"
-      })
-    )
-  }
-  const host = hostOf(parsed)
-  const websocket = protocol === "ws" || protocol === "wss"
-  // Special schemes (ws, wss) always have a pathname of at least "/"; other schemes may have "".
-  const path = parsed.pathname === "" || parsed.pathname === "/" ? (wsPath.startsWith("/") ? wsPath : `/${wsPath}`) : parsed.pathname
+  const endpoint = endpointOf(parsed, transport, { path: wsPath })
+  if (Result.isFailure(endpoint)) return Effect.fail(new InvalidOptions({ message: endpoint.failure }))
   return Effect.zipWith(
     percentDecoded(parsed.username, "user name"),
     percentDecoded(parsed.password, "password"),
     (username, password) => ({
-      protocol,
-      host: host === "" ? "localhost" : host,
-      port: parsed.port === "" ? defaultPorts[protocol] : Number(parsed.port),
-      ...(websocket ? { path: path + parsed.search } : {}),
+      ...endpoint.success,
       ...(username !== undefined ? { username } : {}),
       ...(password !== undefined ? { password } : {})
     })
@@ -405,15 +439,21 @@ export const randomClientId = (): string => `aimeqtt_${Math.random().toString(16
 export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOptions, InvalidOptions> =>
   Effect.gen(function*() {
     const urls = options.urls !== undefined && options.urls.length > 0 ? options.urls : [options.url ?? "mqtt://localhost:1883"]
-    const parsed = yield* Effect.forEach(urls, (url) => parseUrl(url, options.wsPath))
+    const transports = yield* Transports
+    const parsed = yield* Effect.forEach(urls, (url) => parseUrlWith(transports, url, options.wsPath))
     const { password: urlPassword, username: urlUsername } = parsed[0] as (typeof parsed)[number]
     const tls = options.tls
-    const endpoints = parsed.map(({ protocol, host, port, path }): Endpoint => ({
+    if (tls !== undefined) {
+      const issue = tlsOptionsError(tls)
+      if (issue !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${issue}` })
+    }
+    const endpoints = parsed.map(({ protocol, host, port, path, transport }): Endpoint => ({
       protocol,
       host,
       port,
       ...(path !== undefined ? { path } : {}),
-      ...(tls !== undefined && (protocol === "mqtts" || protocol === "wss") ? { tls } : {})
+      ...(tls !== undefined && transport?.secure === true ? { tls } : {}),
+      ...(transport !== undefined ? { transport } : {})
     }))
     if (tls?.rejectUnauthorized === false && endpoints.some((e) => e.tls !== undefined)) {
       yield* Effect.logWarning(
@@ -531,6 +571,7 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     }
     return {
       protocolVersion,
+      transports,
       endpoints: endpoints as [Endpoint, ...Array<Endpoint>],
       connect,
       password,
@@ -557,6 +598,37 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       ...(options.onPacket !== undefined ? { onPacket: options.onPacket } : {})
     }
   })
+
+const tlsVersions: ReadonlyArray<TlsVersion> = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+/** Why `tls` is invalid, naming the field (never a secret's value); `undefined` when it is fine. */
+const tlsOptionsError = (tls: TlsOptions): string | undefined => {
+  for (const field of ["key", "passphrase", "pfx"] as const) {
+    if (tls[field] !== undefined && !Redacted.isRedacted(tls[field])) {
+      return `tls.${field} must be Redacted (Redacted.make(...)), so that it never shows up in logs or errors`
+    }
+  }
+  if (tls.pfx !== undefined && !(Redacted.value(tls.pfx) instanceof Uint8Array)) {
+    return "tls.pfx must be the bytes of a PKCS#12 file (a Uint8Array, e.g. fs.readFileSync(\"client.p12\"))"
+  }
+  if (tls.passphrase !== undefined && typeof Redacted.value(tls.passphrase) !== "string") return "tls.passphrase must be a string"
+  if (tls.alpnProtocols !== undefined) {
+    const protocols: unknown = tls.alpnProtocols
+    const ok = Array.isArray(protocols) && protocols.length > 0 &&
+      protocols.every((name) => typeof name === "string" && utf8.encode(name).length >= 1 && utf8.encode(name).length <= 255)
+    if (!ok) {
+      return 'tls.alpnProtocols must be a non-empty array of protocol names of 1..255 bytes (RFC 7301 §3.1), e.g. ["x-amzn-mqtt-ca"]'
+    }
+  }
+  if (tls.ciphers !== undefined && (typeof tls.ciphers !== "string" || tls.ciphers.trim() === "")) {
+    return 'tls.ciphers must be a non-empty OpenSSL cipher list, e.g. "ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256"'
+  }
+  if (tls.minVersion !== undefined && !tlsVersions.includes(tls.minVersion)) {
+    return `tls.minVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(String(tls.minVersion))}`
+  }
+  if (tls.servername !== undefined && typeof tls.servername !== "string") return "tls.servername must be a string"
+  return undefined
+}
 
 const resolvePassword = (
   password: Redacted.Redacted<string> | Effect.Effect<Redacted.Redacted<string>, unknown> | undefined

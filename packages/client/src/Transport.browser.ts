@@ -1,7 +1,8 @@
 /**
- * The browser part of {@link Transport}: WebSocket only, through the global `WebSocket`
- * constructor. No Node module is imported on this path. Selected through the package's
- * `#transport` import under the `browser` condition.
+ * The browser sockets of the built-in transports: WebSocket only, through the global `WebSocket`
+ * constructor; TCP, TLS and Unix domain sockets fail with a `ConnectError` that says so. No Node module
+ * is imported on this path. Selected through the package's `#transport` import under the `browser`
+ * condition; `Transport.node.ts` has the same exports.
  *
  * @since 0.1.0
  */
@@ -10,20 +11,49 @@ import { Socket } from "effect/socket"
 import { ConnectError } from "./errors.ts"
 import type { Endpoint } from "./Options.ts"
 
+const unavailable = (endpoint: Endpoint, socket: string): Effect.Effect<never, ConnectError> =>
+  Effect.fail(
+    new ConnectError({
+      message: `${endpoint.protocol}:// needs ${socket}, which browsers do not have: use a ws:// or wss:// URL`
+    })
+  )
+
 /**
- * A WebSocket for a `ws://`/`wss://` endpoint; `mqtt://` and `mqtts://` fail, since browsers
- * cannot open TCP connections.
+ * Fails: browsers cannot open TCP connections.
  *
- * @since 0.1.0
+ * @since 0.4.0
  */
-export const makeSocket = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError> => {
-  if (endpoint.protocol !== "ws" && endpoint.protocol !== "wss") {
-    return Effect.fail(
-      new ConnectError({
-        message: `${endpoint.protocol}:// needs a TCP socket, which browsers do not have: use a ws:// or wss:// URL`
-      })
-    )
-  }
+export const tcp = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  unavailable(endpoint, "a TCP socket")
+
+/**
+ * Fails: browsers cannot open TCP connections, so no TLS over them either.
+ *
+ * @since 0.4.0
+ */
+export const tls = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  unavailable(endpoint, "a TCP socket")
+
+/**
+ * Fails: browsers cannot open Unix domain sockets.
+ *
+ * @since 0.4.0
+ */
+export const unix = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  unavailable(endpoint, "a Unix domain socket")
+
+/**
+ * A WebSocket to `ws://` or (`secure`) `wss://` `host:port` + `endpoint.path` through the global
+ * `WebSocket`, offering the subprotocol `mqtt` [MQTT-6.0.0-3]. `tls` options fail: the browser's own
+ * certificate store and settings decide.
+ *
+ * @since 0.4.0
+ */
+export const webSocket = (
+  endpoint: Endpoint,
+  secure: boolean,
+  timeout: Duration.Duration
+): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
   if (endpoint.tls !== undefined) {
     return Effect.fail(
       new ConnectError({
@@ -32,7 +62,7 @@ export const makeSocket = (endpoint: Endpoint, timeout: Duration.Duration): Effe
     )
   }
   const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
-  const url = `${endpoint.protocol}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
+  const url = `${secure ? "wss" : "ws"}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
   // The subprotocol `mqtt` [MQTT-6.0.0-3]; the browser fails the handshake if the broker does not select it.
   return Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
     Effect.provide(Socket.layerWebSocketConstructorGlobal)

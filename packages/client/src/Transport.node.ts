@@ -1,7 +1,8 @@
 /**
- * The Node part of {@link Transport}: TCP (`node:net`), TLS (`node:tls`) and WebSocket (the `ws`
- * package, which takes TLS options and pauses reads for backpressure). Selected through the package's
- * `#transport` import by every condition except `browser`.
+ * The Node sockets of the built-in transports: TCP and Unix domain sockets (`node:net`), TLS
+ * (`node:tls`) and WebSocket (the `ws` package, which takes TLS options and pauses reads for
+ * backpressure). Selected through the package's `#transport` import by every condition except `browser`;
+ * `Transport.browser.ts` has the same exports.
  *
  * @since 0.1.0
  */
@@ -9,43 +10,63 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { type Duration, Effect, Redacted } from "effect"
 import { Socket } from "effect/socket"
 import * as Net from "node:net"
-import type * as Tls from "node:tls"
+import * as Tls from "node:tls"
 import { ConnectError } from "./errors.ts"
 import type { Endpoint, TlsOptions } from "./Options.ts"
 
 /**
- * A socket for the endpoint; nothing is dialled until its reader is acquired.
+ * A TCP socket to `endpoint.host:endpoint.port`; nothing is dialled until its reader is acquired.
  *
- * @since 0.1.0
+ * @since 0.4.0
  */
-export const makeSocket = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError> => {
-  switch (endpoint.protocol) {
-    case "mqtt":
-      return NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
-    case "mqtts":
-      return NodeSocket.makeTls({
-        host: endpoint.host,
-        port: endpoint.port,
-        openTimeout: timeout,
-        ...tlsOptions(endpoint)
-      })
-    case "ws":
-    case "wss": {
-      const tls = endpoint.protocol === "wss" ? tlsOptions(endpoint) : {}
-      const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
-      const url = `${endpoint.protocol}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
-      // Loaded on first use: TCP-only programs do not pay for the `ws` package (~4 MB of RSS).
-      return Effect.flatMap(loadWebSocket, ({ WebSocket }) =>
-        Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
-          Effect.provideService(Socket.WebSocketConstructor, (url, options) =>
-            new WebSocket(url, typeof options === "object" && !Array.isArray(options) ? options.protocols : options, {
-              ...tls,
-              // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
-              perMessageDeflate: false
-            }))
-        ))
-    }
-  }
+export const tcp = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
+
+/**
+ * A Unix domain socket to the file `endpoint.path`; nothing is dialled until its reader is acquired.
+ *
+ * @since 0.4.0
+ */
+export const unix = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  NodeSocket.makeNet({ path: endpoint.path ?? "", openTimeout: timeout })
+
+/**
+ * A TLS socket to `endpoint.host:endpoint.port` with `endpoint.tls`. Settings Node's TLS rejects (a key
+ * that does not decrypt with `passphrase`, a `ciphers` list that matches nothing) fail here, as a
+ * `SocketError` whose cause carries OpenSSL's code, before anything is dialled.
+ *
+ * @since 0.4.0
+ */
+export const tls = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+  Effect.flatMap(tlsOptions(endpoint), (options) =>
+    NodeSocket.makeTls({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, ...options }))
+
+/**
+ * A WebSocket to `ws://` or (`secure`) `wss://` `host:port` + `endpoint.path`, offering the subprotocol
+ * `mqtt` [MQTT-6.0.0-3]; `wss://` with `endpoint.tls`.
+ *
+ * @since 0.4.0
+ */
+export const webSocket = (
+  endpoint: Endpoint,
+  secure: boolean,
+  timeout: Duration.Duration
+): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
+  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
+  const url = `${secure ? "wss" : "ws"}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
+  return Effect.gen(function*() {
+    const tls = secure ? yield* tlsOptions(endpoint) : {}
+    // Loaded on first use: TCP-only programs do not pay for the `ws` package (~4 MB of RSS).
+    const { WebSocket } = yield* loadWebSocket
+    return yield* Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
+      Effect.provideService(Socket.WebSocketConstructor, (url, options) =>
+        new WebSocket(url, typeof options === "object" && !Array.isArray(options) ? options.protocols : options, {
+          ...tls,
+          // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
+          perMessageDeflate: false
+        }))
+    )
+  })
 }
 
 const loadWebSocket = Effect.tryPromise({
@@ -62,17 +83,35 @@ const pem = (value: Pem): string | Buffer | Array<string | Buffer> =>
     ? Buffer.from(value)
     : value.map((v) => (typeof v === "string" ? v : Buffer.from(v)))
 
-/** `node:tls` options from {@link TlsOptions}; the key is unwrapped here and nowhere else. */
-const tlsOptions = (endpoint: Endpoint): Tls.ConnectionOptions => {
+/**
+ * `node:tls` connection options from {@link TlsOptions}, with the secure context built here: secrets (`key`,
+ * `passphrase`, `pfx`) are unwrapped here and nowhere else, and a context Node refuses is a `SocketError`
+ * (OpenSSL's message and code, never the secret) instead of a throw inside the connect.
+ */
+const tlsOptions = (endpoint: Endpoint): Effect.Effect<Tls.ConnectionOptions, Socket.SocketError> => {
   const tls: TlsOptions = endpoint.tls ?? {}
-  const key = tls.key === undefined ? undefined : Redacted.value(tls.key)
   // SNI takes host names only (RFC 6066 §3); for an IP the certificate is checked against the IP.
   const servername = tls.servername ?? (Net.isIP(endpoint.host) === 0 ? endpoint.host : undefined)
-  return {
-    ...(tls.ca !== undefined ? { ca: pem(tls.ca) } : {}),
-    ...(tls.cert !== undefined ? { cert: pem(tls.cert) } : {}),
-    ...(key !== undefined ? { key: typeof key === "string" ? key : Buffer.from(key) } : {}),
-    ...(servername !== undefined ? { servername } : {}),
-    rejectUnauthorized: tls.rejectUnauthorized ?? true
-  }
+  return Effect.try({
+    try: () => {
+      const key = tls.key === undefined ? undefined : Redacted.value(tls.key)
+      const pfx = tls.pfx === undefined ? undefined : Redacted.value(tls.pfx)
+      const secureContext = Tls.createSecureContext({
+        ...(tls.ca !== undefined ? { ca: pem(tls.ca) } : {}),
+        ...(tls.cert !== undefined ? { cert: pem(tls.cert) } : {}),
+        ...(key !== undefined ? { key: typeof key === "string" ? key : Buffer.from(key) } : {}),
+        ...(pfx !== undefined ? { pfx: Buffer.from(pfx) } : {}),
+        ...(tls.passphrase !== undefined ? { passphrase: Redacted.value(tls.passphrase) } : {}),
+        ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
+        ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {})
+      })
+      return {
+        secureContext,
+        ...(servername !== undefined ? { servername } : {}),
+        ...(tls.alpnProtocols !== undefined ? { ALPNProtocols: [...tls.alpnProtocols] } : {}),
+        rejectUnauthorized: tls.rejectUnauthorized ?? true
+      }
+    },
+    catch: (cause) => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
+  })
 }

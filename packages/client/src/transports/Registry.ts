@@ -1,0 +1,177 @@
+/**
+ * The scheme registry: which transport a URL scheme names. The one table of schemes, aliases and
+ * default ports is the list of registered transports ({@link Transports}: the built-ins, plus what
+ * `layer` adds); the URL parser (`parseUrl`, Server References) and the connection (`open`) both read it.
+ *
+ * @since 0.4.0
+ */
+import { Context, type Duration, Effect, Layer, Result, type Scope } from "effect"
+import type { Socket } from "effect/socket"
+import { ConnectError } from "../errors.ts"
+import type { Endpoint } from "../Options.ts"
+import type { Channel, Transport } from "./Definition.ts"
+import { tcp } from "./Tcp.ts"
+import { tls } from "./Tls.ts"
+import { tlsError } from "./TlsFailure.ts"
+import { unix } from "./Unix.ts"
+import { ws, wss } from "./WebSocket.ts"
+
+/**
+ * The built-in transports, in the order the unknown-scheme message lists them: TCP (`mqtt://`, `tcp://`),
+ * TLS (`mqtts://`, `ssl://`, `tls://`), WebSocket (`ws://`, `wss://`) and Unix domain sockets
+ * (`mqtt+unix://`). In a browser the same list connects over the global `WebSocket` only (the others fail
+ * with a `ConnectError`): the sockets come from the `#transport` import, swapped by the `browser` condition.
+ *
+ * @since 0.4.0
+ * @category transports
+ */
+export const builtins: ReadonlyArray<Transport> = [tcp, tls, ws, wss, unix]
+
+/**
+ * The transports `MqttClient.layer` picks from by URL scheme; later ones win a scheme two claim. Default:
+ * {@link builtins}. Read once, when the client's layer is built.
+ *
+ * @since 0.4.0
+ * @category transports
+ */
+export const Transports: Context.Reference<ReadonlyArray<Transport>> = Context.Reference<ReadonlyArray<Transport>>(
+  "@aimeqtt/client/Transports",
+  { defaultValue: () => builtins }
+)
+
+/**
+ * Registers transports for the clients built under it, after those already registered (so one that
+ * claims a built-in scheme, e.g. `mqtt`, replaces the built-in for it):
+ * `MqttClient.layer({ url: "mem://x" }).pipe(Layer.provide(Transport.layer(memory)))`.
+ *
+ * @since 0.4.0
+ * @category transports
+ */
+export const layer = (...transports: ReadonlyArray<Transport>): Layer.Layer<never> =>
+  Layer.effect(Transports, Effect.map(Transports, (registered) => [...registered, ...transports]))
+
+/**
+ * The transport of a scheme (lower case, without `:`; `endpoint.protocol`): the last of `transports` that
+ * claims it, e.g. `Transport.find(yield* Transport.Transports, endpoint.protocol)?.secure`.
+ *
+ * @since 0.4.0
+ * @category transports
+ */
+export const find = (transports: ReadonlyArray<Transport>, scheme: string): Transport | undefined => {
+  for (let i = transports.length - 1; i >= 0; i--) {
+    const transport = transports[i] as Transport
+    if (transport.schemes.includes(scheme)) return transport
+  }
+  return undefined
+}
+
+/** `mqtt://, mqtts://, ws://, wss:// or mqtt+unix://`: the canonical scheme of every reachable transport. @internal */
+export const schemeList = (transports: ReadonlyArray<Transport>): string => {
+  const names: Array<string> = []
+  for (const transport of transports) {
+    const scheme = transport.schemes[0]
+    if (find(transports, scheme) === transport && !names.includes(scheme)) names.push(scheme)
+  }
+  const urls = names.map((name) => `${name}://`)
+  return urls.length <= 1 ? urls.join("") : `${urls.slice(0, -1).join(", ")} or ${urls[urls.length - 1]}`
+}
+
+/** A parsed URL's host, an IPv6 address without its brackets. @internal */
+export const hostOf = (url: URL): string => url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+
+/**
+ * Where a parsed URL points, by its transport's {@link Transport.address}; `fallback` gives what the URL
+ * leaves out: the path of an `"http"` URL without one (`wsPath`), the port of a URL without one. Fails with
+ * the reason (for `InvalidOptions`). @internal
+ */
+export const endpointOf = (
+  parsed: URL,
+  transport: Transport,
+  fallback: { readonly path: string; readonly port?: number | undefined }
+): Result.Result<Endpoint, string> => {
+  const protocol = transport.schemes[0]
+  if (parsed.search !== "" && transport.address !== "http") {
+    // Not silently ignored: a `?clientId=...` the user expected to work would connect with another id.
+    return Result.fail(
+      `the broker URL's query ${JSON.stringify(parsed.search)} is not read for ${protocol}://; ` +
+        "pass clientId, keepAlive and the other settings as options"
+    )
+  }
+  if (transport.address === "file") {
+    const path = safeDecode(parsed.pathname)
+    if (parsed.host !== "" || path === undefined || path === "" || path === "/") {
+      return Result.fail(
+        `a ${protocol}:// URL names a socket file: ${protocol}:///path/to/socket (three slashes, no host), ` +
+          `got ${JSON.stringify(`${protocol}://${parsed.host}${parsed.pathname}`)}`
+      )
+    }
+    return Result.succeed({ protocol, host: "localhost", port: 0, path, transport })
+  }
+  const host = hostOf(parsed)
+  const port = parsed.port !== "" ? Number(parsed.port) : fallback.port ?? transport.defaultPort
+  if (port === undefined) return Result.fail(`a ${protocol}:// URL needs a port (${protocol}:// has no default port)`)
+  const endpoint = { protocol, host: host === "" ? "localhost" : host, port, transport }
+  if (transport.address === "host") return Result.succeed(endpoint)
+  // Special schemes (ws, wss) always have a pathname of at least "/"; other schemes may have "".
+  const path = parsed.pathname === "" || parsed.pathname === "/"
+    ? (fallback.path.startsWith("/") ? fallback.path : `/${fallback.path}`)
+    : parsed.pathname
+  return Result.succeed({ ...endpoint, path: path + parsed.search })
+}
+
+const safeDecode = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * An endpoint for messages: `mqtts://host:port`, `ws://host:port/path`, `mqtt+unix:///path/to/socket`
+ * (its `transport`, else `transports`, tells whether it names a socket file). No user info, no TLS settings, and no query: a
+ * signed WebSocket URL's token stays out of errors and logs.
+ *
+ * @since 0.4.0
+ * @category transports
+ */
+export const describeEndpoint = (endpoint: Endpoint, transports: ReadonlyArray<Transport> = builtins): string => {
+  if ((endpoint.transport ?? find(transports, endpoint.protocol))?.address === "file") return `${endpoint.protocol}://${endpoint.path ?? ""}`
+  const path = endpoint.path?.replace(/\?.*$/, "") ?? ""
+  return `${endpoint.protocol}://${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}${path}`
+}
+
+/**
+ * Connects to the endpoint with its `transport` (else the one registered for its `protocol`). The connection lives as long as the
+ * surrounding scope. Any failure is a `ConnectError` naming the endpoint; a failed TLS handshake (a
+ * `secure` transport) has a `TlsError` cause. @internal
+ */
+export const open = (
+  transports: ReadonlyArray<Transport>,
+  endpoint: Endpoint,
+  timeout: Duration.Duration
+): Effect.Effect<Channel, ConnectError, Scope.Scope> => {
+  const transport = endpoint.transport ?? find(transports, endpoint.protocol)
+  if (transport === undefined) {
+    return Effect.fail(
+      new ConnectError({ message: `no transport for ${endpoint.protocol}:// is registered (use ${schemeList(transports)})` })
+    )
+  }
+  return transport.connect(endpoint, timeout).pipe(
+    Effect.mapError((error) => {
+      if (error._tag === "ConnectError") return error
+      const tls = transport.secure ? tlsError(error, endpoint) : undefined
+      return new ConnectError({
+        message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${tls?.message ?? describe(error)}`,
+        cause: tls ?? error
+      })
+    })
+  )
+}
+
+const describe = (error: Socket.SocketError): string => {
+  const cause = error.reason.cause
+  if (cause instanceof Error) return cause.message
+  if (typeof cause === "object" && cause !== null && "error" in cause && cause.error instanceof Error) return cause.error.message
+  return error.reason._tag === "SocketOpenError" && error.reason.kind === "Timeout" ? "timed out" : error.message
+}

@@ -1,0 +1,95 @@
+/**
+ * What went wrong in a TLS connection, from Node's (OpenSSL's) error codes: the broker's certificate
+ * (RFC 5280 §6 path validation, RFC 6125 host names), an alert from the broker (no common protocol
+ * version, cipher or ALPN protocol), or settings OpenSSL refused (a key that does not decrypt with
+ * `passphrase`). Shared by every secure transport, in Node and in browsers (which report no codes).
+ *
+ * @since 0.4.0
+ */
+import type { Socket } from "effect/socket"
+import { TlsError, type TlsFailure } from "../errors.ts"
+import type { Endpoint } from "../Options.ts"
+
+// Node's (OpenSSL's X509_V_ERR_*) verification codes, grouped (RFC 5280 §6: path validation;
+// RFC 6125: service identity).
+const failures: Readonly<Record<string, Exclude<TlsFailure, "other">>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "unknown-ca",
+  UNABLE_TO_GET_ISSUER_CERT: "unknown-ca",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "unknown-ca",
+  SELF_SIGNED_CERT_IN_CHAIN: "unknown-ca",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "unknown-ca",
+  CERT_UNTRUSTED: "unknown-ca",
+  CERT_SIGNATURE_FAILURE: "unknown-ca",
+  ERR_TLS_CERT_ALTNAME_INVALID: "hostname-mismatch",
+  HOSTNAME_MISMATCH: "hostname-mismatch",
+  IP_ADDRESS_MISMATCH: "hostname-mismatch",
+  CERT_HAS_EXPIRED: "expired",
+  CERT_NOT_YET_VALID: "not-yet-valid"
+}
+
+const messages: Readonly<Record<Exclude<TlsFailure, "other">, (endpoint: Endpoint) => string>> = {
+  "unknown-ca": () => "TLS: the broker's certificate is not signed by a trusted CA (unknown CA); pass the CA as tls.ca",
+  "hostname-mismatch": (endpoint) =>
+    `TLS: the broker's certificate is not valid for ${JSON.stringify(endpoint.tls?.servername ?? endpoint.host)} (hostname mismatch)`,
+  "expired": () => "TLS: the broker's certificate has expired",
+  "not-yet-valid": () => "TLS: the broker's certificate is not valid yet"
+}
+
+/**
+ * Failures of the `other` reason that the `tls` options explain, by OpenSSL's code (Node's `ERR_SSL_` +
+ * the OpenSSL reason, `ERR_OSSL_` for settings refused before connecting).
+ */
+const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = [
+  [
+    /NO_APPLICATION_PROTOCOL/,
+    (endpoint) =>
+      `TLS: the broker accepted none of the ALPN protocols offered (tls.alpnProtocols: ${
+        endpoint.tls?.alpnProtocols === undefined ? "none" : JSON.stringify(endpoint.tls.alpnProtocols)
+      }); AWS IoT Core on port 443 wants ["x-amzn-mqtt-ca"]`
+  ],
+  [
+    /BAD_DECRYPT|MAC_VERIFY_FAILURE|BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED/,
+    () => "TLS: the private key (tls.key or tls.pfx) could not be decrypted: wrong or missing tls.passphrase"
+  ],
+  [
+    /UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/,
+    (endpoint) =>
+      `TLS: the broker and the client share no TLS version (tls.minVersion: ${JSON.stringify(endpoint.tls?.minVersion ?? "default")})`
+  ],
+  [/NO_CIPHER_MATCH/, () => "TLS: tls.ciphers names no cipher suite this OpenSSL knows"],
+  [
+    /NO_SHARED_CIPHER|HANDSHAKE_FAILURE/,
+    () => "TLS: the broker ended the handshake: no cipher suite both accept (tls.ciphers), or it wants a client certificate (tls.cert)"
+  ],
+  [/KEY_VALUES_MISMATCH/, () => "TLS: the private key (tls.key) does not belong to the certificate (tls.cert)"]
+]
+
+/**
+ * Classifies a failed TLS connection by Node's error code; `undefined` when the failure is not a TLS
+ * one (e.g. connection refused, timeout).
+ *
+ * @internal
+ */
+export const tlsError = (error: Socket.SocketError, endpoint: Endpoint): TlsError | undefined => {
+  const cause = errorOf(error.reason.cause)
+  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  if (cause === undefined || code === undefined) return undefined
+  const reason = failures[code]
+  if (reason !== undefined) return new TlsError({ reason, message: messages[reason](endpoint), code })
+  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") || code.startsWith("ERR_OSSL_") || code.includes("CERT")) {
+    const hint = hints.find(([pattern]) => pattern.test(code))
+    return new TlsError({
+      reason: "other",
+      message: hint === undefined ? `TLS handshake failed: ${cause.message} (${code})` : `${hint[1](endpoint)} (${code})`,
+      code
+    })
+  }
+  return undefined
+}
+
+/** A WebSocket `error` event of the `ws` package carries the underlying Error in `error`. */
+const errorOf = (cause: unknown): Error | undefined => {
+  if (cause instanceof Error) return cause
+  if (typeof cause === "object" && cause !== null && "error" in cause && cause.error instanceof Error) return cause.error
+  return undefined
+}
