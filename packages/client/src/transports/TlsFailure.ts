@@ -35,6 +35,8 @@ const messages: Readonly<Record<Exclude<TlsFailure, "other">, (endpoint: Endpoin
   "not-yet-valid": () => "TLS: the broker's certificate is not valid yet"
 }
 
+const decryptHint = "TLS: the private key (tls.key or tls.pfx) could not be decrypted: wrong or missing tls.passphrase"
+
 /**
  * Failures of the `other` reason that the `tls` options explain, by OpenSSL's code (Node's `ERR_SSL_` +
  * the OpenSSL reason, `ERR_OSSL_` for settings refused before connecting).
@@ -47,10 +49,7 @@ const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = 
         endpoint.tls?.alpnProtocols === undefined ? "none" : JSON.stringify(endpoint.tls.alpnProtocols)
       }); AWS IoT Core on port 443 wants ["x-amzn-mqtt-ca"]`
   ],
-  [
-    /BAD_DECRYPT|MAC_VERIFY_FAILURE|BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED/,
-    () => "TLS: the private key (tls.key or tls.pfx) could not be decrypted: wrong or missing tls.passphrase"
-  ],
+  [/BAD_DECRYPT|MAC_VERIFY_FAILURE|BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED/, () => decryptHint],
   [
     /UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/,
     (endpoint) =>
@@ -73,6 +72,10 @@ const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = 
 export const tlsError = (error: Socket.SocketError, endpoint: Endpoint): TlsError | undefined => {
   const cause = errorOf(error.reason.cause)
   const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  if (cause !== undefined && code === undefined && /mac verify failure/i.test(cause.message)) {
+    // Node's PKCS#12 reader throws a plain Error (no code) when `pfx` does not decrypt with `passphrase`.
+    return new TlsError({ reason: "other", message: decryptHint })
+  }
   if (cause === undefined || code === undefined) return undefined
   const reason = failures[code]
   if (reason !== undefined) return new TlsError({ reason, message: messages[reason](endpoint), code })
