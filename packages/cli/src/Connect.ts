@@ -23,12 +23,16 @@ export const qos = Flag.ChoiceWithValue("qos", [["0", 0], ["1", 1], ["2", 2]] as
 export const connectionFlags = {
   url: Flag.String("url").pipe(
     Flag.withAlias("L"),
-    Flag.withDescription("Broker URL: mqtt://, mqtts://, ws:// or wss://host:port (instead of --host/--port)"),
+    Flag.withDescription("Broker URL: mqtt://, mqtts://, ws:// or wss://host:port, or mqtt+unix:///path/to/socket (instead of --host/--port)"),
     Flag.optional
   ),
   host: Flag.String("host").pipe(
     Flag.withAlias("H"),
     Flag.withDescription("Broker host (default localhost; -h is --help)"),
+    Flag.optional
+  ),
+  unix: Flag.String("unix").pipe(
+    Flag.withDescription("Connect through this Unix domain socket instead of TCP, e.g. /run/mosquitto/mqtt.sock (mosquitto's --unix)"),
     Flag.optional
   ),
   port: Flag.Int("port").pipe(
@@ -103,6 +107,18 @@ export const connectionFlags = {
   insecure: Flag.Boolean("insecure").pipe(
     Flag.withDescription("TLS: do not verify the server certificate (enables TLS)"),
     Flag.withDefault(false)
+  ),
+  tlsAlpn: Flag.String("tls-alpn").pipe(
+    Flag.withDescription("TLS: an ALPN protocol to offer, e.g. x-amzn-mqtt-ca for AWS IoT Core on port 443 (repeatable; enables TLS)"),
+    Flag.atLeast(0)
+  ),
+  ciphers: Flag.String("ciphers").pipe(
+    Flag.withDescription("TLS: the cipher suites to accept, an OpenSSL cipher list (enables TLS)"),
+    Flag.optional
+  ),
+  tlsVersion: Flag.ChoiceWithValue("tls-version", [["tlsv1.3", "TLSv1.3"], ["tlsv1.2", "TLSv1.2"], ["tlsv1.1", "TLSv1.1"]] as const).pipe(
+    Flag.withDescription("TLS: the lowest TLS version to accept: tlsv1.3, tlsv1.2 or tlsv1.1 (default: Node's, TLS 1.2) (enables TLS)"),
+    Flag.optional
   )
 } as const
 
@@ -143,9 +159,19 @@ export const clientOptions = (
 ): Effect.Effect<ResolvedConnection, CliFailure, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const wantsTls = Option.isSome(flags.cafile) || Option.isSome(flags.cert) || Option.isSome(flags.key) ||
-      Option.isSome(flags.servername) || flags.insecure
+      Option.isSome(flags.servername) || flags.insecure || flags.tlsAlpn.length > 0 || Option.isSome(flags.ciphers) ||
+      Option.isSome(flags.tlsVersion)
     let url: string
-    if (Option.isSome(flags.url)) {
+    if (Option.isSome(flags.unix)) {
+      if (Option.isSome(flags.url) || Option.isSome(flags.host) || Option.isSome(flags.port)) {
+        return yield* usage("--unix cannot be combined with --url, --host or --port")
+      }
+      const path = flags.unix.value
+      if (path === "") return yield* usage("--unix needs the path of a socket file")
+      // A relative path is the working directory's, as for mosquitto_pub; the URL takes it percent-encoded.
+      const absolute = path.startsWith("/") ? path : `${process.cwd()}/${path}`
+      url = `mqtt+unix://${absolute.split("/").map(encodeURIComponent).join("/")}`
+    } else if (Option.isSome(flags.url)) {
       if (Option.isSome(flags.host) || Option.isSome(flags.port)) {
         return yield* usage("--url cannot be combined with --host/--port")
       }
@@ -203,7 +229,10 @@ export const clientOptions = (
         ...(Option.isSome(flags.cert) ? { cert: yield* readText(flags.cert.value, "certificate file") } : {}),
         ...(Option.isSome(flags.key) ? { key: Redacted.make(yield* readText(flags.key.value, "key file")) } : {}),
         ...some("servername", flags.servername),
-        ...(flags.insecure ? { rejectUnauthorized: false } : {})
+        ...(flags.insecure ? { rejectUnauthorized: false } : {}),
+        ...(flags.tlsAlpn.length > 0 ? { alpnProtocols: flags.tlsAlpn } : {}),
+        ...some("ciphers", flags.ciphers),
+        ...some("minVersion", flags.tlsVersion)
       }
     }
 
