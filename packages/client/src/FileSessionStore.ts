@@ -168,7 +168,8 @@ export const make = (directory: string): SessionStoreShape => {
  * case-insensitive file system) and an id of any length (up to 65,535 bytes [MQTT-3.1.3-5]) fits in a
  * file name (255 bytes).
  *
- * @internal
+ * @since 0.4.0
+ * @category session stores
  */
 export const fileName = (clientId: string): string => {
   const encoded = encodeURIComponent(clientId)
