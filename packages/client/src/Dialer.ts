@@ -179,8 +179,8 @@ export const make = (options: ResolvedOptions): Dialer => {
 /**
  * The endpoint a Server Reference names [MQTT-4.11]: the first of a space-separated list, as `host`,
  * `host:port`, `[v6]:port` or a URL; the transport and TLS settings stay those of `current` unless the URL
- * names a scheme (one of `transports`). `undefined` when it cannot be read (the client then stops, as
- * without the option).
+ * names a scheme (one of `transports`); the proxy and WebSocket options carry over. `undefined` when it
+ * cannot be read (the client then stops, as without the option).
  *
  * @since 0.3.0
  */
@@ -204,6 +204,12 @@ export const serverReferenceEndpoint = (
     ...(same && parsed.port === "" ? { port: current.port } : {})
   })
   if (endpoint._tag === "Failure") return undefined
-  const { tls } = current
-  return { ...endpoint.success, ...(tls !== undefined && transport.secure ? { tls } : {}) }
+  const { proxy, tls, websocket } = current
+  return {
+    ...endpoint.success,
+    ...(tls !== undefined && transport.secure ? { tls } : {}),
+    // the same proxy and WebSocket options as the server that named it
+    ...(proxy !== undefined && transport.address !== "file" ? { proxy } : {}),
+    ...(websocket !== undefined && transport.address === "http" ? { websocket } : {})
+  }
 }

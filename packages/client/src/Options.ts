@@ -17,7 +17,9 @@ import { Duration, Effect, type LogLevel, Option, Redacted, Result, Schedule } f
 import { publishPropertiesError } from "./Arguments.ts"
 import { ConnectError, type ConnectionFailure, InvalidOptions } from "./errors.ts"
 import type { Transport } from "./transports/Definition.ts"
+import { type ProxyEndpoint, type ProxyOption, parseProxy } from "./transports/ProxyUrl.ts"
 import { endpointOf, find, schemeList, Transports } from "./transports/Registry.ts"
+import { type WebSocketOptions, websocketOptionsError } from "./transports/WebSocketHandshake.ts"
 
 /**
  * The last will: published by the broker when the connection drops without DISCONNECT [MQTT-3.1.2-8].
@@ -142,6 +144,21 @@ export interface ClientOptions {
   readonly tls?: TlsOptions
   /** WebSocket path for `ws://`/`wss://` URLs that have none (`ws://host:port`). Default `/mqtt`. */
   readonly wsPath?: string
+  /**
+   * For `ws://`/`wss://` URLs: headers of the opening handshake (Node only), and an Effect run before every
+   * connection attempt that may give a new URL or headers (credentials that expire: presigned URLs, SAS tokens).
+   * See {@link WebSocketOptions}.
+   */
+  readonly websocket?: WebSocketOptions
+  /**
+   * Reach the broker through a proxy (Node only): `http://[user:password@]host:port` (HTTP CONNECT) or
+   * `socks5://`, `socks5h://` (the proxy resolves the broker's name), `socks4://`, `socks4a://`; also a
+   * `Redacted` URL, or `{ url, username, password: Redacted }`. Every transport with a host and port goes
+   * through it (`mqtt://`, `mqtts://` and `wss://` with TLS end to end inside the tunnel, `ws://`). A proxy
+   * that refuses fails the attempt with a `ConnectError` whose cause is a `ProxyError` (a wrong password is
+   * not retried); the password never shows up in errors or logs. SOCKS needs the optional `socks` package.
+   */
+  readonly proxy?: ProxyOption
   /**
    * The MQTT version to speak: 4 (MQTT 3.1.1, the default: every broker speaks it, the embedded aedes
    * broker only it) or 5 (MQTT 5.0 [MQTT-3.1.2.2]: reason codes as typed errors, properties, negotiated
@@ -300,6 +317,10 @@ export interface Endpoint {
   readonly path?: string
   /** TLS settings (`mqtts`/`wss`, every `secure` transport). */
   readonly tls?: TlsOptions
+  /** The proxy to tunnel through (the `proxy` option; every transport with a host and port). */
+  readonly proxy?: ProxyEndpoint
+  /** WebSocket headers and the per-attempt handshake (the `websocket` option; `ws`/`wss`, every `"http"` transport). */
+  readonly websocket?: WebSocketOptions
   /**
    * The transport that connects to it, the one the URL's scheme named when it was parsed (`parseUrl` sets
    * it). Without it, the transport registered for `protocol`.
@@ -447,14 +468,27 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       const issue = tlsOptionsError(tls)
       if (issue !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${issue}` })
     }
+    const proxy = options.proxy === undefined ? undefined : yield* parseProxy(options.proxy)
+    const websocket = options.websocket
+    const websocketIssue = websocket === undefined ? undefined : websocketOptionsError(websocket)
+    if (websocketIssue !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${websocketIssue}` })
     const endpoints = parsed.map(({ protocol, host, port, path, transport }): Endpoint => ({
       protocol,
       host,
       port,
       ...(path !== undefined ? { path } : {}),
       ...(tls !== undefined && transport?.secure === true ? { tls } : {}),
+      ...(proxy !== undefined && transport !== undefined && transport.address !== "file" ? { proxy } : {}),
+      ...(websocket !== undefined && transport?.address === "http" ? { websocket } : {}),
       ...(transport !== undefined ? { transport } : {})
     }))
+    // Not silently ignored: an option no URL can use is a mistake.
+    if (proxy !== undefined && !endpoints.some((e) => e.proxy !== undefined)) {
+      return yield* new InvalidOptions({ message: "invalid option: proxy applies to URLs with a host and port, not to a socket file" })
+    }
+    if (websocket !== undefined && !endpoints.some((e) => e.websocket !== undefined)) {
+      return yield* new InvalidOptions({ message: "invalid option: websocket applies to ws:// and wss:// URLs only" })
+    }
     if (tls?.rejectUnauthorized === false && endpoints.some((e) => e.tls !== undefined)) {
       yield* Effect.logWarning(
         "TLS certificate verification is disabled (tls.rejectUnauthorized: false): the client accepts any broker " +

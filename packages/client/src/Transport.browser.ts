@@ -8,8 +8,9 @@
  */
 import { type Duration, Effect } from "effect"
 import { Socket } from "effect/socket"
-import { ConnectError } from "./errors.ts"
+import { ConnectError, InvalidOptions } from "./errors.ts"
 import type { Endpoint } from "./Options.ts"
+import type { WebSocketHeaders } from "./transports/WebSocketHandshake.ts"
 
 const unavailable = (endpoint: Endpoint, socket: string): Effect.Effect<never, ConnectError> =>
   Effect.fail(
@@ -45,15 +46,26 @@ export const unix = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Ef
 /**
  * A WebSocket to `ws://` or (`secure`) `wss://` `host:port` + `endpoint.path` through the global
  * `WebSocket`, offering the subprotocol `mqtt` [MQTT-6.0.0-3]. `tls` options fail: the browser's own
- * certificate store and settings decide.
+ * certificate store and settings decide. Handshake `headers` and a `proxy` fail for good (a `ConnectError`
+ * with an `InvalidOptions` cause, not retried): the browser's `WebSocket` cannot set headers, and the
+ * browser's own proxy settings apply to it.
  *
  * @since 0.4.0
  */
 export const webSocket = (
   endpoint: Endpoint,
   secure: boolean,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  headers?: WebSocketHeaders
 ): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
+  const impossible = headers !== undefined && Object.keys(headers).length > 0
+    ? "websocket headers cannot be sent from a browser: its WebSocket cannot set handshake headers (put a token in the URL's query, e.g. with websocket.handshake)"
+    : endpoint.proxy !== undefined
+    ? "the proxy option cannot be applied in a browser: the browser's own proxy settings decide"
+    : undefined
+  if (impossible !== undefined) {
+    return Effect.fail(new ConnectError({ message: impossible, cause: new InvalidOptions({ message: impossible }) }))
+  }
   if (endpoint.tls !== undefined) {
     return Effect.fail(
       new ConnectError({

@@ -2,7 +2,8 @@
  * The Node sockets of the built-in transports: TCP and Unix domain sockets (`node:net`), TLS
  * (`node:tls`) and WebSocket (the `ws` package, which takes TLS options and pauses reads for
  * backpressure). Selected through the package's `#transport` import by every condition except `browser`;
- * `Transport.browser.ts` has the same exports.
+ * `Transport.browser.ts` has the same exports. With the `proxy` option, TCP, TLS and WebSocket go through
+ * the tunnel of `transports/ProxyTunnel.ts` (TLS end to end inside it).
  *
  * @since 0.1.0
  */
@@ -13,14 +14,19 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ConnectError } from "./errors.ts"
 import type { Endpoint, TlsOptions } from "./Options.ts"
+import { tunnelledConnection, tunnelledNet, tunnelledTls } from "./transports/ProxyTunnel.ts"
+import { plainHeaders, type WebSocketHeaders } from "./transports/WebSocketHandshake.ts"
 
 /**
- * A TCP socket to `endpoint.host:endpoint.port`; nothing is dialled until its reader is acquired.
+ * A TCP socket to `endpoint.host:endpoint.port` (through `endpoint.proxy` when set); nothing is dialled until
+ * its reader is acquired.
  *
  * @since 0.4.0
  */
 export const tcp = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
-  NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
+  endpoint.proxy !== undefined
+    ? tunnelledNet(endpoint.proxy, endpoint, timeout)
+    : NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
 
 /**
  * A Unix domain socket to the file `endpoint.path`; nothing is dialled until its reader is acquired.
@@ -33,38 +39,57 @@ export const unix = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Eff
 /**
  * A TLS socket to `endpoint.host:endpoint.port` with `endpoint.tls`. Settings Node's TLS rejects (a key
  * that does not decrypt with `passphrase`, a `ciphers` list that matches nothing) fail here, as a
- * `SocketError` whose cause carries OpenSSL's code, before anything is dialled.
+ * `SocketError` whose cause carries OpenSSL's code, before anything is dialled. Through `endpoint.proxy` when
+ * set: TLS with the broker inside the tunnel.
  *
  * @since 0.4.0
  */
 export const tls = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
   Effect.flatMap(tlsOptions(endpoint), (options) =>
-    NodeSocket.makeTls({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, ...options }))
+    endpoint.proxy !== undefined
+      ? tunnelledTls(endpoint.proxy, endpoint, timeout, options)
+      : NodeSocket.makeTls({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, ...options }))
 
 /**
  * A WebSocket to `ws://` or (`secure`) `wss://` `host:port` + `endpoint.path`, offering the subprotocol
- * `mqtt` [MQTT-6.0.0-3]; `wss://` with `endpoint.tls`.
+ * `mqtt` [MQTT-6.0.0-3], with `headers` in the opening handshake; `wss://` with `endpoint.tls`. Through
+ * `endpoint.proxy` when set: the tunnel opens when the reader is acquired, and `ws` speaks its handshake
+ * (and, for `wss://`, TLS) on it.
  *
  * @since 0.4.0
  */
 export const webSocket = (
   endpoint: Endpoint,
   secure: boolean,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  headers?: WebSocketHeaders
 ): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
   const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
   const url = `${secure ? "wss" : "ws"}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
   return Effect.gen(function*() {
-    const tls = secure ? yield* tlsOptions(endpoint) : {}
+    const tls = secure ? yield* tlsOptions(endpoint) : undefined
     // Loaded on first use: TCP-only programs do not pay for the `ws` package (~4 MB of RSS).
     const { WebSocket } = yield* loadWebSocket
-    return yield* Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
-      Effect.provideService(Socket.WebSocketConstructor, (url, options) =>
-        new WebSocket(url, typeof options === "object" && !Array.isArray(options) ? options.protocols : options, {
-          ...tls,
-          // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
-          perMessageDeflate: false
-        }))
+    const options = {
+      ...tls,
+      ...(headers !== undefined ? { headers: plainHeaders(headers) } : {}),
+      // The broker must answer with the `mqtt` subprotocol [MQTT-6.0.0-4]; `ws` checks that.
+      perMessageDeflate: false
+    }
+    const proxy = endpoint.proxy
+    if (proxy === undefined) {
+      return yield* Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
+        Effect.provideService(Socket.WebSocketConstructor, (url, protocols) =>
+          new WebSocket(url, typeof protocols === "object" && !Array.isArray(protocols) ? protocols.protocols : protocols, options))
+      )
+    }
+    return yield* Socket.fromWebSocket(
+      Effect.acquireRelease(
+        Effect.map(tunnelledConnection(proxy, endpoint, tls), (createConnection) =>
+          new WebSocket(url, "mqtt", { ...options, createConnection })),
+        (ws) => Effect.sync(() => ws.close(1000))
+      ),
+      { openTimeout: timeout }
     )
   })
 }

@@ -99,12 +99,14 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
   cause: Schema.optionalKey(Schema.Defect())
 }) {
   /**
-   * Whether trying again, unchanged, may succeed. A network failure may heal; a TLS certificate problem (a `TlsError` cause) does not.
-   * The client's own connection retries ask it too.
+   * Whether trying again, unchanged, may succeed. A network failure may heal; a TLS certificate problem (a `TlsError` cause), a
+   * proxy refusing the credentials (a `ProxyError` cause) or a setting this platform cannot apply (an `InvalidOptions` cause,
+   * e.g. WebSocket headers in a browser) does not. The client's own connection retries ask it too.
    */
   get isRetryable(): boolean {
     return TlsError.find(this.cause) === undefined && AuthenticationFailed.find(this.cause) === undefined &&
-      (ProxyError.find(this.cause)?.isRetryable ?? true)
+      (ProxyError.find(this.cause)?.isRetryable ?? true) &&
+      nearestCause(this.cause, (e): e is InvalidOptions => e instanceof InvalidOptions) === undefined
   }
 }
 

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import type * as Net from "node:net"
 import { tunnel } from "../src/transports/ProxyTunnel.ts"
-import { describeProxy, parseProxy, type Proxy, type ProxyOption } from "../src/transports/ProxyUrl.ts"
+import { describeProxy, parseProxy, type ProxyEndpoint, type ProxyOption } from "../src/transports/ProxyUrl.ts"
 import { describeProxies, freePort, HttpProxy, SocksProxy } from "./brokers/index.ts"
 import { listen } from "./brokers/internal.ts"
 
@@ -39,7 +39,7 @@ const exchange = (socket: Net.Socket, text: string) =>
 const proxyOf = (option: ProxyOption) => parseProxy(option)
 
 /** The ProxyError of a failed tunnel; asserts the password appears nowhere in it. */
-const tunnelFailure = (proxy: Proxy, target: { host: string; port: number }) =>
+const tunnelFailure = (proxy: ProxyEndpoint, target: { host: string; port: number }) =>
   Effect.gen(function*() {
     const error = yield* Effect.flip(tunnel(proxy, target))
     assert.instanceOf(error, ProxyError)

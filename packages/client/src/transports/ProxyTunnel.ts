@@ -19,7 +19,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ProxyError, type ProxyFailure } from "../errors.ts"
-import { describeProxy, hostPort, type Proxy } from "./ProxyUrl.ts"
+import { describeProxy, hostPort, type ProxyEndpoint } from "./ProxyUrl.ts"
 
 /** Where the tunnel goes: the broker's host (a name or an IP address) and port. */
 export interface TunnelTarget {
@@ -27,7 +27,7 @@ export interface TunnelTarget {
   readonly port: number
 }
 
-const failure = (proxy: Proxy, reason: ProxyFailure, detail: string, status?: number) =>
+const failure = (proxy: ProxyEndpoint, reason: ProxyFailure, detail: string, status?: number) =>
   new ProxyError({
     reason,
     proxy: describeProxy(proxy),
@@ -46,7 +46,7 @@ const describeCause = (cause: unknown): string => {
  * A TCP connection to the proxy itself; fails with `unreachable`. The socket keeps an `error` listener for
  * its whole life: between the handshake and the transport's own listeners an error must not crash the process.
  */
-const connectToProxy = (proxy: Proxy): Effect.Effect<Net.Socket, ProxyError, Scope.Scope> =>
+const connectToProxy = (proxy: ProxyEndpoint): Effect.Effect<Net.Socket, ProxyError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<Net.Socket, ProxyError>((resume) => {
       const socket = Net.createConnection({ host: proxy.host, port: proxy.port, noDelay: true })
@@ -78,7 +78,7 @@ const httpRefusal = (status: number): { readonly reason: ProxyFailure; readonly 
  * HTTP CONNECT on an open connection to the proxy (RFC 9110 §9.3.6): any 2xx opens the tunnel; bytes the
  * proxy already forwarded after its answer are put back into the socket.
  */
-const httpConnect = (proxy: Proxy, socket: Net.Socket, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError> =>
+const httpConnect = (proxy: ProxyEndpoint, socket: Net.Socket, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError> =>
   Effect.callback<Net.Socket, ProxyError>((resume) => {
     const authority = hostPort(target.host, target.port)
     const headers: Record<string, string> = { host: authority }
@@ -120,7 +120,7 @@ const httpConnect = (proxy: Proxy, socket: Net.Socket, target: TunnelTarget): Ef
   })
 
 /** The `socks` package (an optional peer dependency), loaded on first use. */
-const loadSocks = (proxy: Proxy) =>
+const loadSocks = (proxy: ProxyEndpoint) =>
   Effect.tryPromise({
     try: () => import("socks"),
     catch: () =>
@@ -128,7 +128,7 @@ const loadSocks = (proxy: Proxy) =>
   })
 
 /** The broker's address for a proxy that does not resolve names itself (`socks5://`, `socks4://`). */
-const resolveLocally = (proxy: Proxy, host: string, family: 0 | 4): Effect.Effect<string, ProxyError> =>
+const resolveLocally = (proxy: ProxyEndpoint, host: string, family: 0 | 4): Effect.Effect<string, ProxyError> =>
   Net.isIP(host) !== 0
     ? Effect.succeed(host)
     : Effect.tryPromise({
@@ -157,7 +157,7 @@ const socksReplies: Readonly<Record<string, ProxyFailure>> = {
  * A failure of the `socks` package, by its (constant) message. Its error object also holds the options,
  * password included, so only the message is kept.
  */
-const socksFailure = (proxy: Proxy, cause: unknown, target: string): ProxyError => {
+const socksFailure = (proxy: ProxyEndpoint, cause: unknown, target: string): ProxyError => {
   const message = cause instanceof Error ? cause.message : String(cause)
   if (message.includes("Authentication failed")) {
     return failure(proxy, "authentication", "the proxy rejected the user name or password (SOCKS5, RFC 1929)")
@@ -176,14 +176,14 @@ const socksFailure = (proxy: Proxy, cause: unknown, target: string): ProxyError 
     const code = rejected[1] ?? ""
     return failure(proxy, socksReplies[code] ?? "protocol", `refused the tunnel to ${target}: ${code}`)
   }
-  if (message.startsWith("Socks4 Proxy rejected connection")) {
+  if (message.startsWith("Socks4 ProxyEndpoint rejected connection")) {
     return failure(proxy, "broker-unreachable", `refused the tunnel to ${target} (SOCKS4 request rejected or failed)`)
   }
   return failure(proxy, "protocol", `SOCKS handshake failed: ${message}`)
 }
 
 /** SOCKS on an open connection to the proxy. */
-const socksConnect = (proxy: Proxy, socket: Net.Socket, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError> =>
+const socksConnect = (proxy: ProxyEndpoint, socket: Net.Socket, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError> =>
   Effect.gen(function*() {
     const { SocksClient } = yield* loadSocks(proxy)
     const version = proxy.protocol === "socks4" || proxy.protocol === "socks4a" ? 4 : 5
@@ -223,7 +223,7 @@ const socksConnect = (proxy: Proxy, socket: Net.Socket, target: TunnelTarget): E
  * Not bounded in time by itself: the caller's connect timeout interrupts it, which closes the socket.
  * Fails with a {@link ProxyError}.
  */
-export const tunnel = (proxy: Proxy, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError, Scope.Scope> =>
+export const tunnel = (proxy: ProxyEndpoint, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError, Scope.Scope> =>
   Effect.flatMap(connectToProxy(proxy), (socket) =>
     proxy.protocol === "http" ? httpConnect(proxy, socket, target) : socksConnect(proxy, socket, target))
 
@@ -235,7 +235,7 @@ const asSocketError = <A, R>(effect: Effect.Effect<A, ProxyError, R>): Effect.Ef
  * A TCP `Socket` to `target` through `proxy`: the tunnel is opened when the reader is acquired, within
  * `timeout`, and closed with the reader's scope. A tunnel failure is a `SocketError` whose cause is the `ProxyError`.
  */
-export const tunnelledNet = (proxy: Proxy, target: TunnelTarget, timeout: Duration.Duration): Effect.Effect<Socket.Socket> =>
+export const tunnelledNet = (proxy: ProxyEndpoint, target: TunnelTarget, timeout: Duration.Duration): Effect.Effect<Socket.Socket> =>
   NodeSocket.fromDuplex(asSocketError(tunnel(proxy, target)), { openTimeout: timeout })
 
 /**
@@ -244,7 +244,7 @@ export const tunnelledNet = (proxy: Proxy, target: TunnelTarget, timeout: Durati
  * `options.servername`, else `target.host`.
  */
 export const tunnelledTls = (
-  proxy: Proxy,
+  proxy: ProxyEndpoint,
   target: TunnelTarget,
   timeout: Duration.Duration,
   options: Tls.ConnectionOptions
@@ -283,7 +283,7 @@ const secure = (
  * `tlsOptions`). The tunnel closes with the scope. Fails with a `SocketError` whose cause is the `ProxyError`.
  */
 export const tunnelledConnection = (
-  proxy: Proxy,
+  proxy: ProxyEndpoint,
   target: TunnelTarget,
   tlsOptions: Tls.ConnectionOptions | undefined
 ): Effect.Effect<() => Net.Socket, Socket.SocketError, Scope.Scope> =>

@@ -3,17 +3,29 @@
  * (no Node import): `Options` parses the option everywhere, and a browser refuses a proxy when it connects.
  * The tunnel itself is `ProxyTunnel.ts` (Node only).
  *
- * @internal
+ * @since 0.4.0
  */
 import { Effect, Redacted } from "effect"
 import { InvalidOptions } from "../errors.ts"
 
+/**
+ * A proxy's protocol, by its URL scheme: `http` (HTTP CONNECT), `socks5` and `socks4` (the client resolves the
+ * broker's name and sends its address), `socks5h` and `socks4a` (the proxy resolves the name, which is what
+ * networks whose clients cannot resolve outside names need).
+ *
+ * @since 0.4.0
+ * @category options
+ */
 export type ProxyProtocol = "http" | "socks4" | "socks4a" | "socks5" | "socks5h"
 
 /**
  * The `proxy` option: a URL such as `http://user:password@proxy:3128` or `socks5h://proxy:1080` (also as a
  * `Redacted` string, e.g. read from the environment with `Config.redacted`), or the URL without credentials
- * plus `username` and a `Redacted` `password`.
+ * plus `username` and a `Redacted` `password`. Schemes: `http://` (HTTP CONNECT, default port 80), `socks5://`,
+ * `socks5h://`, `socks4://`, `socks4a://` (default port 1080); see {@link ProxyProtocol}.
+ *
+ * @since 0.4.0
+ * @category options
  */
 export type ProxyOption =
   | string
@@ -24,8 +36,13 @@ export type ProxyOption =
     readonly password?: Redacted.Redacted<string>
   }
 
-/** A parsed proxy. */
-export interface Proxy {
+/**
+ * A parsed `proxy` option, as transports get it (`Endpoint.proxy`).
+ *
+ * @since 0.4.0
+ * @category options
+ */
+export interface ProxyEndpoint {
   readonly protocol: ProxyProtocol
   readonly host: string
   readonly port: number
@@ -60,8 +77,10 @@ const utf8Length = (text: string): number => new TextEncoder().encode(text).leng
  * Parses and checks the `proxy` option. Fails with `InvalidOptions` naming the field (never showing a
  * password): an unparsable URL, another scheme, a path or query, credentials given twice, a SOCKS5 user name
  * or password of more than 255 bytes (RFC 1929), a password for SOCKS4 (which has a user id only).
+ *
+ * @internal
  */
-export const parseProxy = (option: ProxyOption): Effect.Effect<Proxy, InvalidOptions> =>
+export const parseProxy = (option: ProxyOption): Effect.Effect<ProxyEndpoint, InvalidOptions> =>
   Effect.gen(function*() {
     const text = typeof option === "string" ? option : Redacted.isRedacted(option) ? Redacted.value(option) : option.url
     if (typeof text !== "string" || text.trim() === "") {
@@ -114,9 +133,9 @@ export const parseProxy = (option: ProxyOption): Effect.Effect<Proxy, InvalidOpt
     }
   })
 
-/** `host:port`, an IPv6 host in brackets. */
+/** `host:port`, an IPv6 host in brackets. @internal */
 export const hostPort = (host: string, port: number): string => `${host.includes(":") ? `[${host}]` : host}:${port}`
 
-/** `http://alice@proxy.example:3128`: the proxy for messages, never with its password. */
-export const describeProxy = (proxy: Proxy): string =>
+/** `http://alice@proxy.example:3128`: the proxy for messages, never with its password. @internal */
+export const describeProxy = (proxy: ProxyEndpoint): string =>
   `${proxy.protocol}://${proxy.username !== undefined ? `${encodeURIComponent(proxy.username)}@` : ""}${hostPort(proxy.host, proxy.port)}`

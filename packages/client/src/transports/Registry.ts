@@ -7,7 +7,7 @@
  */
 import { Context, type Duration, Effect, Layer, Result, type Scope } from "effect"
 import type { Socket } from "effect/socket"
-import { ConnectError } from "../errors.ts"
+import { ConnectError, ProxyError } from "../errors.ts"
 import type { Endpoint } from "../Options.ts"
 import type { Channel, Transport } from "./Definition.ts"
 import { tcp } from "./Tcp.ts"
@@ -144,7 +144,7 @@ export const describeEndpoint = (endpoint: Endpoint, transports: ReadonlyArray<T
 /**
  * Connects to the endpoint with its `transport` (else the one registered for its `protocol`). The connection lives as long as the
  * surrounding scope. Any failure is a `ConnectError` naming the endpoint; a failed TLS handshake (a
- * `secure` transport) has a `TlsError` cause. @internal
+ * `secure` transport) has a `TlsError` cause, a proxy's refusal a `ProxyError` cause. @internal
  */
 export const open = (
   transports: ReadonlyArray<Transport>,
@@ -161,9 +161,11 @@ export const open = (
     Effect.mapError((error) => {
       if (error._tag === "ConnectError") return error
       const tls = transport.secure ? tlsError(error, endpoint) : undefined
+      // A proxy's refusal (the `proxy` option) is the cause itself, so that `ProxyError.find` and `isRetryable` see it.
+      const proxy = error.reason.cause instanceof ProxyError ? error.reason.cause : undefined
       return new ConnectError({
         message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${tls?.message ?? describe(error)}`,
-        cause: tls ?? error
+        cause: tls ?? proxy ?? error
       })
     })
   )
