@@ -63,7 +63,8 @@ export interface Broker {
   readonly stop: () => Promise<void>
 }
 
-export const startMosquitto = async (): Promise<Broker> => {
+/** `extraConfig`: more mosquitto.conf lines (bench:cpu adds `set_tcp_nodelay true`). */
+export const startMosquitto = async (extraConfig: ReadonlyArray<string> = []): Promise<Broker> => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-bench-"))
   Fs.chmodSync(dir, 0o777)
   const port = await freePort()
@@ -83,6 +84,7 @@ export const startMosquitto = async (): Promise<Broker> => {
     "log_type notice",
     "log_type information",
     "log_type subscribe",
+    ...extraConfig,
     ""
   ].join("\n")
   const configFile = Path.join(dir, "mosquitto.conf")
@@ -148,6 +150,20 @@ export const startMosquitto = async (): Promise<Broker> => {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+/**
+ * The protocol levels mosquitto logged for one worker's clients ("New client connected from ... as
+ * <client id> (p5, c1, k60)."): every client id of a worker contains its runId.
+ */
+export const protocolsOf = (logs: ReadonlyArray<string>, workerRunId: string): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  for (const line of logs) {
+    const match = /New client connected from \S+ as (\S+) \((p\d+),/.exec(line)
+    if (match === null || !match[1]!.includes(`-${workerRunId}`)) continue
+    counts[match[2]!] = (counts[match[2]!] ?? 0) + 1
+  }
+  return counts
 }
 
 /** Runs `mosquitto_pub` to completion (retained messages for the connect case). */

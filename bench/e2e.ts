@@ -27,7 +27,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Broker, mosquittoPub, reference, type ReferenceResult, startMosquitto, toolVersion } from "./broker.ts"
+import { type Broker, mosquittoPub, protocolsOf, reference, type ReferenceResult, startMosquitto, toolVersion } from "./broker.ts"
 import { type BenchCase, type Library, makeCases, mosquittoProtocolTag, type WorkerInput, type WorkerOutput } from "./common.ts"
 import { busyReasons, cpuSample, type CpuShare, cpuShare, formatLoad, formatShare } from "./machine.ts"
 import { summarizeProfile } from "./profile.ts"
@@ -97,20 +97,6 @@ interface CaseOutcome {
   readonly protocols: Record<Library, ReadonlyArray<Record<string, number>>>
   /** What the case's time (workers and reference) left to other processes. */
   readonly cpu?: CpuShare
-}
-
-/**
- * The protocol levels mosquitto logged for one worker's clients ("New client connected from ... as
- * <client id> (p5, c1, k60)."): every client id of a worker contains its runId.
- */
-const protocolsOf = (logs: ReadonlyArray<string>, workerRunId: string): Record<string, number> => {
-  const counts: Record<string, number> = {}
-  for (const line of logs) {
-    const match = /New client connected from \S+ as (\S+) \((p\d+),/.exec(line)
-    if (match === null || !match[1]!.includes(`-${workerRunId}`)) continue
-    counts[match[2]!] = (counts[match[2]!] ?? 0) + 1
-  }
-  return counts
 }
 
 /** A worker whose clients did not all speak the case's protocol version failed, whatever it measured. */

@@ -17,7 +17,7 @@ import {
 } from "./common.ts"
 import type { CaseResult } from "./ours.ts"
 
-const connectClient = (url: string, clientId: string, protocolVersion: ProtocolVersion): Promise<MqttClient> =>
+export const connectClient = (url: string, clientId: string, protocolVersion: ProtocolVersion): Promise<MqttClient> =>
   new Promise((resolve, reject) => {
     const client = mqtt.connect(url, { clientId, keepalive: 60, clean: true, protocolVersion, reconnectPeriod: 0, connectTimeout: 20_000 })
     const onError = (error: Error) => reject(error)
@@ -28,10 +28,10 @@ const connectClient = (url: string, clientId: string, protocolVersion: ProtocolV
     })
   })
 
-const subscribe = (client: MqttClient, topic: string, qos: 0 | 1 | 2): Promise<void> =>
+export const subscribe = (client: MqttClient, topic: string, qos: 0 | 1 | 2): Promise<void> =>
   new Promise((resolve, reject) => client.subscribe(topic, { qos }, (error) => error ? reject(error) : resolve()))
 
-const end = (client: MqttClient): Promise<void> => client.endAsync()
+export const end = (client: MqttClient): Promise<void> => client.endAsync()
 
 export const throughput = async (c: ThroughputCase, url: string, runId: string, timeoutMs: number): Promise<CaseResult> => {
   const topic = `bench/tp/${runId}`

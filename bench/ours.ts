@@ -32,7 +32,7 @@ export interface CaseResult {
  * broker's default (20), QoS 2 publishes above the window are acknowledged and dropped. Clients that
  * publish no QoS 1/2 burst (subscriber, round trip, connect storm) keep the default.
  */
-const client = (url: string, clientId: string, protocolVersion: ProtocolVersion, maxInflight?: number) =>
+export const client = (url: string, clientId: string, protocolVersion: ProtocolVersion, maxInflight?: number) =>
   Layer.build(
     MqttClient.layer({
       url,
