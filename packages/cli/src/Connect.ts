@@ -119,6 +119,17 @@ export const connectionFlags = {
   tlsVersion: Flag.ChoiceWithValue("tls-version", [["tlsv1.3", "TLSv1.3"], ["tlsv1.2", "TLSv1.2"], ["tlsv1.1", "TLSv1.1"]] as const).pipe(
     Flag.withDescription("TLS: the lowest TLS version to accept: tlsv1.3, tlsv1.2 or tlsv1.1 (default: Node's, TLS 1.2) (enables TLS)"),
     Flag.optional
+  ),
+  proxy: Flag.Redacted("proxy").pipe(
+    Flag.withDescription(
+      "Connect through a proxy: http://[user:password@]host:port (HTTP CONNECT) or socks5h://[user:password@]host:port " +
+        "(also socks5://, socks4://, socks4a://; mosquitto's --proxy); never printed"
+    ),
+    Flag.optional
+  ),
+  wsHeader: Flag.String("ws-header").pipe(
+    Flag.withDescription("WebSocket: a handshake header NAME:VALUE, e.g. \"Authorization: Bearer TOKEN\" (repeatable; ws:// and wss:// only; values never printed)"),
+    Flag.atLeast(0)
   )
 } as const
 
@@ -188,6 +199,10 @@ export const clientOptions = (
     // The transport the client's scheme registry picked says whether it takes TLS settings.
     const secure = endpoint.transport?.secure === true
     if (wantsTls && !secure) return yield* usage(`TLS flags need a TLS URL (mqtts:// or wss://), got ${endpoint.protocol}://`)
+    const headers = yield* wsHeaders(flags.wsHeader)
+    if (headers !== undefined && endpoint.transport?.address !== "http") {
+      return yield* usage(`--ws-header needs a WebSocket URL (ws:// or wss://), got ${endpoint.protocol}://`)
+    }
     const address = Transport.describeEndpoint(endpoint)
     if (flags.keepAlive < 0 || flags.keepAlive > 65535) {
       return yield* usage(`invalid keep-alive ${flags.keepAlive}: expected 0..65535 seconds`)
@@ -247,10 +262,28 @@ export const clientOptions = (
       connectRetry: flags.retry,
       cleanSession: !flags.disableCleanSession,
       ...(will !== undefined ? { will } : {}),
-      ...(tls !== undefined ? { tls } : {})
+      ...(tls !== undefined ? { tls } : {}),
+      ...some("proxy", flags.proxy),
+      ...(headers !== undefined ? { websocket: { headers } } : {})
     }
     return { options, address }
   })
+
+/**
+ * The `--ws-header NAME:VALUE` flags as headers (values `Redacted`, so `-d` and errors never show them);
+ * `undefined` without any. One without a name is a usage error that does not echo it (it may hold a token).
+ */
+const wsHeaders = (flags: ReadonlyArray<string>): Effect.Effect<Record<string, Redacted.Redacted<string>> | undefined, CliFailure> => {
+  if (flags.length === 0) return Effect.succeed(undefined)
+  const headers: Record<string, Redacted.Redacted<string>> = {}
+  for (const header of flags) {
+    const colon = header.indexOf(":")
+    const name = colon < 0 ? "" : header.slice(0, colon).trim()
+    if (name === "") return Effect.fail(usage("--ws-header takes NAME:VALUE, e.g. \"Authorization: Bearer TOKEN\""))
+    headers[name] = Redacted.make(header.slice(colon + 1).trim())
+  }
+  return Effect.succeed(headers)
+}
 
 const MAX_WILL_PAYLOAD = 65535 // a two-byte length prefix [MQTT-3.1.3.3]
 const utf8 = new TextEncoder()

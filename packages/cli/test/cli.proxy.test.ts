@@ -1,0 +1,89 @@
+/**
+ * The CLI's `--proxy` (mosquitto's name) and `--ws-header` flags, run in this process: through real proxies
+ * (tinyproxy, microsocks) to mosquitto, and through a gate that records the WebSocket handshake.
+ */
+import { MqttClient } from "@aimeqtt/client"
+import { assert, describe, it } from "@effect/vitest"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Stream } from "effect"
+import * as TestConsole from "effect/testing/TestConsole"
+import { describeMosquitto, describeProxies, freePort, HttpProxy, Mosquitto, SocksProxy, WsGate } from "../../client/test/brokers/index.ts"
+import { CliFailure, main } from "../src/Cli.ts"
+
+const SECRET = "cliS3cret"
+
+/** `aimeqtt ...args` in this process: the exit code (0 on success) and what went to stderr. */
+const runInProcess = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const exit = yield* main(args).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.timeout("20 seconds"))
+    const stderr = (yield* TestConsole.errorLines).map(String).join("\n")
+    const failure = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    const code = failure === undefined ? 0 : failure instanceof CliFailure ? failure.exitCode : -1
+    return { code, stderr }
+  }).pipe(Effect.provide(TestConsole.layer))
+
+/** A client subscribed to `topic`; `next` waits for the next message's text. */
+const listener = (url: string, topic: string) =>
+  Effect.gen(function*() {
+    const mqtt = yield* Layer.build(MqttClient.layer({ url })).pipe(Effect.map((context) => Context.get(context, MqttClient)))
+    const subscription = yield* mqtt.subscription(topic, { qos: 1 })
+    const received = yield* subscription.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
+    return { next: Fiber.join(received).pipe(Effect.timeout("10 seconds"), Effect.map((messages) => messages[0]?.text)) }
+  })
+
+describe("aimeqtt --proxy and --ws-header: usage", () => {
+  it.live("a bad proxy URL, a header without a name, or --ws-header on a TCP URL: exit 2, nothing secret printed", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["pub", "--proxy", `ftp://u:${SECRET}@p:21`, "-t", "a", "-m", "x"], "unsupported proxy scheme"],
+        [["pub", "--url", "ws://x/mqtt", "--ws-header", `${SECRET}`, "-t", "a", "-m", "x"], "--ws-header takes NAME:VALUE"],
+        [["pub", "--url", "mqtt://x", "--ws-header", `x-token: ${SECRET}`, "-t", "a", "-m", "x"], "--ws-header needs a WebSocket URL"]
+      ]
+      for (const [args, expected] of cases) {
+        const run = yield* runInProcess(args)
+        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+        assert.include(run.stderr, expected, args.join(" "))
+        assert.notInclude(run.stderr, SECRET)
+      }
+    }))
+})
+
+describeMosquitto("aimeqtt --proxy and --ws-header against mosquitto", () => {
+  describeProxies("through tinyproxy and microsocks", () => {
+    it.live("pub --proxy: through SOCKS5 and through HTTP CONNECT with credentials; a wrong password: exit 1 without it", () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        const socks = yield* SocksProxy.start()
+        const http = yield* HttpProxy.start({ username: "alice", password: SECRET })
+        const viaSocks = yield* listener(broker.url, "cli/socks")
+        const run = yield* runInProcess(["pub", "-p", String(broker.port), "--proxy", socks.url.replace("socks5:", "socks5h:"), "-t", "cli/socks", "-m", "via socks", "-q", "1"])
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.strictEqual(yield* viaSocks.next, "via socks")
+        yield* socks.waitForLog(new RegExp(`connected to localhost:${broker.port}`))
+        const viaHttp = yield* listener(broker.url, "cli/http")
+        const run2 = yield* runInProcess(["pub", "-H", "127.0.0.1", "-p", String(broker.port), "--proxy", http.urlWith("alice", SECRET), "-t", "cli/http", "-m", "via http"])
+        assert.strictEqual(run2.code, 0, run2.stderr)
+        assert.strictEqual(yield* viaHttp.next, "via http")
+        const wrong = yield* runInProcess(["pub", "-p", String(broker.port), "--proxy", http.urlWith("alice", `${SECRET}x`), "-t", "t", "-m", "x"])
+        assert.strictEqual(wrong.code, 1, wrong.stderr)
+        assert.include(wrong.stderr, `proxy http://alice@127.0.0.1:${http.port}`)
+        assert.notInclude(wrong.stderr, SECRET)
+      }))
+  })
+
+  it.live("pub --ws-header: the headers reach the handshake", () =>
+    Effect.gen(function*() {
+      const wsPort = yield* freePort
+      const broker = yield* Mosquitto.start({ extraConfig: `listener ${wsPort} lo\nprotocol websockets` })
+      const gate = yield* WsGate.start({ target: wsPort })
+      const sub = yield* listener(broker.url, "cli/ws")
+      const run = yield* runInProcess([
+        "pub", "--url", `${gate.url}/mqtt`, "--ws-header", "Authorization: Bearer abc", "--ws-header", "x-device:7", "-t", "cli/ws", "-m", "with headers"
+      ])
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.strictEqual(yield* sub.next, "with headers")
+      const handshake = yield* gate.handshakes.waitFor(() => true, 1000, "the handshake")
+      assert.strictEqual(handshake.headers["authorization"], "Bearer abc")
+      assert.strictEqual(handshake.headers["x-device"], "7")
+    }))
+})
