@@ -4,8 +4,11 @@
  * refuses is a ConnectError with a ProxyError cause that never shows the password.
  */
 import { ConnectError, MqttClient, ProxyError, TlsError } from "@aimeqtt/client"
-import { assert, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Redacted, Schedule, Stream } from "effect"
+import { serverReferenceEndpoint } from "../src/Dialer.ts"
+import { builtins } from "../src/transports/Registry.ts"
+import { wss } from "../src/transports/WebSocket.ts"
 import {
   type CertificateSet,
   Certificates,
@@ -159,5 +162,17 @@ describeMosquitto("the proxy option", () => {
         assert.include(error.message, "proxy")
         assert.notInclude(error.message, SECRET)
       }))
+  })
+})
+
+describe("Server References", () => {
+  it("keep the proxy and the WebSocket options of the server that named them", () => {
+    const proxy = { protocol: "socks5h" as const, host: "gateway", port: 1080 }
+    const websocket = { headers: { "x-a": "b" } }
+    const current = { protocol: "wss", host: "a.example", port: 443, path: "/mqtt", proxy, websocket, transport: wss }
+    const next = serverReferenceEndpoint("b.example:8443", current, builtins)
+    assert.deepStrictEqual([next?.host, next?.port, next?.proxy, next?.websocket], ["b.example", 8443, proxy, websocket])
+    const tcp = serverReferenceEndpoint("mqtt://c.example", current, builtins)
+    assert.deepStrictEqual([tcp?.protocol, tcp?.proxy, tcp?.websocket], ["mqtt", proxy, undefined])
   })
 })
