@@ -63,7 +63,7 @@ describe("file session store", () => {
       const clientId = uniqueId("store")
       const mqtt = yield* Layer.build(Layer.empty).pipe(Effect.andThen(client(broker.url, { clientId, cleanSession: false })), Effect.provide(FileSessionStore.layer(dir)))
       yield* mqtt.publish("stored/1", "x", { qos: 1 })
-      const log = Fs.readFileSync(Path.join(dir, `${clientId}.log`), "utf8").trim().split("\n")
+      const log = Fs.readFileSync(Path.join(dir, FileSessionStore.fileName(clientId)), "utf8").trim().split("\n")
       // put then del: the flow was stored before the PUBLISH went out, and forgotten after PUBACK.
       assert.deepStrictEqual(log.map((line) => (JSON.parse(line) as { op: string }).op), ["put", "del"])
     }))
