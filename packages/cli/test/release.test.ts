@@ -113,7 +113,7 @@ describe("release: the packages as published", () => {
     }
     afterAll(() => {
       if (timings.length > 0) console.log(`consumer app steps:\n  ${timings.join("\n  ")}`)
-      Fs.rmSync(app, { recursive: true, force: true })
+      if (process.env.KEEP_APP === undefined) Fs.rmSync(app, { recursive: true, force: true })
     })
     const requireInstalled = () => assert.isTrue(installed, "the consumer app was not installed (see the npm install test)")
 

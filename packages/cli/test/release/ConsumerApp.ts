@@ -157,7 +157,7 @@ test("vitest sets the development condition, and @aimeqtt/client still resolves 
 
 test("parseUrl parses a broker URL, and fails with a tagged error", async () => {
   const endpoint = await Effect.runPromise(parseUrl("mqtt://broker.example:1884"))
-  expect(endpoint).toEqual({ protocol: "mqtt", host: "broker.example", port: 1884 })
+  expect(endpoint).toMatchObject({ protocol: "mqtt", host: "broker.example", port: 1884 })
   const error = await Effect.runPromise(Effect.flip(parseUrl("broker.example:1883")))
   expect(error._tag).toBe("InvalidOptions")
   expect(error).toBeInstanceOf(InvalidOptions)
