@@ -28,7 +28,7 @@ const clientId = "aimeqtt-reliability-example"
 Effect.gen(function*() {
   const storeDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-reliability-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(storeDir, { recursive: true, force: true })))
-  const sessionFile = Path.join(storeDir, `${clientId}.log`)
+  const sessionFile = Path.join(storeDir, FileSessionStore.fileName(clientId))
   /** Replays the session file (an append-only log of changes): flows still in flight, out and in. */
   const pendingFlows = () => {
     const outgoing = new Set<number>()
