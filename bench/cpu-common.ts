@@ -28,6 +28,12 @@ export interface CpuCase {
   readonly window: number
 }
 
+/**
+ * Milliseconds between the publisher's batches (a `setTimeout` or `Effect.sleep` underneath; Node makes
+ * it ~1.1 ms): at 50k msg/s a batch holds ~55 messages.
+ */
+export const TICK_MS = 1
+
 /** Offered rates (msg/s) per (QoS, payload size): below what mosquitto carries on this machine. */
 const RATES: Record<number, Record<QoS, number>> = {
   64: { 0: 50_000, 1: 20_000, 2: 10_000 },
@@ -315,9 +321,16 @@ export class ReceiveMeter {
 
 export type Role = "pub" | "sub"
 
+/**
+ * `pacer`: the publisher's loop without any client (payloads built and dropped, each batch completed
+ * on a microtask): what the harness itself costs per message, included in both libraries' publisher
+ * figures (timer wake-ups, payload buffers, time stamps).
+ */
+export type CpuLibrary = Library | "pacer"
+
 /** What the harness passes to a worker (argv[2], JSON). */
 export interface CpuWorkerInput {
-  readonly library: Library
+  readonly library: CpuLibrary
   readonly role: Role
   readonly bench: CpuCase
   readonly url: string
@@ -347,3 +360,23 @@ export interface RoleHooks {
 
 /** µs of CPU (user + system) per message. */
 export const usPerMessage = (cpu: CpuTime, messages: number): number => messages > 0 ? (cpu.userUs + cpu.systemUs) / messages : Number.NaN
+
+/** The `pacer` pseudo-library's publisher: the loop of bench/cpu-mqttjs.ts with no client behind it. */
+export const pacerOnly = async (c: CpuCase, hooks: RoleHooks, tickMs: number): Promise<PublisherReport> => {
+  hooks.ready()
+  await hooks.signal
+  const pacer = new Pacer(c)
+  const payload = makeStampedPayload(c.size)
+  let bytes = 0
+  pacer.begin()
+  while (!pacer.finished) {
+    const from = pacer.next
+    const n = pacer.take()
+    for (let seq = from; seq < from + n; seq++) bytes += payload(seq).length
+    if (n > 0) queueMicrotask(() => pacer.done(n))
+    await new Promise<void>((resolve) => setTimeout(resolve, tickMs))
+  }
+  const report = pacer.finish()
+  if (bytes === 0) throw new Error("no payload built")
+  return report
+}

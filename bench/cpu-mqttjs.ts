@@ -6,11 +6,9 @@
  */
 import type { MqttClient } from "mqtt"
 import type { Socket } from "node:net"
-import { type CpuCase, makeStampedPayload, Pacer, type PublisherReport, ReceiveMeter, type RoleHooks, type SubscriberReport } from "./cpu-common.ts"
+import { type CpuCase, makeStampedPayload, Pacer, TICK_MS, type PublisherReport, ReceiveMeter, type RoleHooks, type SubscriberReport } from "./cpu-common.ts"
 import { connectClient, subscribe } from "./mqttjs.ts"
 
-/** Milliseconds between batches, as in bench/cpu-ours.ts. */
-const TICK_MS = 1
 
 /**
  * MQTT.js leaves Nagle's algorithm on (`net.createConnection` without `noDelay`); our client sets

@@ -7,11 +7,9 @@
  * MQTT.js).
  */
 import { Cause, Deferred, Effect, Exit, Stream } from "effect"
-import { type CpuCase, makeStampedPayload, Pacer, type PublisherReport, ReceiveMeter, type RoleHooks, type SubscriberReport } from "./cpu-common.ts"
+import { type CpuCase, makeStampedPayload, Pacer, TICK_MS, type PublisherReport, ReceiveMeter, type RoleHooks, type SubscriberReport } from "./cpu-common.ts"
 import { client } from "./ours.ts"
 
-/** Milliseconds between batches (a `setTimeout` underneath; Node makes it ~1.1 ms). */
-const TICK_MS = 1
 
 export const publisher = (c: CpuCase, url: string, topic: string, clientId: string, hooks: RoleHooks, _noDelay: boolean): Promise<PublisherReport> =>
   Effect.runPromise(

@@ -14,6 +14,7 @@
  *   ... --mqttjs-nagle                        leave Nagle's algorithm on in MQTT.js's sockets (its default;
  *                                             by default the harness turns it off, as our client does)
  *   ... --broker-nagle                        mosquitto without `set_tcp_nodelay true`
+ *   ... --no-pacer                            skip the publisher-loop-only runs (the harness's own cost)
  *   ... --write / --no-write                  write bench/cpu-results.{json,md} even if the run was
  *                                             partial or the machine busy / never
  *
@@ -59,6 +60,7 @@ const libraries: ReadonlyArray<Library> = libOption !== undefined ? [libOption] 
 const runId = Math.random().toString(16).slice(2, 8)
 /** Keep mosquitto's default (Nagle on): by default the bench broker sets `set_tcp_nodelay true`. */
 const brokerNagle = flag("--broker-nagle")
+const withPacer = !flag("--no-pacer")
 /** Keep MQTT.js's default socket (Nagle on): by default the harness turns it off, as our client does. */
 const mqttjsNagle = flag("--mqttjs-nagle")
 const rateScale = Number(option("--rate-scale") ?? 1)
@@ -160,7 +162,8 @@ const runOnce = async (broker: Broker, bench: CpuCase, library: Library, round: 
     pub.send({ type: "start" })
     pubResult = await within(pub.result, seconds * 3000 + 30_000, { type: "error", error: "publisher timed out" })
     // the subscriber reports by itself once the set is complete; stop it if messages are missing
-    subResult = await within(sub.result, 10_000, undefined)
+    // (after a grace period that lets a backlog drain)
+    subResult = await within(sub.result, Math.max(10_000, seconds * 2000), undefined)
     if (subResult === undefined) {
       sub.send({ type: "stop" })
       subResult = await within(sub.result, 5_000, { type: "error", error: "subscriber did not report" })
@@ -202,7 +205,8 @@ const runOnce = async (broker: Broker, bench: CpuCase, library: Library, round: 
   }
 }
 
-const fixed = (value: number | undefined, digits: number) => value === undefined || Number.isNaN(value) ? "–" : value.toFixed(digits)
+/** NaN crosses IPC as null: both print as "–". */
+const fixed = (value: number | null | undefined, digits: number) => typeof value !== "number" || Number.isNaN(value) ? "–" : value.toFixed(digits)
 const int = (value: number) => Math.round(value).toLocaleString("en-US")
 
 const describeRun = (run: Run): string => {
@@ -262,14 +266,30 @@ interface CaseOutcome {
   readonly bench: CpuCase
   readonly runs: ReadonlyArray<Run>
   readonly medians: Partial<Record<Library, Medians>>
+  /** Median µs per message of the publisher's loop alone (`pacer`), NaN with --no-pacer. */
+  readonly pacerUs: number
   readonly drops: ReadonlyArray<string>
   readonly cpu?: CpuShare
+}
+
+/** The `pacer` pseudo-library: the publisher's loop alone (no client, no broker), µs per message. */
+const runPacer = async (bench: CpuCase, round: number, index: number): Promise<number> => {
+  const id = `${runId}-${index}-${round}-pacer`
+  const worker = startWorker({ library: "pacer", role: "pub", bench, url: "", topic: "", clientId: id, noDelay: true })
+  let result: FromWorker | undefined
+  if (await within(worker.ready, 30_000, false)) {
+    worker.send({ type: "start" })
+    result = await within(worker.result, ((bench.warmup + bench.count) / bench.rate) * 3000 + 30_000, undefined)
+  }
+  await stopProcess(worker.child, 5000)
+  return result?.type === "pub" ? usPerMessage(result.report.cpu, result.report.messages) : Number.NaN
 }
 
 const runCase = async (broker: Broker, bench: CpuCase, index: number): Promise<CaseOutcome> => {
   const logStart = broker.logs.length
   const cpuFrom = cpuSample([broker.pid])
   const runs: Array<Run> = []
+  const pacer: Array<number> = []
   for (let round = 0; round < repeat; round++) {
     // alternate which library goes first, so a burst of load on the machine hits both alike
     const order = round % 2 === 0 ? libraries : [...libraries].reverse()
@@ -279,13 +299,17 @@ const runCase = async (broker: Broker, bench: CpuCase, index: number): Promise<C
       process.stdout.write(`  ${library.padEnd(6)} ${describeRun(run)}\n`)
       await sleep(300) // let the broker and the kernel settle between runs
     }
+    if (withPacer) {
+      pacer.push(await runPacer(bench, round, index))
+      process.stdout.write(`  pacer  pub ${fixed(pacer[pacer.length - 1], 2)} µs/msg (the publisher's loop and payloads alone, no client)\n`)
+    }
   }
   const drops = broker.logs.slice(logStart).filter((l) => /dropped|dropping/i.test(l))
   const cpu = cpuShare(cpuFrom, cpuSample([broker.pid]))
   process.stdout.write(`  machine: ${formatShare(cpu)}, load average ${formatLoad(Os.loadavg())}\n`)
   const result: Partial<Record<Library, Medians>> = {}
   for (const library of libraries) result[library] = medians(runs.filter((r) => r.library === library))
-  return { bench, runs, medians: result, drops, ...(cpu !== undefined ? { cpu } : {}) }
+  return { bench, runs, medians: result, pacerUs: median(pacer), drops, ...(cpu !== undefined ? { cpu } : {}) }
 }
 
 /** ours / MQTT.js for CPU (lower is better), MQTT.js / ours for latency (higher is better). */
@@ -298,8 +322,13 @@ interface ResultRow {
   readonly rate: number
   readonly ours?: Medians
   readonly mqttjs?: Medians
-  /** ours / MQTT.js µs per message: goal <= 0.7. */
-  readonly cpuRatio: { readonly pub: number; readonly sub: number; readonly total: number }
+  /** The publisher's loop alone, µs per message (in both libraries' `pubUs`). */
+  readonly pacerUs: number
+  /**
+   * ours / MQTT.js µs per message: goal <= 0.7. `pubNet`: both publishers minus the pacer's own cost
+   * (what the client itself spends).
+   */
+  readonly cpuRatio: { readonly pub: number; readonly pubNet: number; readonly sub: number; readonly total: number }
   /** MQTT.js / ours round trip: goal >= 1.0. */
   readonly latencyRatio: { readonly p50: number; readonly p90: number; readonly p99: number }
   readonly notes: ReadonlyArray<string>
@@ -320,8 +349,12 @@ const toRow = (outcome: CaseOutcome): ResultRow => {
     rate: outcome.bench.rate,
     ...(ours !== undefined ? { ours } : {}),
     ...(theirs !== undefined ? { mqttjs: theirs } : {}),
+    pacerUs: outcome.pacerUs,
     cpuRatio: {
       pub: ratio(ours?.pubUs, theirs?.pubUs),
+      pubNet: Number.isNaN(outcome.pacerUs)
+        ? Number.NaN
+        : ratio(ours === undefined ? undefined : ours.pubUs - outcome.pacerUs, theirs === undefined ? undefined : theirs.pubUs - outcome.pacerUs),
       sub: ratio(ours?.subUs, theirs?.subUs),
       total: ratio(ours === undefined ? undefined : ours.pubUs + ours.subUs, theirs === undefined ? undefined : theirs.pubUs + theirs.subUs)
     },
@@ -334,12 +367,14 @@ const times = (value: number) => Number.isNaN(value) ? "–" : `${value.toFixed(
 
 const cpuTable = (rows: ReadonlyArray<ResultRow>): string =>
   [
-    "| case | offered msg/s | ours pub µs/msg | ours sub µs/msg | MQTT.js pub µs/msg | MQTT.js sub µs/msg | ours/MQTT.js pub | sub | pub+sub |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| case | offered msg/s | ours pub µs/msg | ours sub µs/msg | MQTT.js pub µs/msg | MQTT.js sub µs/msg | pacer alone µs/msg | ours/MQTT.js pub | pub net of pacer | sub | pub+sub |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.case}${r.notes.length > 0 ? " ⚑" : ""} | ${int(r.rate)} | ${fixed(r.ours?.pubUs, 2)} | ${fixed(r.ours?.subUs, 2)} | ${
         fixed(r.mqttjs?.pubUs, 2)
-      } | ${fixed(r.mqttjs?.subUs, 2)} | ${times(r.cpuRatio.pub)} | ${times(r.cpuRatio.sub)} | ${times(r.cpuRatio.total)} |`
+      } | ${fixed(r.mqttjs?.subUs, 2)} | ${fixed(r.pacerUs, 2)} | ${times(r.cpuRatio.pub)} | ${times(r.cpuRatio.pubNet)} | ${times(r.cpuRatio.sub)} | ${
+        times(r.cpuRatio.total)
+      } |`
     )
   ].join("\n")
 
@@ -409,7 +444,9 @@ const main = async () => {
   const summary = [
     busyLine,
     machineLine,
-    `CPU per message, ours / MQTT.js: publisher ${spread(rows.map((r) => r.cpuRatio.pub), "max", CPU_GOAL)}; subscriber ${
+    `CPU per message, ours / MQTT.js: publisher ${spread(rows.map((r) => r.cpuRatio.pub), "max", CPU_GOAL)}; publisher net of the pacer ${
+      spread(rows.map((r) => r.cpuRatio.pubNet), "max", CPU_GOAL)
+    }; subscriber ${
       spread(rows.map((r) => r.cpuRatio.sub), "max", CPU_GOAL)
     }; both ${spread(rows.map((r) => r.cpuRatio.total), "max", CPU_GOAL)}`,
     `round trip at the offered rate, MQTT.js / ours: p50 ${spread(rows.map((r) => r.latencyRatio.p50), "min", LATENCY_GOAL)}; p99 ${
@@ -431,7 +468,7 @@ const main = async () => {
   for (const line of summary) console.log(line)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`)
 
-  const partial = quick || only !== undefined || libraries.length < 2 || rateScale !== 1 || brokerNagle || mqttjsNagle
+  const partial = quick || only !== undefined || libraries.length < 2 || rateScale !== 1 || brokerNagle || mqttjsNagle || !withPacer
   const write = !flag("--no-write") && (flag("--write") || (!partial && busy.length === 0))
   if (!write) {
     console.log(
@@ -445,7 +482,7 @@ const main = async () => {
   }
   const environment = {
     date: new Date().toISOString(),
-    command: `npx -y pnpm@10 bench:cpu ${args.join(" ")}`.trim(),
+    command: `npx -y pnpm@10 bench:cpu ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ")}`.trim(),
     node: process.version,
     cpus: `${Os.cpus().length} x ${Os.cpus()[0]?.model ?? "?"}`,
     loadAverageBefore: loadBefore,
