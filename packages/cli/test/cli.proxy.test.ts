@@ -2,34 +2,12 @@
  * The CLI's `--proxy` (mosquitto's name) and `--ws-header` flags, run in this process: through real proxies
  * (tinyproxy, microsocks) to mosquitto, and through a gate that records the WebSocket handshake.
  */
-import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
-import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Stream } from "effect"
-import * as TestConsole from "effect/testing/TestConsole"
+import { Effect } from "effect"
 import { describeMosquitto, describeProxies, freePort, HttpProxy, Mosquitto, SocksProxy, WsGate } from "../../client/test/brokers/index.ts"
-import { CliFailure, main } from "../src/Cli.ts"
+import { listener, runInProcess } from "./util.ts"
 
 const SECRET = "cliS3cret"
-
-/** `aimeqtt ...args` in this process: the exit code (0 on success) and what went to stderr. */
-const runInProcess = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const exit = yield* main(args).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.timeout("20 seconds"))
-    const stderr = (yield* TestConsole.errorLines).map(String).join("\n")
-    const failure = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-    const code = failure === undefined ? 0 : failure instanceof CliFailure ? failure.exitCode : -1
-    return { code, stderr }
-  }).pipe(Effect.provide(TestConsole.layer))
-
-/** A client subscribed to `topic`; `next` waits for the next message's text. */
-const listener = (url: string, topic: string) =>
-  Effect.gen(function*() {
-    const mqtt = yield* Layer.build(MqttClient.layer({ url })).pipe(Effect.map((context) => Context.get(context, MqttClient)))
-    const subscription = yield* mqtt.subscription(topic, { qos: 1 })
-    const received = yield* subscription.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
-    return { next: Fiber.join(received).pipe(Effect.timeout("10 seconds"), Effect.map((messages) => messages[0]?.text)) }
-  })
 
 describe("aimeqtt --proxy and --ws-header: usage", () => {
   it.live("a bad proxy URL, a header without a name, or --ws-header on a TCP URL: exit 2, nothing secret printed", () =>

@@ -3,9 +3,7 @@
  * against a real mosquitto, with `mosquitto_sub` / `mosquitto_pub` as peers.
  */
 import { assert, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
-import * as TestConsole from "effect/testing/TestConsole"
-import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Effect, Fiber, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -22,7 +20,8 @@ import {
   mosquittoPub,
   mosquittoSub
 } from "../../client/test/brokers/index.ts"
-import { CliFailure, main, VERSION } from "../src/Cli.ts"
+import { VERSION } from "../src/Cli.ts"
+import { runInProcess } from "./util.ts"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const packageJson = fileURLToPath(new URL("../package.json", import.meta.url))
@@ -120,18 +119,6 @@ const runCli = (args: ReadonlyArray<string>, options: CliOptions = {}, timeoutMs
     const { code, signal } = yield* cli.exit(timeoutMs)
     return { code, signal, stdout: cli.stdout(), stdoutBytes: cli.stdoutBytes(), stderr: cli.stderr() }
   })
-
-/**
- * Runs `aimeqtt ...args` in this process (`main` with Node's services and a test console): the exit code a
- * `CliFailure` carries (0 on success) and what went to stderr, as the binary would print it.
- */
-const runInProcess = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const exit = yield* main(args).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.timeout("20 seconds"))
-    const stderr = (yield* TestConsole.errorLines).map(String).join("\n")
-    const code = Exit.isSuccess(exit) ? 0 : Cause.squash(exit.cause) instanceof CliFailure ? (Cause.squash(exit.cause) as CliFailure).exitCode : -1
-    return { code, stderr }
-  }).pipe(Effect.provide(TestConsole.layer))
 
 /** Waits until the broker log has a line matching `match` (the CLI's SUBACK, a DISCONNECT, ...). */
 const awaitLog = (broker: MosquittoBroker, match: (line: string) => boolean, timeoutMs = 10_000) =>

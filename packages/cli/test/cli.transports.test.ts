@@ -4,36 +4,17 @@
  * `listener 0 PATH`, and `--tls-alpn`, `--tls-version`, `--ciphers` (mosquitto_pub's names) against a TLS
  * front that requires ALPN `x-amzn-mqtt-ca`, placed in front of mosquitto.
  */
-import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { Effect } from "effect"
 import * as TestConsole from "effect/testing/TestConsole"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { Certificates, describeMosquitto, Mosquitto } from "../../client/test/brokers/index.ts"
 import { tlsFront } from "../../client/test/brokers/TlsFront.ts"
-import { CliFailure, main } from "../src/Cli.ts"
-
-/** `aimeqtt ...args` in this process: the exit code (0 on success) and what went to stderr. */
-const runInProcess = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const exit = yield* main(args).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.timeout("20 seconds"))
-    const stderr = (yield* TestConsole.errorLines).map(String).join("\n")
-    const failure = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-    const code = failure === undefined ? 0 : failure instanceof CliFailure ? failure.exitCode : -1
-    return { code, stderr }
-  }).pipe(Effect.provide(TestConsole.layer))
-
-/** A client subscribed to `topic` over TCP; `next` waits for the next message's text. */
-const listener = (url: string, topic: string) =>
-  Effect.gen(function*() {
-    const mqtt = yield* Layer.build(MqttClient.layer({ url })).pipe(Effect.map((context) => Context.get(context, MqttClient)))
-    const subscription = yield* mqtt.subscription(topic, { qos: 1 })
-    const received = yield* subscription.messages.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild({ startImmediately: true }))
-    return { next: Fiber.join(received).pipe(Effect.timeout("10 seconds"), Effect.map((messages) => messages[0]?.text)) }
-  })
+import { main } from "../src/Cli.ts"
+import { listener, runInProcess } from "./util.ts"
 
 describe("aimeqtt transport flags: usage", () => {
   it.live("--unix with --url/--host/--port, TLS flags on a plain transport, an unknown --tls-version: exit 2 naming the flag", () =>
