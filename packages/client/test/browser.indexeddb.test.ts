@@ -15,7 +15,7 @@ import { Context, Deferred, Effect, Layer, Schedule, Stream } from "effect"
 import type { Page } from "playwright-core"
 import { BrokerError, freePort, Mosquitto } from "./brokers/index.ts"
 import { describePackets, type ProxiedPacket, WsMqttProxy } from "./brokers/WsMqttProxy.ts"
-import { buildPage, describeChromium, launchChromium, serve } from "./browser/Chromium.ts"
+import { awaitPageStatus, describeChromium, openExample } from "./browser/Chromium.ts"
 
 /** `globalThis.aimeqttSession` of the page (see examples/browser-session/main.ts). */
 interface StoredSummary {
@@ -35,15 +35,6 @@ const MARKER = "idb/marker"
 
 const stored = (page: Page) =>
   Effect.promise(() => page.evaluate(() => (globalThis as unknown as { aimeqttSession: SessionApi }).aimeqttSession.stored()))
-
-const waitConnected = (page: Page, pageErrors: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const connected = yield* Effect.promise(() =>
-      page.waitForSelector("#status[data-state='connected']", { timeout: 15_000 }).then(() => true, () => false)
-    )
-    const statusText = yield* Effect.promise(() => page.textContent("#status"))
-    assert.isTrue(connected, `status: ${String(statusText)}; page errors: ${pageErrors.join("\n")}`)
-  })
 
 const on = (connection: number, direction: "up" | "down", tag: string, topic: string) => (p: ProxiedPacket) =>
   p.connection === connection && p.direction === direction && p.packet?._tag === tag && p.topic === topic
@@ -77,18 +68,8 @@ const reloadTests = () => {
         p.direction === "down" &&
         (p.packet?._tag === "Puback" || p.packet?._tag === "Pubcomp" || (p.packet?._tag === "Pubrec" && p.topic === Q2))
       )
-      const outdir = yield* buildPage("browser-session")
-      const http = yield* serve(outdir)
-      const { context } = yield* launchChromium
-      const page = yield* Effect.promise(() => context.newPage())
-      const pageErrors: Array<string> = []
-      page.on("console", (message) => {
-        if (message.type() === "error") pageErrors.push(message.text())
-      })
-      page.on("pageerror", (error) => pageErrors.push(error.message))
-      const query = new URLSearchParams({ url: proxy.url, clientId: CLIENT_ID })
-      yield* Effect.promise(() => page.goto(`http://127.0.0.1:${http.port}/index.html?${query.toString()}`))
-      yield* waitConnected(page, pageErrors)
+      const { page, errors: pageErrors } = yield* openExample("browser-session", { url: proxy.url, clientId: CLIENT_ID })
+      yield* awaitPageStatus(page, "connected", pageErrors)
       assert.deepStrictEqual(yield* stored(page), { outgoing: [], incoming: [] })
 
       yield* Effect.promise(() =>
@@ -124,7 +105,7 @@ const reloadTests = () => {
       // reload: the new page resumes the session of the store; the proxy forwards everything now
       yield* proxy.swallow(undefined)
       yield* Effect.promise(() => page.reload())
-      yield* waitConnected(page, pageErrors)
+      yield* awaitPageStatus(page, "connected", pageErrors)
       yield* proxy.waitFor("flows finished after the reload", (packets) =>
         [on(2, "down", "Puback", Q1), on(2, "down", "Pubcomp", Q2), on(2, "down", "Pubcomp", RELEASED)].every((seen) =>
           packets.some(seen)

@@ -12,7 +12,7 @@ import { Context, Effect, Layer } from "effect"
 import * as BrowserEntry from "../src/index.browser.ts"
 import * as NodeEntry from "../src/index.ts"
 import { freePort, Mosquitto, mosquittoPub } from "./brokers/index.ts"
-import { buildPage, describeChromium, launchChromium, serve } from "./browser/Chromium.ts"
+import { awaitPageStatus, describeChromium, openExample } from "./browser/Chromium.ts"
 
 describe("browser entry", () => {
   it("exports what the Node entry exports, minus the Node-only modules", () => {
@@ -29,23 +29,8 @@ const browserTests = () => {
     Effect.gen(function*() {
       const wsPort = yield* freePort
       const broker = yield* Mosquitto.start({ extraConfig: `listener ${wsPort} lo\nprotocol websockets` })
-      const outdir = yield* buildPage("browser")
-      const http = yield* serve(outdir)
-      const { context } = yield* launchChromium
-      const page = yield* Effect.promise(() => context.newPage())
-      const pageErrors: Array<string> = []
-      page.on("console", (message) => {
-        if (message.type() === "error") pageErrors.push(message.text())
-      })
-      page.on("pageerror", (error) => pageErrors.push(error.message))
-
-      const query = new URLSearchParams({ url: `ws://127.0.0.1:${wsPort}/mqtt`, topic: "browser/#" })
-      yield* Effect.promise(() => page.goto(`http://127.0.0.1:${http.port}/index.html?${query.toString()}`))
-      const subscribed = yield* Effect.promise(() =>
-        page.waitForSelector("#status[data-state='subscribed']", { timeout: 15_000 }).then(() => true, () => false)
-      )
-      const statusText = yield* Effect.promise(() => page.textContent("#status"))
-      assert.isTrue(subscribed, `status: ${String(statusText)}; page errors: ${pageErrors.join("\n")}\n${broker.logText()}`)
+      const { page, errors: pageErrors } = yield* openExample("browser", { url: `ws://127.0.0.1:${wsPort}/mqtt`, topic: "browser/#" })
+      yield* awaitPageStatus(page, "subscribed", pageErrors, () => `\n${broker.logText()}`)
 
       // publish from Node: our client over TCP, and mosquitto_pub
       const publisher = yield* Layer.build(MqttClient.layer({ url: broker.url })).pipe(

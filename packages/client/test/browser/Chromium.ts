@@ -1,7 +1,8 @@
 /**
  * What the headless-browser tests share: bundling an example page (`examples/browser/build.ts`), serving
- * it over http on 127.0.0.1, launching Debian's Chromium through playwright-core, and the guard that
- * skips loudly without Chromium (or mosquitto) locally and fails under `CI=true`.
+ * it over http on 127.0.0.1, launching Debian's Chromium through playwright-core, opening the page and
+ * waiting for its `#status`, and the guard that skips loudly without Chromium (or mosquitto) locally and
+ * fails under `CI=true`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
@@ -10,7 +11,7 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { type BrowserContext, chromium } from "playwright-core"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
 import { BrokerError, describeMosquitto, isCI } from "../brokers/index.ts"
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it). */
@@ -132,3 +133,38 @@ export const launchChromium: Effect.Effect<{ readonly context: BrowserContext; r
         Effect.andThen(Effect.sync(() => Fs.rmSync(userDataDir, { recursive: true, force: true })))
       )
   )
+
+/**
+ * The example page `examples/<example>` built, served and opened in a fresh headless Chromium at
+ * `index.html?<query>`. `errors` collects, live, what the page logs with `console.error` and its uncaught
+ * exceptions. Everything is closed and removed on scope close.
+ */
+export const openExample = (example: string, query: Readonly<Record<string, string>>) =>
+  Effect.gen(function*() {
+    const outdir = yield* buildPage(example)
+    const http = yield* serve(outdir)
+    const { context } = yield* launchChromium
+    const page = yield* Effect.promise(() => context.newPage())
+    const errors: Array<string> = []
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text())
+    })
+    page.on("pageerror", (error) => errors.push(error.message))
+    const search = new URLSearchParams({ ...query }).toString()
+    yield* Effect.promise(() => page.goto(`http://127.0.0.1:${http.port}/index.html?${search}`))
+    return { page, errors }
+  })
+
+/**
+ * Waits (15 seconds at most) until the page's `#status` element carries `data-state="<state>"` (the example
+ * pages' convention), then asserts it did: the failure message has the status text, the page's `errors`
+ * and `detail()` after them.
+ */
+export const awaitPageStatus = (page: Page, state: string, errors: ReadonlyArray<string>, detail: () => string = () => "") =>
+  Effect.gen(function*() {
+    const reached = yield* Effect.promise(() =>
+      page.waitForSelector(`#status[data-state='${state}']`, { timeout: 15_000 }).then(() => true, () => false)
+    )
+    const statusText = yield* Effect.promise(() => page.textContent("#status"))
+    assert.isTrue(reached, `status: ${String(statusText)}; page errors: ${errors.join("\n")}${detail()}`)
+  })
