@@ -15,50 +15,15 @@
  */
 import { IndexedDbSessionStore, MqttClient } from "@aimeqtt/client"
 import { Effect, Layer } from "effect"
+import { type Element, page, params, show, url } from "../browser/page.ts"
+import type { SessionApi, StoredSummary } from "./api.ts"
 
-// The examples are type-checked without the DOM lib; these are the few DOM members the page uses.
-interface Element {
-  textContent: string | null
-  readonly value: string
-  setAttribute(name: string, value: string): void
-  append(...nodes: ReadonlyArray<Element>): void
-  prepend(...nodes: ReadonlyArray<Element>): void
-  replaceChildren(...nodes: ReadonlyArray<Element>): void
-  addEventListener(type: "submit", listener: (event: { preventDefault(): void }) => void): void
-}
-interface Page {
-  readonly location: { readonly search: string }
-  readonly document: {
-    getElementById(id: string): Element | null
-    createElement(tag: string): Element
-  }
-  aimeqttSession?: SessionApi
-}
-
-/** What `stored()` answers: the flows in the order they were first stored, and the incoming QoS 2 ids. */
-interface StoredSummary {
-  readonly outgoing: ReadonlyArray<{ readonly packetId: number; readonly stage: string; readonly topic: string; readonly qos: number }>
-  readonly incoming: ReadonlyArray<number>
-}
-interface SessionApi {
-  readonly publish: (topic: string, text: string, qos: 1 | 2) => Promise<string>
-  readonly stored: () => Promise<StoredSummary | string>
-}
-
-const page = globalThis as unknown as Page
-const params = new URLSearchParams(page.location.search)
-const url = params.get("url") ?? "ws://127.0.0.1:9001/mqtt"
+/** Where the page publishes its session API. */
+const session = globalThis as unknown as { aimeqttSession?: SessionApi }
 const clientId = params.get("clientId") ?? "aimeqtt-browser-session"
 
-const status = page.document.getElementById("status")
 const storedList = page.document.getElementById("stored")
 const log = page.document.getElementById("log")
-
-const show = (state: string, text: string) =>
-  Effect.sync(() => {
-    status?.setAttribute("data-state", state)
-    if (status !== null) status.textContent = text
-  })
 
 const item = (text: string): Element => {
   const li = page.document.createElement("li")
@@ -95,7 +60,7 @@ const program = Effect.gen(function*() {
       Effect.catch((error) => Effect.succeed(`error: ${error.message}`)),
       Effect.tap((result) => Effect.sync(() => log?.prepend(item(`publish ${topic} (QoS ${qos}): ${result}`))))
     )
-  page.aimeqttSession = {
+  session.aimeqttSession = {
     publish: (topic, text, qos) => Effect.runPromise(publish(topic, text, qos)),
     stored: () => Effect.runPromise(stored.pipe(Effect.catch((error) => Effect.succeed(error.message))))
   }

@@ -8,34 +8,10 @@
  */
 import { MqttClient } from "@aimeqtt/client"
 import { Effect, Stream } from "effect"
+import { page, params, show, url } from "./page.ts"
 
-// The examples are type-checked without the DOM lib; these are the few DOM members the page uses.
-interface Element {
-  textContent: string | null
-  setAttribute(name: string, value: string): void
-  append(...nodes: ReadonlyArray<Element>): void
-}
-interface Page {
-  readonly location: { readonly search: string }
-  readonly document: {
-    getElementById(id: string): Element | null
-    createElement(tag: string): Element
-  }
-}
-const page = globalThis as unknown as Page
-
-const params = new URLSearchParams(page.location.search)
-const url = params.get("url") ?? "ws://127.0.0.1:9001/mqtt"
 const topic = params.get("topic") ?? "#"
-
-const status = page.document.getElementById("status")
 const list = page.document.getElementById("messages")
-
-const show = (state: string, text: string) =>
-  Effect.sync(() => {
-    status?.setAttribute("data-state", state)
-    if (status !== null) status.textContent = text
-  })
 
 const program = Effect.gen(function*() {
   const mqtt = yield* MqttClient

@@ -13,19 +13,10 @@ import { MqttClient } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Schedule, Stream } from "effect"
 import type { Page } from "playwright-core"
+import type { SessionApi } from "../../../examples/browser-session/api.ts"
 import { BrokerError, freePort, Mosquitto } from "./brokers/index.ts"
 import { describePackets, type ProxiedPacket, WsMqttProxy } from "./brokers/WsMqttProxy.ts"
 import { awaitPageStatus, describeChromium, openExample } from "./browser/Chromium.ts"
-
-/** `globalThis.aimeqttSession` of the page (see examples/browser-session/main.ts). */
-interface StoredSummary {
-  readonly outgoing: ReadonlyArray<{ readonly packetId: number; readonly stage: string; readonly topic: string; readonly qos: number }>
-  readonly incoming: ReadonlyArray<number>
-}
-interface SessionApi {
-  readonly publish: (topic: string, text: string, qos: 1 | 2) => Promise<string>
-  readonly stored: () => Promise<StoredSummary | string>
-}
 
 const CLIENT_ID = "aimeqtt-reload-test"
 const Q1 = "idb/qos1"
