@@ -6,11 +6,11 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { Socket } from "effect/socket"
 import { ConnectError, InvalidOptions } from "./errors.ts"
 import type { Endpoint } from "./Options.ts"
-import type { WebSocketHeaders } from "./transports/WebSocketHandshake.ts"
+import { type OpenSocket, type OpenWebSocket, webSocketUrl } from "./transports/PlatformSockets.ts"
 
 const unavailable = (endpoint: Endpoint, socket: string): Effect.Effect<never, ConnectError> =>
   Effect.fail(
@@ -24,7 +24,7 @@ const unavailable = (endpoint: Endpoint, socket: string): Effect.Effect<never, C
  *
  * @since 0.4.0
  */
-export const tcp = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const tcp: OpenSocket = (endpoint) =>
   unavailable(endpoint, "a TCP socket")
 
 /**
@@ -32,7 +32,7 @@ export const tcp = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Eff
  *
  * @since 0.4.0
  */
-export const tls = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const tls: OpenSocket = (endpoint) =>
   unavailable(endpoint, "a TCP socket")
 
 /**
@@ -40,7 +40,7 @@ export const tls = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Eff
  *
  * @since 0.4.0
  */
-export const unix = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const unix: OpenSocket = (endpoint) =>
   unavailable(endpoint, "a Unix domain socket")
 
 /**
@@ -52,12 +52,7 @@ export const unix = (endpoint: Endpoint, _timeout: Duration.Duration): Effect.Ef
  *
  * @since 0.4.0
  */
-export const webSocket = (
-  endpoint: Endpoint,
-  secure: boolean,
-  timeout: Duration.Duration,
-  headers?: WebSocketHeaders
-): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
+export const webSocket: OpenWebSocket = (endpoint, secure, timeout, headers) => {
   const impossible = headers !== undefined && Object.keys(headers).length > 0
     ? "websocket headers cannot be sent from a browser: its WebSocket cannot set handshake headers (put a token in the URL's query, e.g. with websocket.handshake)"
     : endpoint.proxy !== undefined
@@ -73,8 +68,7 @@ export const webSocket = (
       })
     )
   }
-  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
-  const url = `${secure ? "wss" : "ws"}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
+  const url = webSocketUrl(endpoint, secure)
   // The subprotocol `mqtt` [MQTT-6.0.0-3]; the browser fails the handshake if the broker does not select it.
   return Socket.makeWebSocket(url, { openTimeout: timeout, protocols: "mqtt" }).pipe(
     Effect.provide(Socket.layerWebSocketConstructorGlobal)

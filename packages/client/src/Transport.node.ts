@@ -8,14 +8,15 @@
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import { type Duration, Effect, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { Socket } from "effect/socket"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ConnectError } from "./errors.ts"
 import type { Endpoint, TlsOptions } from "./Options.ts"
+import { type OpenSocket, type OpenWebSocket, webSocketUrl } from "./transports/PlatformSockets.ts"
 import { tunnelledConnection, tunnelledNet, tunnelledTls } from "./transports/ProxyTunnel.ts"
-import { plainHeaders, type WebSocketHeaders } from "./transports/WebSocketHandshake.ts"
+import { plainHeaders } from "./transports/WebSocketHandshake.ts"
 
 /**
  * A TCP socket to `endpoint.host:endpoint.port` (through `endpoint.proxy` when set); nothing is dialled until
@@ -23,7 +24,7 @@ import { plainHeaders, type WebSocketHeaders } from "./transports/WebSocketHands
  *
  * @since 0.4.0
  */
-export const tcp = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const tcp: OpenSocket = (endpoint, timeout) =>
   endpoint.proxy !== undefined
     ? tunnelledNet(endpoint.proxy, endpoint, timeout)
     : NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
@@ -33,7 +34,7 @@ export const tcp = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effe
  *
  * @since 0.4.0
  */
-export const unix = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const unix: OpenSocket = (endpoint, timeout) =>
   NodeSocket.makeNet({ path: endpoint.path ?? "", openTimeout: timeout })
 
 /**
@@ -44,7 +45,7 @@ export const unix = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Eff
  *
  * @since 0.4.0
  */
-export const tls = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> =>
+export const tls: OpenSocket = (endpoint, timeout) =>
   Effect.flatMap(tlsOptions(endpoint), (options) =>
     endpoint.proxy !== undefined
       ? tunnelledTls(endpoint.proxy, endpoint, timeout, options)
@@ -58,14 +59,8 @@ export const tls = (endpoint: Endpoint, timeout: Duration.Duration): Effect.Effe
  *
  * @since 0.4.0
  */
-export const webSocket = (
-  endpoint: Endpoint,
-  secure: boolean,
-  timeout: Duration.Duration,
-  headers?: WebSocketHeaders
-): Effect.Effect<Socket.Socket, ConnectError | Socket.SocketError> => {
-  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
-  const url = `${secure ? "wss" : "ws"}://${host}:${endpoint.port}${endpoint.path ?? "/mqtt"}`
+export const webSocket: OpenWebSocket = (endpoint, secure, timeout, headers) => {
+  const url = webSocketUrl(endpoint, secure)
   return Effect.gen(function*() {
     const tls = secure ? yield* tlsOptions(endpoint) : undefined
     // Loaded on first use: TCP-only programs do not pay for the `ws` package (~4 MB of RSS).
