@@ -11,9 +11,8 @@
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { BrokerError, findExecutable } from "./internal.ts"
+import { BrokerError, findExecutable, scopedTempDir } from "./internal.ts"
 
 /** Absolute path of `openssl`, or `undefined` when it is not installed. */
 export const opensslBinary: string | undefined = findExecutable("openssl")
@@ -139,17 +138,7 @@ export const Certificates = {
   /** Creates the {@link CertificateSet} in a new temp dir (removed on scope close); fails when openssl is missing. */
   make: (): Effect.Effect<CertificateSet, BrokerError, Scope.Scope> =>
     Effect.gen(function*() {
-      const dir = yield* Effect.acquireRelease(
-        Effect.try({
-          try: () => {
-            const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-certs-"))
-            Fs.chmodSync(dir, 0o777)
-            return dir
-          },
-          catch: (cause) => new BrokerError({ message: "cannot create the certificate temp dir", cause })
-        }),
-        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-      )
+      const dir = yield* scopedTempDir("aimeqtt-certs-", "certificate", 0o777)
       yield* makeCa(dir, "ca", "aimeqtt test CA")
       yield* makeCa(dir, "other-ca", "aimeqtt other CA")
       yield* makeLeaf(dir, "server", "ca", "localhost", serverExt("DNS:localhost,IP:127.0.0.1"))

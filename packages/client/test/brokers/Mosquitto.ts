@@ -7,7 +7,6 @@
 import { Effect, type Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { guardsFor } from "./Guards.ts"
 import {
@@ -18,6 +17,7 @@ import {
   HOST,
   pidAlive,
   type RunningProcess,
+  scopedTempDir,
   signalPid,
   spawnProcess,
   stopProcess,
@@ -166,19 +166,9 @@ const runToEnd = (
     (proc) => stopProcess(proc, 200)
   )
 
-const makeDir = Effect.acquireRelease(
-  Effect.try({
-    try: () => {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-mosquitto-"))
-      // Trap: running as root, mosquitto drops to user `mosquitto` before reading the password file
-      // and writing persistence; mkdtemp makes the dir 0700, so open it up.
-      Fs.chmodSync(dir, 0o777)
-      return dir
-    },
-    catch: (cause) => new BrokerError({ message: "cannot create the mosquitto temp dir", cause })
-  }),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
+// Trap: running as root, mosquitto drops to user `mosquitto` before reading the password file and writing
+// persistence; mkdtemp makes the dir 0700, so open it up.
+const makeDir = scopedTempDir("aimeqtt-mosquitto-", "mosquitto", 0o777)
 
 const launch = (
   binary: string,

@@ -9,7 +9,6 @@
  */
 import { Effect, type Scope } from "effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { guardsFor } from "./Guards.ts"
 import {
@@ -18,6 +17,7 @@ import {
   freePort,
   HOST,
   type RunningProcess,
+  scopedTempDir,
   spawnProcess,
   stopProcess,
   tcpProbe,
@@ -75,18 +75,8 @@ export interface ProxyServer {
   readonly waitForLog: (pattern: RegExp, timeoutMs?: number) => Effect.Effect<string, BrokerError>
 }
 
-const makeDir = Effect.acquireRelease(
-  Effect.try({
-    try: () => {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-proxy-"))
-      // read by the proxy running as `nobody`
-      Fs.chmodSync(dir, 0o755)
-      return dir
-    },
-    catch: (cause) => new BrokerError({ message: "cannot create the proxy temp dir", cause })
-  }),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
+/** The temp dir of one proxy, readable by the proxy running as `nobody`. */
+const makeDir = scopedTempDir("aimeqtt-proxy-", "proxy", 0o755)
 
 /** Spawns `binary args` as `nobody` when we are root (setpriv execs: the PID is the proxy's). */
 const spawnUnprivileged = (binary: string, args: ReadonlyArray<string>) =>

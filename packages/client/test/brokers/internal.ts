@@ -8,6 +8,7 @@ import { Data, Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
 
 /** Loopback address used by every helper (tests never leave 127.0.0.1). */
@@ -109,6 +110,24 @@ export const listen = (
     })
   )
 }
+
+/**
+ * A fresh temp dir `$TMPDIR/PREFIX…` (with `mode` when given, e.g. `0o777` for a broker that drops root
+ * before it reads its files: mkdtemp makes the dir 0700), removed with its contents when the scope closes.
+ * Fails with a {@link BrokerError} "cannot create the WHAT temp dir".
+ */
+export const scopedTempDir = (prefix: string, what: string, mode?: number): Effect.Effect<string, BrokerError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))
+        if (mode !== undefined) Fs.chmodSync(dir, mode)
+        return dir
+      },
+      catch: (cause) => new BrokerError({ message: `cannot create the ${what} temp dir`, cause })
+    }),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
 
 /** Tries one TCP connection to 127.0.0.1:port; succeeds with `true` when it connects. Never fails. */
 export const tcpProbe = (port: number, timeoutMs = 500): Effect.Effect<boolean> =>
