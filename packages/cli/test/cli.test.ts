@@ -20,6 +20,7 @@ import {
   mosquittoPub,
   mosquittoSub
 } from "../../client/test/brokers/index.ts"
+import { tempDir } from "../../client/test/util.ts"
 import { VERSION } from "../src/Cli.ts"
 import { runInProcess } from "./util.ts"
 
@@ -381,12 +382,6 @@ describeMosquitto("aimeqtt CLI against mosquitto", () => {
     }), 60_000)
 })
 
-/** A temp dir removed when the scope closes. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-cli-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** Waits until a running CLI's stderr contains `text` (its `-d` lines, say). */
 const awaitStderr = (cli: Cli, text: string, timeoutMs = 10_000) =>
   Effect.gen(function*() {
@@ -405,7 +400,7 @@ describeMosquitto("aimeqtt CLI: mosquitto_pub / mosquitto_sub flags for scripts"
   it.live("binary payloads: sub writes the raw bytes (256 random bytes from mosquitto_pub -f, pub -f and pub -s)", () =>
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start()
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-cli-")
       const bytes = Crypto.randomBytes(256)
       bytes[0] = 0xff // never valid UTF-8: decoding it would change it
       bytes[1] = 0xc3

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as FileSessionStore from "../src/FileSessionStore.ts"
 import { Session } from "../src/Session.ts"
 import { memory, type StoreChange } from "../src/SessionStore.ts"
+import { tempDir } from "./util.ts"
 
 const payload = new Uint8Array([1, 2, 3])
 const publish = (qos: 0 | 1 | 2) => ({ _tag: "Publish" as const, topic: "t", payload, qos, retain: false })
@@ -70,10 +70,6 @@ describe("Session store changes", () => {
   })
 })
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-store-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
 const flow = (packetId: number, stage: "sent" | "released" = "sent") =>
   ({ packetId, stage, topic: `t/${packetId}`, payload: new Uint8Array([packetId]), qos: 2, retain: false }) as const
 
@@ -96,7 +92,7 @@ describe("stores", () => {
 
   it.effect("file: a reopened store has what was applied, in order, payload bytes included", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-store-")
       const store = FileSessionStore.make(dir)
       yield* Effect.scoped(Effect.gen(function*() {
         const s = yield* store.open("meter/17")
@@ -111,7 +107,7 @@ describe("stores", () => {
 
   it.effect("file: a torn last line (crash mid-append) is skipped", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-store-")
       const store = FileSessionStore.make(dir)
       yield* Effect.scoped(Effect.flatMap(store.open("c"), (s) => s.apply([{ _tag: "PutOutgoing", flow: flow(1) }])))
       Fs.appendFileSync(Path.join(dir, FileSessionStore.fileName("c")), '{"op":"put","id":2,"sta')
@@ -121,7 +117,7 @@ describe("stores", () => {
 
   it.effect("file: the log is compacted when opened", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-store-")
       const store = FileSessionStore.make(dir)
       yield* Effect.scoped(Effect.gen(function*() {
         const s = yield* store.open("c")
@@ -135,7 +131,7 @@ describe("stores", () => {
 
   it.effect("file: a log of an earlier version (named after the bare client id) is read and moved to the new name", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-store-")
       const line = JSON.stringify({ op: "put", id: 4, stage: "released", topic: "t/4", payload: "BA==", qos: 2, retain: false })
       Fs.writeFileSync(Path.join(dir, "meter%2F17.log"), `${line}\n{"op":"in","id":9}\n`)
       const loaded = yield* Effect.scoped(Effect.flatMap(FileSessionStore.make(dir).open("meter/17"), (s) => s.load))
@@ -148,7 +144,7 @@ describe("stores", () => {
 
   it.effect("file: an unusable directory fails with SessionStoreError, no exception", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-store-")
       const blocker = Path.join(dir, "not-a-dir")
       Fs.writeFileSync(blocker, "x")
       const error = yield* Effect.flip(Effect.scoped(FileSessionStore.make(Path.join(blocker, "sub")).open("c")))

@@ -9,7 +9,6 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as FileSessionStore from "../src/FileSessionStore.ts"
 import {
@@ -21,17 +20,10 @@ import {
   mosquittoPub,
   type PacketTypeName
 } from "./brokers/index.ts"
-import { awaitStatus, byTopic, client, clientIn, range, record, uniqueId, waitUntil } from "./util.ts"
+import { awaitStatus, byTopic, client, clientIn, range, record, tempDir, uniqueId, waitUntil } from "./util.ts"
 
 /** Reconnect fast: the tests cut connections every few hundred milliseconds. */
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
-
-/** A temp dir removed when the scope closes. */
-const tempDir = (prefix: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), prefix))),
-    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-  )
 
 /** Missing sequence numbers (0..n-1) and duplicates of one topic's list. */
 const audit = (seqs: ReadonlyArray<number> | undefined, n: number) => {

@@ -7,13 +7,17 @@ import { assert } from "@effect/vitest"
 import { type Cause, Context, type Duration, Effect, Fiber, Layer, Option, Scope, Stream, SubscriptionRef } from "effect"
 import * as Net from "node:net"
 import * as FileSessionStore from "../src/FileSessionStore.ts"
-import { HOST, listen } from "./brokers/internal.ts"
+import { HOST, listen, scopedTempDir } from "./brokers/internal.ts"
 
 /** Builds the client layer in the current scope and returns the service. */
 export const client = (url: string, options: ClientOptions = {}) =>
   Layer.build(MqttClient.layer({ url, connectTimeout: "5 seconds", ...options })).pipe(
     Effect.map((context) => Context.get(context, MqttClient))
   )
+
+/** A fresh temp dir `$TMPDIR/PREFIX…`, removed with its contents when the scope closes (a failure to create it is a defect). */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  scopedTempDir(prefix, "test").pipe(Effect.orDie)
 
 /** A fresh client id per test, so broker logs and events can be matched. */
 export const uniqueId = (prefix: string): string => `${prefix}-${Math.random().toString(16).slice(2, 10)}`

@@ -5,15 +5,10 @@
 import { Effect } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as FileSessionStore from "../../src/FileSessionStore.ts"
+import { tempDir } from "../util.ts"
 import { conformance } from "./conformance.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-conformance-file-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
 
 /** The log of one client. */
 const logOf = (dir: string, clientId: string) => {
@@ -26,7 +21,7 @@ conformance({
   name: "file",
   durable: true,
   propertyRuns: 30,
-  storage: Effect.map(tempDir, (dir) => ({
+  storage: Effect.map(tempDir("aimeqtt-conformance-file-"), (dir) => ({
     make: Effect.sync(() => FileSessionStore.make(dir)),
     corrupt: {
       tornWrite: (clientId) => Effect.sync(() => Fs.appendFileSync(logOf(dir, clientId), '{"op":"put","id":3,"stage":"se')),

@@ -17,16 +17,11 @@ import { fileURLToPath } from "node:url"
 import type { SessionStoreShape, StoreChange } from "../../src/SessionStore.ts"
 import * as SqliteSessionStore from "../../src/SqliteSessionStore.ts"
 import { CutProxy, type CutDirection, describeMosquitto, Mosquitto, type PacketTypeName } from "../brokers/index.ts"
-import { client, record, uniqueId, waitUntil } from "../util.ts"
+import { client, record, tempDir, uniqueId, waitUntil } from "../util.ts"
 import { conformance, flow, normal, put } from "./conformance.ts"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "aimeqtt-sqlite-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** A database path in a fresh temp dir. */
-const tempDatabase = Effect.map(tempDir, (dir) => Path.join(dir, "sub", "sessions.db"))
+const tempDatabase = Effect.map(tempDir("aimeqtt-sqlite-"), (dir) => Path.join(dir, "sub", "sessions.db"))
 
 /** Runs `f` on a connection of our own to the database (the store's are closed). */
 const withDb = <A>(path: string, f: (db: Database.Database) => A): Effect.Effect<A> =>
@@ -105,7 +100,7 @@ describe("SqliteSessionStore", () => {
 
   it.effect("a file that is not a SQLite database, or a directory, at the path: open fails with SessionStoreError", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("aimeqtt-sqlite-")
       const garbage = Path.join(dir, "garbage.db")
       Fs.writeFileSync(garbage, "this is not a database, just some text that is long enough to fill a header".repeat(20))
       const notDb = yield* Effect.flip(session(SqliteSessionStore.make(garbage), "c"))
