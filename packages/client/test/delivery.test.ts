@@ -20,6 +20,7 @@ import {
   mosquittoPub,
   type PacketTypeName
 } from "./brokers/index.ts"
+import { crashSteps, crashThenFinish } from "./sessionStore/crash.ts"
 import { awaitStatus, byTopic, client, clientIn, range, record, tempDir, uniqueId, waitUntil } from "./util.ts"
 
 /** Reconnect fast: the tests cut connections every few hundred milliseconds. */
@@ -272,56 +273,23 @@ describeMosquitto("delivery under failures (mosquitto)", () => {
     restarts("SIGKILL"), 60_000)
 
   // --- 5. the client crashes mid-flow; the file store lets a new client finish it -----------------------
-  const crashSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection, "sent" | "released"]> = [
-    ["PUBLISH", "up", "sent"], // the broker has the message, its PUBREC never arrives
-    ["PUBREC", "down", "released"], // we have PUBREC, our PUBREL never arrives
-    ["PUBREL", "up", "released"] // the broker released the message, its PUBCOMP never arrives
-  ]
-  for (const [type, direction, stage] of crashSteps) {
+  for (const step of crashSteps) {
+    const [type, direction] = step
     it.live(`file store: QoS 2 flow black-holed after ${type} goes ${direction}, client closed, a new client finishes it once`, () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("aimeqtt-store-")
-        const broker = yield* Mosquitto.start()
-        const proxy = yield* CutProxy.start({ target: broker.port })
-        const sub = yield* client(broker.url, { clientId: uniqueId("crash-sub") })
-        const subscription = yield* sub.subscription("crash/#", { qos: 2 })
-        const got = yield* record(subscription.messages)
-        const clientId = uniqueId("crash-pub")
-        const options = { ...fast, url: proxy.url, clientId, cleanSession: false } as const
-        const file = Path.join(dir, FileSessionStore.fileName(clientId))
-
-        const first = yield* Scope.make()
-        const pub1 = yield* clientIn(first, options, dir)
-        yield* proxy.cutAfterPacket({ type, direction, action: "blackhole" })
-        const pending = yield* pub1.publish("crash/a", "once", { qos: 2 }).pipe(Effect.exit, Effect.forkChild({ startImmediately: true }))
-        yield* waitUntil(() => proxy.statsNow().packetCuts === 1, 5000, () => JSON.stringify(proxy.statsNow()))
-        yield* Effect.sleep("100 millis")
-        // the flow is on disk at the stage it reached
-        const stored = Fs.readFileSync(file, "utf8")
-        assert.include(stored, `"stage":"${stage}"`)
-        assert.isUndefined(pending.pollUnsafe(), "the publish is still pending")
-        const deliveredBeforeCrash = got.length
-        // "crash": the layer's scope closes while the flow is pending (its goodbye goes into the black hole)
-        yield* Scope.close(first, Exit.void)
-        const exit = yield* Fiber.join(pending).pipe(Effect.timeout("5 seconds"))
-        assert.isTrue(Exit.isFailure(exit), "the pending publish failed when its client closed")
-
-        // a new process: same client id, same store directory, clean network
-        const second = yield* Scope.make()
-        const pub2 = yield* clientIn(second, options, dir)
-        yield* waitUntil(() => got.length >= 1, 5000, () => `nothing delivered; broker log:\n${broker.logText()}`)
-        yield* pub2.publish("crash/a", "after", { qos: 2 }).pipe(Effect.timeout("5 seconds"))
-        yield* waitUntil(() => got.some((g) => g.text === "after"), 5000, () => JSON.stringify(got))
-        yield* Effect.sleep("300 millis")
-        assert.deepStrictEqual(got.map((g) => g.text), ["once", "after"])
-        // the finished flow is gone from the store
-        yield* Scope.close(second, Exit.void)
-        const reopened = FileSessionStore.make(dir)
-        const left = yield* Effect.scoped(Effect.flatMap(reopened.open(clientId), (store) => store.load))
-        assert.deepStrictEqual(left, { outgoing: [], incoming: [] })
+        const { beforeCrash, afterRestart } = yield* crashThenFinish("crash", step, {
+          build: (scope, options) => clientIn(scope, { ...fast, ...options }, dir),
+          assertStored: (clientId, _topic, stage) =>
+            Effect.sync(() => assert.include(Fs.readFileSync(Path.join(dir, FileSessionStore.fileName(clientId)), "utf8"), `"stage":"${stage}"`)),
+          assertEmpty: (clientId) =>
+            Effect.scoped(Effect.flatMap(FileSessionStore.make(dir).open(clientId), (store) => store.load)).pipe(
+              Effect.map((left) => assert.deepStrictEqual(left, { outgoing: [], incoming: [] }))
+            )
+        })
         console.log(
-          `file store, black hole after ${type} ${direction}: "once" delivered ${deliveredBeforeCrash} time(s) before the ` +
-            `crash, ${got.filter((g) => g.text === "once").length - deliveredBeforeCrash} after the restart`
+          `file store, black hole after ${type} ${direction}: "once" delivered ${beforeCrash} time(s) before the ` +
+            `crash, ${afterRestart} after the restart`
         )
       }), 30_000)
   }

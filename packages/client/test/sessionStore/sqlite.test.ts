@@ -7,7 +7,7 @@
 import { MqttClient } from "@aimeqtt/client"
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { Context, Effect, Layer, Schedule, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -16,9 +16,10 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { SessionStoreShape, StoreChange } from "../../src/SessionStore.ts"
 import * as SqliteSessionStore from "../../src/SqliteSessionStore.ts"
-import { CutProxy, type CutDirection, describeMosquitto, Mosquitto, type PacketTypeName } from "../brokers/index.ts"
-import { client, record, tempDir, uniqueId, waitUntil } from "../util.ts"
+import { describeMosquitto } from "../brokers/index.ts"
+import { tempDir } from "../util.ts"
 import { conformance, flow, normal, put } from "./conformance.ts"
+import { crashSteps, crashThenFinish } from "./crash.ts"
 
 /** A database path in a fresh temp dir. */
 const tempDatabase = Effect.map(tempDir("aimeqtt-sqlite-"), (dir) => Path.join(dir, "sub", "sessions.db"))
@@ -202,54 +203,25 @@ describe("SqliteSessionStore in a process of its own", () => {
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
 
 describeMosquitto("SqliteSessionStore with a real client (mosquitto)", () => {
-  const crashSteps: ReadonlyArray<readonly [PacketTypeName, CutDirection, "sent" | "released"]> = [
-    ["PUBLISH", "up", "sent"], // the broker has the message, its PUBREC never arrives
-    ["PUBREC", "down", "released"], // we have PUBREC, our PUBREL never arrives
-    ["PUBREL", "up", "released"] // the broker released the message, its PUBCOMP never arrives
-  ]
-  for (const [type, direction, stage] of crashSteps) {
+  for (const step of crashSteps) {
+    const [type, direction] = step
     it.live(`a QoS 2 flow black-holed after ${type} goes ${direction}: the client rebuilt over the same database finishes it once`, () =>
       Effect.gen(function*() {
         const path = yield* tempDatabase
-        const broker = yield* Mosquitto.start()
-        const proxy = yield* CutProxy.start({ target: broker.port })
-        const sub = yield* client(broker.url, { clientId: uniqueId("sqlite-sub") })
-        const subscription = yield* sub.subscription("sqlite/#", { qos: 2 })
-        const got = yield* record(subscription.messages)
-        const clientId = uniqueId("sqlite-pub")
-        const layer = MqttClient.layer({ ...fast, url: proxy.url, clientId, cleanSession: false, connectTimeout: "5 seconds" }).pipe(
-          Layer.provide(SqliteSessionStore.layer(path))
-        )
-        const build = (scope: Scope.Scope) =>
-          Layer.build(layer).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope))
-
-        const first = yield* Scope.make()
-        const pub1 = yield* build(first)
-        yield* proxy.cutAfterPacket({ type, direction, action: "blackhole" })
-        const pending = yield* pub1.publish("sqlite/a", "once", { qos: 2 }).pipe(Effect.exit, Effect.forkChild({ startImmediately: true }))
-        yield* waitUntil(() => proxy.statsNow().packetCuts === 1, 5000, () => JSON.stringify(proxy.statsNow()))
-        yield* Effect.sleep("100 millis")
-        // the flow is in the database at the stage it reached
-        const rows = yield* withDb(path, (db) => db.prepare("SELECT stage, topic FROM aimeqtt_outgoing WHERE client_id = ?").all(clientId))
-        assert.deepStrictEqual(rows, [{ stage, topic: "sqlite/a" }])
-        assert.isUndefined(pending.pollUnsafe(), "the publish is still pending")
-        // "crash": the client's scope closes while the flow is pending (its goodbye goes into the black hole)
-        yield* Scope.close(first, Exit.void)
-        const exit = yield* Fiber.join(pending).pipe(Effect.timeout("5 seconds"))
-        assert.isTrue(Exit.isFailure(exit), "the pending publish failed when its client closed")
-
-        // a new process: same client id, same database, clean network
-        const second = yield* Scope.make()
-        const pub2 = yield* build(second)
-        yield* waitUntil(() => got.length >= 1, 5000, () => `nothing delivered; broker log:\n${broker.logText()}`)
-        yield* pub2.publish("sqlite/a", "after", { qos: 2 }).pipe(Effect.timeout("5 seconds"))
-        yield* waitUntil(() => got.some((g) => g.text === "after"), 5000, () => JSON.stringify(got))
-        yield* Effect.sleep("300 millis")
-        assert.deepStrictEqual(got.map((g) => g.text), ["once", "after"])
-        yield* Scope.close(second, Exit.void)
-        // the finished flows are gone from the database
-        const left = yield* withDb(path, (db) => db.prepare("SELECT COUNT(*) AS n FROM aimeqtt_outgoing").get())
-        assert.deepStrictEqual(left, { n: 0 })
+        yield* crashThenFinish("sqlite", step, {
+          build: (scope, options) =>
+            Layer.build(
+              MqttClient.layer({ ...fast, ...options, connectTimeout: "5 seconds" }).pipe(Layer.provide(SqliteSessionStore.layer(path)))
+            ).pipe(Effect.map((context) => Context.get(context, MqttClient)), Scope.provide(scope)),
+          assertStored: (clientId, topic, stage) =>
+            withDb(path, (db) => db.prepare("SELECT stage, topic FROM aimeqtt_outgoing WHERE client_id = ?").all(clientId)).pipe(
+              Effect.map((rows) => assert.deepStrictEqual(rows, [{ stage, topic }]))
+            ),
+          assertEmpty: () =>
+            withDb(path, (db) => db.prepare("SELECT COUNT(*) AS n FROM aimeqtt_outgoing").get()).pipe(
+              Effect.map((left) => assert.deepStrictEqual(left, { n: 0 }))
+            )
+        })
       }), 30_000)
   }
 })
