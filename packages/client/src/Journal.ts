@@ -51,7 +51,9 @@ const storeError = (cause: Cause.Cause<SessionStoreError>): SessionStoreError =>
  */
 export const make = (
   apply: (changes: ReadonlyArray<StoreChange>) => Effect.Effect<void, SessionStoreError>,
-  run: (effect: Effect.Effect<void, SessionStoreError>) => Fiber.Fiber<void, SessionStoreError>
+  run: (effect: Effect.Effect<void, SessionStoreError>) => Fiber.Fiber<void, SessionStoreError>,
+  /** The store's synchronous write, when it has one (the memory store): no fiber per write. */
+  applyNow?: (changes: ReadonlyArray<StoreChange>) => void
 ): Journal => {
   let pending: Array<Entry> = []
   let writing = false
@@ -71,6 +73,10 @@ export const make = (
       }
     }
     if (changes.length === 0) return settle(Exit.void)
+    if (applyNow !== undefined) {
+      applyNow(changes)
+      return settle(Exit.void)
+    }
     const fiber = run(apply(changes))
     // Started synchronously: a synchronous store has answered already.
     const exit = fiber.pollUnsafe()

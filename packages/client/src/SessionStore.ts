@@ -98,6 +98,19 @@ export interface SessionStoreShape {
   readonly open: (clientId: string) => Effect.Effect<ClientSessionStore, SessionStoreError, Scope.Scope>
 }
 
+/**
+ * Internal: a store whose writes complete at once (the memory store) offers them under this key, so the
+ * engine applies them without starting a fiber. Not part of the public contract.
+ *
+ * @since 0.4.0
+ */
+export const applyNow: unique symbol = Symbol.for("@aimeqtt/client/SessionStore/applyNow")
+
+/** A {@link ClientSessionStore} that may also be written synchronously (see {@link applyNow}). @since 0.4.0 */
+export interface SynchronousStore {
+  readonly [applyNow]: (changes: ReadonlyArray<StoreChange>) => void
+}
+
 /** State of one client, shared by both implementations. @since 0.1.0 */
 export class SessionState {
   readonly outgoing = new Map<number, StoredFlow>()
@@ -151,14 +164,16 @@ export const memory = (): SessionStoreShape => {
     open: (clientId) =>
       Effect.sync(() => {
         const state = stateOf(clientId)
-        return {
-          load: Effect.sync(() => state.snapshot()),
-          apply: (changes) =>
-            Effect.sync(() => {
-              for (const change of changes) state.apply(change)
-            }),
-          clear: Effect.sync(() => state.clear())
+        const write = (changes: ReadonlyArray<StoreChange>): void => {
+          for (const change of changes) state.apply(change)
         }
+        const store: ClientSessionStore & SynchronousStore = {
+          load: Effect.sync(() => state.snapshot()),
+          apply: (changes) => Effect.sync(() => write(changes)),
+          clear: Effect.sync(() => state.clear()),
+          [applyNow]: write
+        }
+        return store
       })
   }
 }

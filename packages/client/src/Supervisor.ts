@@ -32,7 +32,7 @@ import {
 import type { Negotiated } from "./Handshake.ts"
 import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
-import { SessionStore } from "./SessionStore.ts"
+import { applyNow, SessionStore, type SynchronousStore } from "./SessionStore.ts"
 
 import type { ConnectionStatus } from "./Lifecycle.ts"
 
@@ -105,7 +105,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(Effect.mapError(storeFailed))
     if (options.connect.cleanSession) yield* Effect.mapError(store.clear, storeFailed)
     else session.restore(yield* Effect.mapError(store.load, storeFailed))
-    const journal = Journal.make(store.apply, runFork)
+    const journal = Journal.make(store.apply, runFork, applyNow in store ? (store as SynchronousStore)[applyNow] : undefined)
     // Runs before the store closes (finalizers run in reverse): writes still pending complete first.
     yield* Effect.addFinalizer(() => journal.flushed)
 
@@ -129,12 +129,21 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      */
     const commit = (step: Step<Token>, connection: Connection.Connection): true | Effect.Effect<boolean> => {
       if (step.changes.length === 0 && journal.idle()) return true
-      return Effect.callback<boolean>((resume) =>
-        journal.submit(step.changes, (error) => {
-          if (error !== undefined) storeFailure(step, connection, error)
-          resume(Effect.succeed(error === undefined))
-        })
-      )
+      // A synchronous store answers inside `submit`: no suspension of the reader then.
+      let stored: boolean | undefined
+      let waiting: ((ok: boolean) => void) | undefined
+      journal.submit(step.changes, (error) => {
+        if (error !== undefined) storeFailure(step, connection, error)
+        if (waiting !== undefined) waiting(error === undefined)
+        else stored = error === undefined
+      })
+      if (stored === true) return true
+      if (stored === false) return Effect.succeed(false)
+      return Effect.callback<boolean>((resume) => {
+        // The write may have completed between `commit` and this Effect's start.
+        if (stored !== undefined) resume(Effect.succeed(stored))
+        else waiting = (ok) => resume(Effect.succeed(ok))
+      })
     }
 
     /** Completes what the step acknowledged and hands its packets to the connection. */

@@ -22,6 +22,26 @@ describe("Journal", () => {
     assert.isTrue(journal.idle())
   })
 
+  it("a store with a synchronous write (the memory store's): no fiber is started, steps go on at once", () => {
+    const stored: Array<number> = []
+    const order: Array<string> = []
+    let forks = 0
+    const journal = Journal.make(
+      () => Effect.die("apply must not run"),
+      (effect) => {
+        forks++
+        return Effect.runFork(effect)
+      },
+      (changes) => void stored.push(...changes.map((c) => (c._tag === "AddIncoming" ? c.packetId : 0)))
+    )
+    journal.submit([add(1)], () => order.push("1"))
+    journal.submit([], () => order.push("empty"))
+    journal.submit([add(2)], () => order.push("2"))
+    assert.deepStrictEqual(order, ["1", "empty", "2"])
+    assert.deepStrictEqual(stored, [1, 2])
+    assert.strictEqual(forks, 0)
+  })
+
   it("an asynchronous store: steps submitted during a write are stored together, then run in order, a step they cause last", () =>
     Effect.runPromise(Effect.gen(function*() {
       const gate = Deferred.makeUnsafe<void>()
