@@ -9,14 +9,23 @@
  * @since 0.1.0
  */
 import type { Packet as AnyVersionPacket, ProtocolVersion } from "@aimeqtt/codec"
+import type { StoreChange } from "./SessionStore.ts"
 
 type Packet = AnyVersionPacket<ProtocolVersion>
+
+/** Acknowledgements ready to go out, in order, and the session changes to store before they do. @since 0.4.0 */
+export interface Ready {
+  readonly packets: Array<Packet>
+  readonly changes: Array<StoreChange>
+}
 
 /** One incoming message's acknowledgement, held until `holders` reach zero. @since 0.1.0 */
 export interface HeldAck {
   readonly packets: ReadonlyArray<Packet>
   /** The message's packet id (for QoS 2: forgotten by the session if the ack never ran). */
   readonly packetId: number | undefined
+  /** Session changes to store once it is acknowledged, before its packets (a QoS 2 id: see Router). */
+  readonly changes: ReadonlyArray<StoreChange>
   holders: number
   sealed: boolean
   acked: boolean
@@ -33,8 +42,8 @@ export class AckSequencer {
   }
 
   /** Registers an acknowledgement in arrival order; `holder` / `seal` decide when it is ready. */
-  hold(packets: ReadonlyArray<Packet>, packetId: number | undefined): HeldAck {
-    const held: HeldAck = { packets, packetId, holders: 0, sealed: false, acked: false }
+  hold(packets: ReadonlyArray<Packet>, packetId: number | undefined, changes: ReadonlyArray<StoreChange> = []): HeldAck {
+    const held: HeldAck = { packets, packetId, changes, holders: 0, sealed: false, acked: false }
     this.#queue.push(held)
     return held
   }
@@ -44,14 +53,14 @@ export class AckSequencer {
     held.holders++
   }
 
-  /** Delivery is over: no more holders will be added. Returns the packets now ready to send, in order. */
-  seal(held: HeldAck): Array<Packet> {
+  /** Delivery is over: no more holders will be added. Returns what is now ready to send, in order. */
+  seal(held: HeldAck): Ready {
     held.sealed = true
     return this.#flush()
   }
 
-  /** One holder acknowledged (idempotence is the caller's). Returns the packets now ready, in order. */
-  release(held: HeldAck): Array<Packet> {
+  /** One holder acknowledged (idempotence is the caller's). Returns what is now ready, in order. */
+  release(held: HeldAck): Ready {
     held.holders--
     return this.#flush()
   }
@@ -64,13 +73,14 @@ export class AckSequencer {
     return left
   }
 
-  #flush(): Array<Packet> {
-    const ready: Array<Packet> = []
+  #flush(): Ready {
+    const ready: Ready = { packets: [], changes: [] }
     while (this.#head < this.#queue.length) {
       const held = this.#queue[this.#head] as HeldAck
       if (!held.sealed || held.holders > 0) break
       held.acked = true
-      ready.push(...held.packets)
+      ready.packets.push(...held.packets)
+      ready.changes.push(...held.changes)
       this.#head++
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {

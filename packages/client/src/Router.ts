@@ -13,12 +13,13 @@
  */
 import type { Packet, ProtocolVersion, Publish } from "@aimeqtt/codec"
 import { Effect } from "effect"
-import type { AckSequencer } from "./AckSequencer.ts"
+import type { AckSequencer, Ready } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
 import type { Dispatcher, Subscriber } from "./Dispatcher.ts"
 import { ProtocolError } from "./errors.ts"
 import { AckableMessage, Message, type MessageProperties } from "./Message.ts"
 import type { Session, Step } from "./Session.ts"
+import type { StoreChange } from "./SessionStore.ts"
 
 /**
  * The acknowledgements each manual-ack stream still owes on the current connection: one release function
@@ -41,6 +42,11 @@ export interface RouterDeps<T> {
   readonly commit: (step: Step<T>, connection: Connection.Connection) => true | Effect.Effect<boolean>
   /** Completes what the step acknowledged and hands its packets to the connection. */
   readonly transmit: (step: Step<T>, connection: Connection.Connection) => void
+  /**
+   * Stores `changes` and then runs `then`, in order with every other step (no changes: once the steps
+   * before are stored); when the store fails, the connection is closed instead.
+   */
+  readonly storeThen: (changes: ReadonlyArray<StoreChange>, connection: Connection.Connection, then: () => void) => void
   /** The Topic Alias Maximum the client sent in CONNECT (MQTT 5.0; 0: the broker may use none). */
   readonly topicAliasMaximum: number
 }
@@ -116,18 +122,24 @@ const handle = <T>(
   }
   const step = session.received(packet)
   if (step.violation !== undefined) return Effect.fail(new ProtocolError({ message: step.violation }))
+  const manual = dispatcher.hasManual || !acks.isEmpty
+  // A QoS 2 message for a manual-ack stream: its id is stored when the program acknowledges it, just
+  // before the PUBREC, so a crash before that lets the broker's re-delivery through [MQTT-4.3.3-2].
+  const deferred = manual && step.deliver?.qos === 2 ? step.changes.splice(0) : []
   // Stored first: an incoming QoS 2 id must be durable before the message is delivered.
   const stored = commit(step, connection)
-  if (stored === true) return proceed(deps, step, connection, acks)
-  return Effect.flatMap(stored, (ok) => ok ? proceed(deps, step, connection, acks) : Effect.void)
+  if (stored === true) return proceed(deps, step, connection, acks, manual, deferred)
+  return Effect.flatMap(stored, (ok) => ok ? proceed(deps, step, connection, acks, manual, deferred) : Effect.void)
 }
 
 /** A received packet's step once its changes are stored: the message delivered, the acknowledgement sent. */
 const proceed = <T>(
-  { dispatcher, owed, transmit }: RouterDeps<T>,
+  { dispatcher, owed, storeThen, transmit }: RouterDeps<T>,
   step: Step<T>,
   connection: Connection.Connection,
-  acks: AckSequencer
+  acks: AckSequencer,
+  manual: boolean,
+  deferred: ReadonlyArray<StoreChange>
 ): Effect.Effect<void> => {
   const p = step.deliver
   if (p === undefined) {
@@ -135,7 +147,7 @@ const proceed = <T>(
     return step.notice === undefined ? Effect.void : Effect.logWarning(`MQTT: ${step.notice}`)
   }
   const message = messageOf(p)
-  if (!dispatcher.hasManual && acks.isEmpty) {
+  if (!manual) {
     // Fast path. The acknowledgement goes out once the message is in every matching stream's buffer.
     const delivered = dispatcher.dispatch(message)
     if (delivered === Effect.void) {
@@ -145,9 +157,10 @@ const proceed = <T>(
     return Effect.andThen(delivered, Effect.sync(() => transmit(step, connection)))
   }
   // Some stream acknowledges manually: every acknowledgement goes through the sequencer, in order.
-  const held = acks.hold(step.send, p.qos === 2 ? p.packetId : undefined)
-  const sendReady = (packets: ReadonlyArray<AnyPacket>) => {
-    if (packets.length > 0) connection.send(packets)
+  const held = acks.hold(step.send, p.qos === 2 ? p.packetId : undefined, deferred)
+  const sendReady = (ready: Ready) => {
+    // Through the store's order even without changes: acknowledgements leave in arrival order [MQTT-4.6.0-2].
+    if (ready.packets.length > 0) storeThen(ready.changes, connection, () => connection.send(ready.packets))
   }
   const withAck = (subscriber: Subscriber): Message => {
     acks.addHolder(held)

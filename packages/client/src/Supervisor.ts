@@ -32,7 +32,7 @@ import {
 import type { Negotiated } from "./Handshake.ts"
 import type { ResolvedOptions } from "./Options.ts"
 import { type Completion, type Request, Session, type Step } from "./Session.ts"
-import { applyNow, SessionStore, type SynchronousStore } from "./SessionStore.ts"
+import { applyNow, SessionStore, type StoreChange, type SynchronousStore } from "./SessionStore.ts"
 
 import type { ConnectionStatus } from "./Lifecycle.ts"
 
@@ -371,7 +371,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
 
     // --- incoming packets: see Router --------------------------------------------------------------
     const topicAliasMaximum = "properties" in options.connect ? options.connect.properties?.topicAliasMaximum ?? 0 : 0
-    const route = Router.make({ session, dispatcher, owed, commit, transmit, topicAliasMaximum })
+    const storeThen = (changes: ReadonlyArray<StoreChange>, connection: Connection.Connection, then: () => void): void =>
+      journal.submit(changes, (error) => {
+        if (error === undefined) then()
+        else connection.abort(new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error }))
+      })
+    const route = Router.make({ session, dispatcher, owed, commit, transmit, storeThen, topicAliasMaximum })
 
     /** A QoS 2 message a manual stream never acknowledged must be delivered again when re-sent. */
     const forgetUnacknowledged = (acks: AckSequencer): void => {

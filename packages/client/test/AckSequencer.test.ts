@@ -11,10 +11,10 @@ describe("AckSequencer", () => {
     const acks = new AckSequencer()
     const a = acks.hold([puback(1)], undefined)
     acks.addHolder(a)
-    assert.deepStrictEqual(acks.seal(a), [])
+    assert.deepStrictEqual(acks.seal(a).packets, [])
     const b = acks.hold([puback(2)], undefined) // auto-acknowledged, but behind `a`
-    assert.deepStrictEqual(acks.seal(b), [])
-    assert.deepStrictEqual(acks.release(a), [puback(1), puback(2)])
+    assert.deepStrictEqual(acks.seal(b).packets, [])
+    assert.deepStrictEqual(acks.release(a).packets, [puback(1), puback(2)])
     assert.isTrue(acks.isEmpty)
   })
 
@@ -23,9 +23,9 @@ describe("AckSequencer", () => {
     const a = acks.hold([puback(7)], undefined)
     acks.addHolder(a)
     acks.addHolder(a)
-    assert.deepStrictEqual(acks.release(a), []) // not sealed, one holder left
-    assert.deepStrictEqual(acks.release(a), []) // no holder left, but delivery still going on
-    assert.deepStrictEqual(acks.seal(a), [puback(7)])
+    assert.deepStrictEqual(acks.release(a).packets, []) // not sealed, one holder left
+    assert.deepStrictEqual(acks.release(a).packets, []) // no holder left, but delivery still going on
+    assert.deepStrictEqual(acks.seal(a).packets, [puback(7)])
   })
 
   it("clear returns what was never acknowledged, with QoS 2 ids", () => {
@@ -38,6 +38,19 @@ describe("AckSequencer", () => {
     assert.isTrue(acks.isEmpty)
   })
 
+  it("a held QoS 2 id's changes come out with its PUBREC, in order, once it is acknowledged", () => {
+    const acks = new AckSequencer()
+    const a = acks.hold([{ _tag: "Pubrec", packetId: 3 }], 3, [{ _tag: "AddIncoming", packetId: 3 }])
+    acks.addHolder(a)
+    assert.deepStrictEqual(acks.seal(a), { packets: [], changes: [] })
+    const b = acks.hold([{ _tag: "Pubrec", packetId: 4 }], 4, [{ _tag: "AddIncoming", packetId: 4 }])
+    assert.deepStrictEqual(acks.seal(b), { packets: [], changes: [] })
+    assert.deepStrictEqual(acks.release(a), {
+      packets: [{ _tag: "Pubrec", packetId: 3 }, { _tag: "Pubrec", packetId: 4 }],
+      changes: [{ _tag: "AddIncoming", packetId: 3 }, { _tag: "AddIncoming", packetId: 4 }]
+    })
+  })
+
   it("keeps order over many messages acknowledged in reverse", () => {
     const acks = new AckSequencer()
     const held = Array.from({ length: 2000 }, (_, i) => {
@@ -47,7 +60,7 @@ describe("AckSequencer", () => {
       return h
     })
     const out: Array<Packet> = []
-    for (const h of [...held].reverse()) out.push(...acks.release(h))
+    for (const h of [...held].reverse()) out.push(...acks.release(h).packets)
     assert.deepStrictEqual(out.map((p) => (p._tag === "Puback" ? p.packetId : 0)), held.map((_, i) => i + 1))
   })
 })
