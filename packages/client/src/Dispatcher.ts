@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, PubSub, Queue } from "effect"
+import { Cause, Deferred, Effect, Exit, PubSub, Queue } from "effect"
 import type { SubscriptionRequest } from "@aimeqtt/codec"
 import type { ConnectionFailure, SubscriptionRejected } from "./errors.ts"
 import type { Message } from "./Message.ts"
@@ -22,6 +22,23 @@ export interface Subscriber {
   readonly inbox: Queue.Queue<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>
   /** The stream acknowledges each message itself (`ack: "manual"`). */
   readonly manual: boolean
+  /**
+   * The program cannot read the stream yet (its SUBSCRIBE is unanswered): messages that find its inbox
+   * full wait in `overflow` instead of stopping the socket reader, which must go on to reach the SUBACK.
+   */
+  opening?: boolean
+  /** Messages behind a full inbox, in order, while opening and until {@link Dispatcher.opened}'s drain moved them. */
+  overflow?: Array<Message> | undefined
+  /** Completed once `overflow` is drained (or the stream ended). */
+  drained?: Deferred.Deferred<void> | undefined
+}
+
+/** The overflow is drained or dropped (the stream ended): later messages go to the inbox again. */
+const endOverflow = (subscriber: Subscriber): void => {
+  const drained = subscriber.drained
+  subscriber.overflow = undefined
+  subscriber.drained = undefined
+  if (drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
 }
 
 /** Messages dropped so far, by why. @since 0.2.0 */
@@ -73,6 +90,22 @@ export class Dispatcher {
   unregister(subscriber: Subscriber): void {
     this.#manual.delete(subscriber)
     this.subscriptions.close(subscriber)
+    endOverflow(subscriber)
+  }
+
+  /**
+   * The program may read the stream now (its SUBACK came): returns the Effect that moves the messages
+   * held in its overflow into its inbox, in order and with backpressure, or `undefined` when none wait.
+   * Messages that arrive meanwhile queue behind them.
+   */
+  opened(subscriber: Subscriber): Effect.Effect<void> | undefined {
+    subscriber.opening = false
+    const overflow = subscriber.overflow
+    if (overflow === undefined) return undefined
+    return Effect.gen(function*() {
+      for (let i = 0; i < overflow.length; i++) yield* Queue.offer(subscriber.inbox, overflow[i] as Message)
+      endOverflow(subscriber)
+    }).pipe(Effect.onInterrupt(() => Effect.sync(() => endOverflow(subscriber))))
   }
 
   /** Whether some open stream acknowledges manually. */
@@ -106,15 +139,28 @@ export class Dispatcher {
     const warning = route._tag === "Deliver" ? undefined : this.#dropped(message, route)
     for (const target of targets) {
       const delivered = target.manual && forManual !== undefined ? forManual(target) : message
-      // full (or closed: offer returns at once)
-      if (!Queue.offerUnsafe(target.inbox, delivered)) (pending ??= []).push([target, delivered])
+      if (target.overflow !== undefined) {
+        // Behind the messages already held, in order: kept while opening, else waits for the drain.
+        if (target.opening === true) target.overflow.push(delivered)
+        else (pending ??= []).push([target, delivered])
+      } else if (!Queue.offerUnsafe(target.inbox, delivered)) {
+        // Full (or closed: offer returns at once). A stream the program cannot read yet must not stop
+        // the reader before the SUBACK: the message is held (bounded by what the broker had queued).
+        if (target.opening === true) {
+          target.overflow = [delivered]
+          target.drained = Deferred.makeUnsafe<void>()
+        } else (pending ??= []).push([target, delivered])
+      }
     }
     const all = this.#all
     const toAll = all === undefined || PubSub.publishUnsafe(all, message)
     if (pending === undefined && toAll) return warning ?? Effect.void
     return Effect.gen(function*() {
       // Slow path: some inbox is full; wait for room (backpressure on the socket reader).
-      for (const [target, delivered] of pending ?? []) yield* Queue.offer(target.inbox, delivered)
+      for (const [target, delivered] of pending ?? []) {
+        if (target.drained !== undefined) yield* Deferred.await(target.drained)
+        yield* Queue.offer(target.inbox, delivered)
+      }
       if (!toAll && all !== undefined) yield* PubSub.publish(all, message)
     })
   }

@@ -557,7 +557,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         const qos = subscribeOptions?.qos ?? 0
         const requests = yield* subscriptionRequests(list, qos, subscribeOptions)
         const inbox = yield* Queue.bounded<Message, SubscriptionRejected | ConnectionFailure | Cause.Done>(Math.max(1, subscribeOptions?.bufferSize ?? options.subscriberBufferSize))
-        const subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual" }
+        // `opening` until SUBACK: see Dispatcher (a backlog larger than the buffer must not stall the reader).
+        const subscriber: Subscriber = { requests, inbox, manual: subscribeOptions?.ack === "manual", opening: true }
         // An UNSUBSCRIBE of one of these filters still unanswered: its UNSUBACK first (see Subscriptions).
         yield* engine.awaitUnsubscribed(list)
         // Registered before SUBSCRIBE goes out, so retained messages that follow SUBACK find the stream.
@@ -566,6 +567,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           () => engine.release(subscriber)
         )
         const suback = yield* engine.subscribe(subscriber)
+        const drain = engine.dispatcher.opened(subscriber)
+        if (drain !== undefined) yield* Effect.forkScoped(drain)
         const messages = Stream.fromQueue(inbox)
         // Buffered messages were acknowledged when they arrived: a manual stream gets them with an `ack` that
         // has nothing left to do, so every message of a manual stream is an AckableMessage.
