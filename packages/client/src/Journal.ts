@@ -77,7 +77,8 @@ export const make = (
       applyNow(changes)
       return settle(Exit.void)
     }
-    const fiber = run(apply(changes))
+    // Suspended: a store that throws instead of failing its Effect is a failed write, not a stuck journal.
+    const fiber = run(Effect.suspend(() => apply(changes)))
     // Started synchronously: a synchronous store has answered already.
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) settle(exit)

@@ -26,7 +26,7 @@ import {
   OfflineQueueFull,
   SubscriptionRejected,
   type RequestError,
-  type SessionStoreError,
+  SessionStoreError,
   UnsubscribeRejected
 } from "./errors.ts"
 import type { Negotiated } from "./Handshake.ts"
@@ -102,9 +102,18 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
 
     // The durable half of the session: restored at start, forgotten for a clean session [MQTT-3.1.2-6].
     const storeFailed = (error: SessionStoreError) => new ConnectError({ message: error.message, cause: error })
-    const store = yield* (yield* SessionStore).open(options.connect.clientId).pipe(Effect.mapError(storeFailed))
-    if (options.connect.cleanSession) yield* Effect.mapError(store.clear, storeFailed)
-    else session.restore(yield* Effect.mapError(store.load, storeFailed))
+    /** A store's Effect, its failure and a throw (a store written without Effects in mind) both a ConnectError. */
+    const fromStore = <A, R>(effect: () => Effect.Effect<A, SessionStoreError, R>) =>
+      Effect.suspend(effect).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.fail(new SessionStoreError({ message: `the session store threw: ${defect instanceof Error ? defect.message : String(defect)}`, cause: defect }))
+        ),
+        Effect.mapError(storeFailed)
+      )
+    const shape = yield* SessionStore
+    const store = yield* fromStore(() => shape.open(options.connect.clientId))
+    if (options.connect.cleanSession) yield* fromStore(() => store.clear)
+    else session.restore(yield* fromStore(() => store.load))
     const journal = Journal.make(store.apply, runFork, applyNow in store ? (store as SynchronousStore)[applyNow] : undefined)
     // Runs before the store closes (finalizers run in reverse): writes still pending complete first.
     yield* Effect.addFinalizer(() => journal.flushed)

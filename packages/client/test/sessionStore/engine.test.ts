@@ -13,7 +13,7 @@ import { client, clientIn, record, recordStatus, uniqueId, waitUntil, wireLog } 
 const fast = { reconnect: Schedule.spaced("50 millis"), connectTimeout: "3 seconds", keepAlive: 10 } as const
 
 /** What a store under the test's control does with one `apply`. */
-type Behaviour = "store" | "fail" | "die" | "fail-later"
+type Behaviour = "store" | "fail" | "die" | "fail-later" | "throw"
 
 /**
  * The memory store behind a gate the test opens, recording every `apply` (its changes, and when it ended)
@@ -33,8 +33,14 @@ const controlled = () => {
         const wrapped: ClientSessionStore = {
           load: store.load,
           clear: store.clear,
-          apply: (changes) =>
-            Effect.gen(function*() {
+          apply: (changes) => {
+            if (next[0] === "throw") {
+              // A store written without Effects in mind: it throws instead of returning a failed Effect.
+              next.shift()
+              applies.push({ changes, ended: true })
+              throw new Error("apply threw (test)")
+            }
+            return Effect.gen(function*() {
               const entry = { changes, ended: false }
               applies.push(entry)
               events.push(`apply ${changes.map((c) => c._tag).join(",")}`)
@@ -51,6 +57,7 @@ const controlled = () => {
               }
               yield* store.apply(changes)
             })
+          }
         }
         return wrapped
       })
@@ -112,8 +119,9 @@ describeMosquitto("the engine and an asynchronous session store (mosquitto)", ()
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.scoped))
 
-  for (const behaviour of ["fail", "die", "fail-later"] as const) {
-    it.live(`a store whose apply ${behaviour === "die" ? "dies" : behaviour === "fail" ? "fails" : "fails asynchronously"}: nothing of the step is sent, the connection closes, the flow completes after the reconnect`, () =>
+  const described = { fail: "fails", die: "dies", "fail-later": "fails asynchronously", throw: "throws instead of returning an Effect" } as const
+  for (const behaviour of ["fail", "die", "fail-later", "throw"] as const) {
+    it.live(`a store whose apply ${described[behaviour]}: nothing of the step is sent, the connection closes, the flow completes after the reconnect`, () =>
       Effect.gen(function*() {
         const broker = yield* Mosquitto.start()
         const store = controlled()
@@ -177,24 +185,30 @@ describeMosquitto("the engine and an asynchronous session store (mosquitto)", ()
       assert.isTrue(Exit.isFailure(exit), "the publish settles (the client closed before PUBACK)")
     }).pipe(Effect.scoped))
 
-  for (const failing of ["load", "clear"] as const) {
-    it.live(`a store whose ${failing} fails: the layer fails with ConnectError caused by SessionStoreError`, () =>
+  for (const failing of ["load", "clear", "open throws", "load dies"] as const) {
+    it.live(`a store whose ${failing === "load" || failing === "clear" ? `${failing} fails` : failing}: the layer fails with ConnectError caused by SessionStoreError`, () =>
       Effect.gen(function*() {
         const broker = yield* Mosquitto.start()
         const layer = Layer.succeed(SessionStore, {
-          open: () =>
-            Effect.succeed<ClientSessionStore>({
-              load: failing === "load" ? Effect.fail(new SessionStoreError({ message: "unreadable (test)" })) : Effect.succeed({ outgoing: [], incoming: [] }),
+          open: () => {
+            if (failing === "open throws") throw new Error("read-only (test): open threw")
+            return Effect.succeed<ClientSessionStore>({
+              load: failing === "load"
+                ? Effect.fail(new SessionStoreError({ message: "unreadable (test)" }))
+                : failing === "load dies"
+                ? Effect.die(new Error("unreadable (test): load died"))
+                : Effect.succeed({ outgoing: [], incoming: [] }),
               clear: failing === "clear" ? Effect.fail(new SessionStoreError({ message: "read-only (test)" })) : Effect.void,
               apply: () => Effect.void
             })
+          }
         })
         const error = yield* Effect.flip(
-          client(broker.url, { ...fast, clientId: uniqueId("bad-store"), cleanSession: failing === "clear" }).pipe(Effect.provide(layer))
+          client(broker.url, { ...fast, clientId: uniqueId("bad-store"), cleanSession: failing === "clear" || failing === "open throws" }).pipe(Effect.provide(layer))
         )
         assert.strictEqual(error._tag, "ConnectError")
         assert.instanceOf(error.cause, SessionStoreError)
-        assert.include(error.message, failing === "load" ? "unreadable" : "read-only")
+        assert.include(error.message, failing.startsWith("load") ? "unreadable" : "read-only")
       }).pipe(Effect.scoped))
   }
 })
