@@ -1,6 +1,7 @@
 /**
- * A session store on disk (Node only): each client's session lives in `directory/<client id>.log`, an
- * append-only log of changes, each `fdatasync`ed before the client sends the packet it describes.
+ * A session store on disk (Node only): each client's session lives in a file of `directory` named after
+ * the client id ({@link fileName}), an append-only log of changes, each `fdatasync`ed before the client
+ * sends the packet it describes.
  *
  * @since 0.1.0
  */
@@ -125,7 +126,7 @@ const replaceDurably = async (path: string, body: string): Promise<void> => {
 }
 
 /**
- * A store that keeps each client's session in `directory/<client id>.log`, an append-only log of
+ * A store that keeps each client's session in `directory/`{@link fileName}`(client id)`, an append-only log of
  * changes; an `apply` appends its lines and completes once they are `fdatasync`ed. The file system calls
  * are asynchronous: while one write is on its way to the disk, the steps that pile up are written
  * together by the next `apply` (the client's group commit). The log is compacted when it opens and
@@ -216,14 +217,27 @@ const openLog = (directory: string, clientId: string): Effect.Effect<{ readonly 
     if (text !== "" || legacy === path || Buffer.byteLength(Path.basename(legacy)) > 255) return { text, legacy: false }
     const old = await readLog(legacy)
     return { text: old, legacy: old !== "" }
-  }).pipe(Effect.map(({ text, legacy: migrated }) => {
-    for (const line of text.split("\n")) {
+  }).pipe(Effect.flatMap(({ text, legacy: migrated }) => {
+    const lines = text.split("\n")
+    // The text after the last newline: a line the crash tore mid-append, or "" after a whole one.
+    const last = lines.length - 1
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string
       if (line === "") continue
       const decoded = decodeLine(line)
-      // A torn last line (crash mid-append) is skipped: its packet was never sent.
       if (decoded._tag === "Some") state.apply(fromLine(decoded.value))
+      // A torn last line is skipped: its packet was never sent. A damaged line before it is not a crash
+      // (every open rewrites the log whole): skipping it could drop a flow, so the store does not open.
+      else if (i !== last) {
+        return Effect.fail(
+          new SessionStoreError({
+            message: `the session file ${migrated ? legacy : path} is damaged at line ${i + 1} (not a torn last line): ` +
+              "restore it from a backup, or remove it to start without the stored flows"
+          })
+        )
+      }
     }
-    return migrated
+    return Effect.succeed(migrated)
   }))
   const store: ClientSessionStore = {
     load: Effect.sync(() => state.snapshot()),

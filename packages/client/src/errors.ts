@@ -100,13 +100,15 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
 }) {
   /**
    * Whether trying again, unchanged, may succeed. A network failure may heal; a TLS certificate problem (a `TlsError` cause), a
-   * proxy refusing the credentials (a `ProxyError` cause) or a setting this platform cannot apply (an `InvalidOptions` cause,
-   * e.g. WebSocket headers in a browser) does not. The client's own connection retries ask it too.
+   * proxy refusing the credentials (a `ProxyError` cause), a setting this platform cannot apply (an `InvalidOptions` cause,
+   * e.g. WebSocket headers in a browser) or a session store that cannot open (a `SessionStoreError` cause) does not. The client's own connection retries ask it too.
    */
   get isRetryable(): boolean {
     return TlsError.find(this.cause) === undefined && AuthenticationFailed.find(this.cause) === undefined &&
       (ProxyError.find(this.cause)?.isRetryable ?? true) &&
-      nearestCause(this.cause, (e): e is InvalidOptions => e instanceof InvalidOptions) === undefined
+      nearestCause(this.cause, (e): e is InvalidOptions => e instanceof InvalidOptions) === undefined &&
+      // The session store could not open or load (a missing driver, a damaged file): it needs attention.
+      nearestCause(this.cause, (e): e is SessionStoreError => e instanceof SessionStoreError) === undefined
   }
 }
 

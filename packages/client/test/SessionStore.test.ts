@@ -115,6 +115,27 @@ describe("stores", () => {
       assert.deepStrictEqual(loaded.outgoing.map((f) => f.packetId), [1])
     }))
 
+  it.effect("file: a damaged line before the last (not a crash) fails open with SessionStoreError naming the line; the file is kept", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("aimeqtt-store-")
+      const store = FileSessionStore.make(dir)
+      const file = Path.join(dir, FileSessionStore.fileName("c"))
+      yield* Effect.scoped(Effect.flatMap(store.open("c"), (s) => s.apply([{ _tag: "PutOutgoing", flow: flow(1) }])))
+      for (const damage of ["GARBAGE{{{", '{"op":"put","id":"x"}', '{"op":"nope","id":3}']) {
+        const good = Fs.readFileSync(file, "utf8")
+        Fs.writeFileSync(file, `${damage}\n${good}`)
+        const error = yield* Effect.flip(Effect.scoped(store.open("c")))
+        assert.strictEqual(error._tag, "SessionStoreError")
+        assert.include(error.message, "is damaged at line 1")
+        assert.strictEqual(Fs.readFileSync(file, "utf8"), `${damage}\n${good}`, "the damaged file is left as it was")
+        Fs.writeFileSync(file, good)
+      }
+      // a damaged line in the middle too
+      const good = Fs.readFileSync(file, "utf8")
+      Fs.writeFileSync(file, `${good}GARBAGE\n${good}`)
+      assert.include((yield* Effect.flip(Effect.scoped(store.open("c")))).message, "at line 2")
+    }))
+
   it.effect("file: the log is compacted when opened", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("aimeqtt-store-")

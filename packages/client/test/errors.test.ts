@@ -133,7 +133,8 @@ describe("isRetryable", () => {
       [new PayloadTooLarge({ size: 2, limit: 1 }), false],
       [PayloadDecodeError.fromPayload("t", new Uint8Array(1), "x"), false],
       [new PayloadEncodeError({ topic: "t", message: "x" }), false],
-      [new SessionStoreError({ message: "disk full" }), false]
+      [new SessionStoreError({ message: "disk full" }), false],
+      [new ConnectError({ message: "the store did not open", cause: new SessionStoreError({ message: "file is not a database" }) }), false]
     ]
     for (const [error, retryable] of table) assert.strictEqual(error.isRetryable, retryable, `${error._tag}: ${String(error)}`)
     // Every connection failure answers it (the dialer relies on that).

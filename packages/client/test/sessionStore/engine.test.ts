@@ -209,6 +209,7 @@ describeMosquitto("the engine and an asynchronous session store (mosquitto)", ()
         assert.strictEqual(error._tag, "ConnectError")
         assert.instanceOf(error.cause, SessionStoreError)
         assert.include(error.message, failing.startsWith("load") ? "unreadable" : "read-only")
+        assert.isFalse(error.isRetryable, "a store that cannot open needs attention")
       }).pipe(Effect.scoped))
   }
 })
