@@ -143,7 +143,8 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
       while (received.length === 0) {
         const chunks = yield* channel.pull.pipe(
           Effect.mapError((cause) =>
-            new ConnectError({
+            // A transport's own verdict (e.g. a TLS alert on the first read) is passed on as it is.
+            cause.reason.cause instanceof ConnectError ? cause.reason.cause : new ConnectError({
               message: "the broker closed the connection before CONNACK" +
                 // RabbitMQ 3.10 closes the connection on an MQTT 5.0 CONNECT without a word.
                 (version === 5 ? " (a broker that does not speak MQTT 5.0 may do so: try protocolVersion: 4)" : ""),

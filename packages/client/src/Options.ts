@@ -88,6 +88,12 @@ export interface TlsOptions {
   readonly ciphers?: string
   /** The lowest TLS version accepted. Default: Node's (`TLSv1.2`). A broker that offers only lower ones fails with a `TlsError`. */
   readonly minVersion?: TlsVersion
+  /**
+   * The highest TLS version offered. Default: Node's (`TLSv1.3`). `"TLSv1.2"` makes the TLS 1.2 names of
+   * `ciphers` decide the suite (TLS 1.3 suites are chosen apart from them). A broker that accepts only higher
+   * ones fails with a `TlsError`; below `minVersion` fails with `InvalidOptions`.
+   */
+  readonly maxVersion?: TlsVersion
 }
 
 /**
@@ -659,6 +665,12 @@ const tlsOptionsError = (tls: TlsOptions): string | undefined => {
   }
   if (tls.minVersion !== undefined && !tlsVersions.includes(tls.minVersion)) {
     return `tls.minVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(String(tls.minVersion))}`
+  }
+  if (tls.maxVersion !== undefined && !tlsVersions.includes(tls.maxVersion)) {
+    return `tls.maxVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(String(tls.maxVersion))}`
+  }
+  if (tls.minVersion !== undefined && tls.maxVersion !== undefined && tlsVersions.indexOf(tls.minVersion) > tlsVersions.indexOf(tls.maxVersion)) {
+    return `tls.minVersion (${JSON.stringify(tls.minVersion)}) is above tls.maxVersion (${JSON.stringify(tls.maxVersion)})`
   }
   if (tls.servername !== undefined && typeof tls.servername !== "string") return "tls.servername must be a string"
   return undefined

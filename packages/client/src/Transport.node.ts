@@ -123,7 +123,8 @@ const tlsOptions = (endpoint: Endpoint): Effect.Effect<Tls.ConnectionOptions, So
         ...(pfx !== undefined ? { pfx: Buffer.from(pfx) } : {}),
         ...(tls.passphrase !== undefined ? { passphrase: Redacted.value(tls.passphrase) } : {}),
         ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
-        ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {})
+        ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+        ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
       })
       return {
         secureContext,

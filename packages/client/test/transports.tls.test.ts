@@ -80,6 +80,8 @@ describe("TLS options: validation", () => {
     [{ alpnProtocols: ["x".repeat(256)] }, "1..255 bytes"],
     [{ alpnProtocols: "x-amzn-mqtt-ca" as never }, "tls.alpnProtocols"],
     [{ minVersion: "TLSv1.4" as never }, 'tls.minVersion must be one of "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", got "TLSv1.4"'],
+    [{ maxVersion: "TLSv1.4" as never }, 'tls.maxVersion must be one of "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", got "TLSv1.4"'],
+    [{ minVersion: "TLSv1.3", maxVersion: "TLSv1.2" }, 'tls.minVersion ("TLSv1.3") is above tls.maxVersion ("TLSv1.2")'],
     [{ ciphers: " " }, "tls.ciphers must be a non-empty OpenSSL cipher list"],
     [{ passphrase: "plain-Zq9-secret" as never }, "tls.passphrase must be Redacted"],
     [{ pfx: new Uint8Array(3) as never }, "tls.pfx must be Redacted"],

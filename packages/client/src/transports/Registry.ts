@@ -6,7 +6,7 @@
  * @since 0.4.0
  */
 import { Context, type Duration, Effect, Layer, Result, type Scope } from "effect"
-import type { Socket } from "effect/socket"
+import { Socket } from "effect/socket"
 import { ConnectError, ProxyError } from "../errors.ts"
 import type { Endpoint } from "../Options.ts"
 import type { Channel, Transport } from "./Definition.ts"
@@ -158,6 +158,7 @@ export const open = (
     )
   }
   return transport.connect(endpoint, timeout).pipe(
+    Effect.map((channel) => transport.secure ? tlsAlertsOnRead(channel, endpoint, transports) : channel),
     Effect.mapError((error) => {
       if (error._tag === "ConnectError") return error
       const tls = transport.secure ? tlsError(error, endpoint) : undefined
@@ -170,6 +171,22 @@ export const open = (
     })
   )
 }
+
+/**
+ * A TLS failure on a read (with TLS 1.3 the broker's verdict on the client certificate, e.g. the alert
+ * `certificate_required`, arrives after the client's handshake, on the first read: RFC 8446 §4.4.2.4) fails
+ * the read with a `SocketError` whose cause is the `ConnectError` naming the endpoint, with the `TlsError` as its
+ * cause, as when the handshake itself fails.
+ */
+const tlsAlertsOnRead = (channel: Channel, endpoint: Endpoint, transports: ReadonlyArray<Transport>): Channel => ({
+  ...channel,
+  pull: Effect.mapError(channel.pull, (error) => {
+    const tls = error.reason.cause instanceof ConnectError ? undefined : tlsError(error, endpoint)
+    if (tls === undefined) return error
+    const cause = new ConnectError({ message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${tls.message}`, cause: tls })
+    return new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
+  })
+})
 
 const describe = (error: Socket.SocketError): string => {
   const cause = error.reason.cause

@@ -50,10 +50,25 @@ const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = 
       }); AWS IoT Core on port 443 wants ["x-amzn-mqtt-ca"]`
   ],
   [/BAD_DECRYPT|MAC_VERIFY_FAILURE|BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED/, () => decryptHint],
+  // Alerts the broker sends about the client certificate (RFC 8446 §6.2): with TLS 1.3 they come after the
+  // client's handshake is over, on the first read; with TLS 1.2 during the handshake.
+  [
+    /ALERT_CERTIFICATE_REQUIRED/,
+    () => "TLS: the broker requires a client certificate: pass it as tls.cert and tls.key (or tls.pfx)"
+  ],
+  [
+    /ALERT_UNKNOWN_CA/,
+    () => "TLS: the broker does not trust the client certificate (tls.cert): it is not signed by a CA the broker knows"
+  ],
+  [
+    /ALERT_(BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|DECRYPT_ERROR)/,
+    () => "TLS: the broker refused the client certificate (tls.cert and tls.key)"
+  ],
   [
     /UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/,
     (endpoint) =>
-      `TLS: the broker and the client share no TLS version (tls.minVersion: ${JSON.stringify(endpoint.tls?.minVersion ?? "default")})`
+      `TLS: the broker and the client share no TLS version (tls.minVersion: ${JSON.stringify(endpoint.tls?.minVersion ?? "default")}` +
+      `${endpoint.tls?.maxVersion === undefined ? "" : `, tls.maxVersion: ${JSON.stringify(endpoint.tls.maxVersion)}`})`
   ],
   [/NO_CIPHER_MATCH/, () => "TLS: tls.ciphers names no cipher suite this OpenSSL knows"],
   [
