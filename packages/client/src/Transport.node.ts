@@ -16,6 +16,7 @@ import { ConnectError } from "./errors.ts"
 import type { Endpoint, TlsOptions } from "./Options.ts"
 import { type OpenSocket, type OpenWebSocket, webSocketUrl } from "./transports/PlatformSockets.ts"
 import { tunnelledConnection, tunnelledNet, tunnelledTls } from "./transports/ProxyTunnel.ts"
+import { settingsError, type TlsSetting } from "./transports/TlsFailure.ts"
 import { plainHeaders } from "./transports/WebSocketHandshake.ts"
 
 /**
@@ -114,18 +115,7 @@ const tlsOptions = (endpoint: Endpoint): Effect.Effect<Tls.ConnectionOptions, So
   const servername = tls.servername ?? (Net.isIP(endpoint.host) === 0 ? endpoint.host : undefined)
   return Effect.try({
     try: () => {
-      const key = tls.key === undefined ? undefined : Redacted.value(tls.key)
-      const pfx = tls.pfx === undefined ? undefined : Redacted.value(tls.pfx)
-      const secureContext = Tls.createSecureContext({
-        ...(tls.ca !== undefined ? { ca: pem(tls.ca) } : {}),
-        ...(tls.cert !== undefined ? { cert: pem(tls.cert) } : {}),
-        ...(key !== undefined ? { key: typeof key === "string" ? key : Buffer.from(key) } : {}),
-        ...(pfx !== undefined ? { pfx: Buffer.from(pfx) } : {}),
-        ...(tls.passphrase !== undefined ? { passphrase: Redacted.value(tls.passphrase) } : {}),
-        ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
-        ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
-        ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
-      })
+      const secureContext = Tls.createSecureContext(contextOptions(tls))
       return {
         secureContext,
         ...(servername !== undefined ? { servername } : {}),
@@ -133,6 +123,45 @@ const tlsOptions = (endpoint: Endpoint): Effect.Effect<Tls.ConnectionOptions, So
         rejectUnauthorized: tls.rejectUnauthorized ?? true
       }
     },
-    catch: (cause) => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
+    catch: (cause) =>
+      new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause: settingsError(refusedField(tls), cause, endpoint) }) })
   })
+}
+
+/** `tls.createSecureContext` options of `tls`, secrets unwrapped. */
+const contextOptions = (tls: TlsOptions): Tls.SecureContextOptions => {
+  const key = tls.key === undefined ? undefined : Redacted.value(tls.key)
+  const pfx = tls.pfx === undefined ? undefined : Redacted.value(tls.pfx)
+  return {
+    ...(tls.ca !== undefined ? { ca: pem(tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: pem(tls.cert) } : {}),
+    ...(key !== undefined ? { key: typeof key === "string" ? key : Buffer.from(key) } : {}),
+    ...(pfx !== undefined ? { pfx: Buffer.from(pfx) } : {}),
+    ...(tls.passphrase !== undefined ? { passphrase: Redacted.value(tls.passphrase) } : {}),
+    ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
+    ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+    ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
+  }
+}
+
+/**
+ * Which setting Node refused, once the whole context was: each is tried on its own (a key or PKCS#12 file with
+ * the passphrase); `undefined` when each alone is fine (e.g. a key that does not belong to the certificate).
+ */
+const refusedField = (tls: TlsOptions): TlsSetting | undefined => {
+  const fields: ReadonlyArray<readonly [TlsSetting, TlsOptions]> = [
+    ["pfx", { ...(tls.pfx !== undefined ? { pfx: tls.pfx } : {}), ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}) }],
+    ["key", { ...(tls.key !== undefined ? { key: tls.key } : {}), ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}) }],
+    ["cert", tls.cert !== undefined ? { cert: tls.cert } : {}],
+    ["ciphers", tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}]
+  ]
+  for (const [field, alone] of fields) {
+    if (tls[field] === undefined) continue
+    try {
+      Tls.createSecureContext(contextOptions(alone))
+    } catch {
+      return field
+    }
+  }
+  return undefined
 }

@@ -11,7 +11,7 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { resolveOptions } from "../src/Options.ts"
+import { resolveOptions, type TlsOptions } from "../src/Options.ts"
 import { BrokerError, type CertificateSet, Certificates, describeMosquitto, Mosquitto, opensslBinary } from "./brokers/index.ts"
 import { type FrontOptions, tlsFront } from "./brokers/TlsFront.ts"
 
@@ -103,6 +103,33 @@ describe("TLS options: validation", () => {
     }))
 })
 
+describe("TLS options Node refuses", () => {
+  // Refused before anything is dialled (port 1 is never reached): a TlsError naming the field, not retried, even
+  // with connectRetry and a long connectTimeout.
+  const cases: ReadonlyArray<readonly [string, TlsOptions, string]> = [
+    ["pfx of 3 bytes", { pfx: Redacted.make(new Uint8Array([1, 2, 3])) }, "tls.pfx is not a PKCS#12 file"],
+    ["pfx of text", { pfx: Redacted.make(new TextEncoder().encode("not a p12 file")), passphrase: Redacted.make("x") }, "tls.pfx is not a PKCS#12 file"],
+    ["key that is not PEM", { key: Redacted.make("not-a-key-Zq9") }, "tls.key is not a private key"],
+    ["key bytes that are not PEM", { key: Redacted.make(new Uint8Array([1, 2, 3])) }, "tls.key is not a private key"],
+    ["cert that is not PEM", { cert: "not a certificate" }, "tls.cert is not a certificate"],
+    ["ciphers matching nothing", { ciphers: "NOT-A-CIPHER" }, "tls.ciphers names no cipher suite"]
+  ]
+  for (const [name, tls, expected] of cases) {
+    it.live(`${name}: TlsError naming the field, not retried`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Layer.build(MqttClient.layer({ url: "mqtts://127.0.0.1:1", connectTimeout: "20 seconds", connectRetry: true, tls }))
+        )
+        assert.instanceOf(error, ConnectError)
+        assert.include(error.message, "could not connect to mqtts://127.0.0.1:1: TLS: ")
+        assert.include(error.message, expected)
+        assert.strictEqual(TlsError.find(error)?.reason, "other")
+        assert.isFalse(error.isRetryable)
+        assert.notInclude(error.message, "not-a-key-Zq9")
+      }).pipe(Effect.scoped))
+  }
+})
+
 describeMosquitto("TLS options against a TLS front before mosquitto", () => {
   it.live("alpnProtocols: the front that requires x-amzn-mqtt-ca lets the client in with it, refuses it without (TlsError) or with another", () =>
     Effect.gen(function*() {
@@ -151,6 +178,8 @@ describeMosquitto("TLS options against a TLS front before mosquitto", () => {
       const wrong = yield* refused({ url, tls: { ca: certs.ca.cert, pfx, passphrase: Redacted.make("nope-Zq9-pass") } })
       assert.strictEqual(wrong.tls?.reason, "other", wrong.error.message)
       assert.include(wrong.error.message, "wrong or missing tls.passphrase")
+      assert.strictEqual(wrong.tls?.code, "ERR_OSSL_PKCS12_MAC_VERIFY_FAILURE")
+      assert.isFalse(wrong.error.isRetryable)
       assertNoSecret(wrong.error, ["nope-Zq9-pass", "p12-Zq9-pass"])
     }))
 

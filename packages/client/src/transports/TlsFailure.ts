@@ -85,12 +85,10 @@ const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = 
  * @internal
  */
 export const tlsError = (error: Socket.SocketError, endpoint: Endpoint): TlsError | undefined => {
+  // Settings refused before dialling (see `settingsError`) are already classified.
+  if (error.reason.cause instanceof TlsError) return error.reason.cause
   const cause = errorOf(error.reason.cause)
-  const code = cause !== undefined && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  if (cause !== undefined && code === undefined && /mac verify failure/i.test(cause.message)) {
-    // Node's PKCS#12 reader throws a plain Error (no code) when `pfx` does not decrypt with `passphrase`.
-    return new TlsError({ reason: "other", message: decryptHint })
-  }
+  const code = codeOf(cause)
   if (cause === undefined || code === undefined) return undefined
   const reason = failures[code]
   if (reason !== undefined) return new TlsError({ reason, message: messages[reason](endpoint), code })
@@ -103,6 +101,46 @@ export const tlsError = (error: Socket.SocketError, endpoint: Endpoint): TlsErro
     })
   }
   return undefined
+}
+
+/** Node's code of an OpenSSL error; for the PKCS#12 reader's plain Errors (no code), OpenSSL's reason named as Node would. */
+const codeOf = (cause: Error | undefined): string | undefined => {
+  if (cause === undefined) return undefined
+  if ("code" in cause && typeof cause.code === "string") return cause.code
+  // Node's PKCS#12 reader throws a plain Error when `pfx` does not decrypt with `passphrase`.
+  return /mac verify failure/i.test(cause.message) ? "ERR_OSSL_PKCS12_MAC_VERIFY_FAILURE" : undefined
+}
+
+/** What each TLS setting must be, for {@link settingsError}. */
+const expected: Readonly<Record<TlsSetting, string>> = {
+  key: "tls.key is not a private key OpenSSL can read (PEM, e.g. -----BEGIN PRIVATE KEY-----)",
+  pfx: "tls.pfx is not a PKCS#12 file OpenSSL can read (the bytes of a .p12/.pfx file)",
+  cert: "tls.cert is not a certificate OpenSSL can read (PEM, -----BEGIN CERTIFICATE-----)",
+  ciphers: "tls.ciphers names no cipher suite this OpenSSL knows"
+}
+
+/** The `tls` settings Node may refuse on their own. @internal */
+export type TlsSetting = "key" | "pfx" | "cert" | "ciphers"
+
+/**
+ * A TLS setting Node refused before anything was dialled (`tls.createSecureContext` threw), naming the field
+ * (`undefined`: the settings only fail together, e.g. a key that does not belong to the certificate). Never
+ * retried; the message holds OpenSSL's reason, never the setting's value.
+ *
+ * @internal
+ */
+export const settingsError = (field: TlsSetting | undefined, cause: unknown, endpoint: Endpoint): TlsError => {
+  const error = errorOf(cause)
+  const code = codeOf(error)
+  const detail = error === undefined ? String(cause) : error.message
+  const hint = code === undefined ? undefined : hints.find(([pattern]) => pattern.test(code))
+  // A key or PKCS#12 file that does not decrypt, a key that does not match the certificate: the hints say it best.
+  const message = hint !== undefined && (field === undefined || /DECRYPT|MAC_VERIFY|PASSWORD|INTERRUPTED|MISMATCH|CIPHER/.test(code ?? ""))
+    ? hint[1](endpoint)
+    : field !== undefined
+    ? `TLS: ${expected[field]} (${detail})`
+    : `TLS: the tls options were refused: ${detail}`
+  return new TlsError({ reason: "other", message: code === undefined ? message : `${message} (${code})`, ...(code !== undefined ? { code } : {}) })
 }
 
 /** A WebSocket `error` event of the `ws` package carries the underlying Error in `error`. */
