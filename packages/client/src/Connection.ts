@@ -33,6 +33,7 @@ import * as KeepAlive from "./KeepAlive.ts"
 import type { AuthenticationOptions, ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
 import { OutgoingAliases } from "./TopicAliases.ts"
 import type * as Transport from "./Transport.ts"
+import * as Progress from "./transports/Progress.ts"
 import * as Transports from "./transports/Registry.ts"
 import * as Wake from "./Wake.ts"
 
@@ -116,9 +117,11 @@ const textEncoder = new TextEncoder()
  *
  * @since 0.1.0
  */
-export const open = (options: ConnectionOptions): Effect.Effect<Connection, ConnectError | ConnectionRefused | ProtocolError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const channel = yield* Transports.open(options.transports, options.endpoint, options.connectTimeout)
+export const open = (options: ConnectionOptions): Effect.Effect<Connection, ConnectError | ConnectionRefused | ProtocolError, Scope.Scope> => {
+  // What the attempt waits for while the transport connects: a timeout then says so, not "no CONNACK".
+  const progress = Progress.progress()
+  return Effect.gen(function*() {
+    const channel = yield* Transports.open(options.transports, options.endpoint, options.connectTimeout, progress)
     const version: ProtocolVersion = options.connect.protocolLevel === 5 ? 5 : 4
     const decoder: Decoder<ProtocolVersion> = Decoder.make<ProtocolVersion>({ maxPacketSize: options.maxPacketSize, protocolVersion: version })
     const auth = version === 5 ? options.authentication : undefined
@@ -201,9 +204,13 @@ export const open = (options: ConnectionOptions): Effect.Effect<Connection, Conn
     Effect.timeoutOrElse({
       duration: options.connectTimeout,
       orElse: () =>
-        Effect.fail(new ConnectError({ message: `no CONNACK from the broker within ${Duration.format(options.connectTimeout)}` }))
+        Effect.fail(
+          Transports.timedOut(progress, options.transports, options.endpoint, options.connectTimeout) ??
+            new ConnectError({ message: `no CONNACK from the broker within ${Duration.format(options.connectTimeout)}` })
+        )
     })
   )
+}
 
 const makeConnection = (
   options: ConnectionOptions,

@@ -120,3 +120,32 @@ describe("a transport of the program's own (Transport.layer)", () => {
       assert.include(error.message, "could not connect to broken://somewhere:7: connect ENOENT /nonexistent/aimeqtt.sock")
     }))
 })
+
+describe("a transport of the program's own that misbehaves", () => {
+  const broken = (connect: Transport.Transport["connect"]) => Transport.make({ schemes: ["broken"], defaultPort: 1, connect })
+  const cases: ReadonlyArray<readonly [string, Transport.Transport["connect"], string, boolean]> = [
+    ["dies", () => Effect.die(new Error("bug in connect")), "the connect of the broken:// transport failed unexpectedly: bug in connect", true],
+    ["throws", () => {
+      throw new Error("thrown by connect")
+    }, "the connect of the broken:// transport failed unexpectedly: thrown by connect", true],
+    ["returns undefined", () => undefined as never, "the connect of the broken:// transport must return an Effect, got undefined", false],
+    ["succeeds with no Channel", () => Effect.succeed({} as never), "the connect of the broken:// transport must succeed with a Channel", false]
+  ]
+  for (const [name, connect, expected, retryable] of cases) {
+    it.live(`one whose connect ${name} fails the attempt with a ConnectError naming it${retryable ? "" : ", not retried"}`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(client({ url: "broken://x", connectTimeout: "1 second" }, [broken(connect)]))
+        assert.strictEqual(error._tag, "ConnectError")
+        assert.include(error.message, `could not connect to broken://x:1: ${expected}`)
+        assert.strictEqual(error.isRetryable, retryable, error.message)
+      }).pipe(Effect.scoped))
+  }
+
+  it.live("one whose connect never completes: the timeout says so, not that the broker sent no CONNACK", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(client({ url: "broken://x", connectTimeout: "300 millis", connectRetry: false }, [broken(() => Effect.never)]))
+      assert.strictEqual(error._tag, "ConnectError")
+      assert.include(error.message, "could not connect to broken://x:1: the connect of the broken:// transport did not complete within 300")
+      assert.notInclude(error.message, "CONNACK")
+    }).pipe(Effect.scoped))
+})

@@ -121,6 +121,41 @@ describeMosquitto("the websocket option", () => {
     }))
 })
 
+describe("a websocket.handshake that misbehaves", () => {
+  // Nothing listens on port 1: none of these gets as far as dialling.
+  const cases: ReadonlyArray<readonly [string, (request: { readonly url: string }) => Effect.Effect<{ readonly url?: string }, unknown>, string, boolean]> = [
+    ["dies", () => Effect.die(new Error("bug in the signer")), "websocket.handshake failed: bug in the signer", true],
+    ["throws", () => {
+      throw new Error("thrown by the signer")
+    }, "websocket.handshake failed: thrown by the signer", true],
+    ["returns undefined", () => undefined as never, "websocket.handshake must return an Effect, got undefined", false],
+    ["succeeds with undefined", () => Effect.succeed(undefined as never), "websocket.handshake must succeed with an object", false]
+  ]
+  for (const [name, handshake, expected, retryable] of cases) {
+    it.live(`one that ${name} fails the attempt with a ConnectError naming it${retryable ? "" : ", not retried"}`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(client({ url: "ws://127.0.0.1:1/mqtt", connectTimeout: "1 second", websocket: { handshake } }))
+        assert.instanceOf(error, ConnectError)
+        assert.include(error.message, expected)
+        assert.strictEqual(error.isRetryable, retryable, error.message)
+      }).pipe(Effect.scoped))
+  }
+
+  it.live("one that never completes: the timeout says the handshake did not complete, not that the broker sent no CONNACK", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(client({
+        url: "ws://127.0.0.1:1/mqtt?token=hidden",
+        connectTimeout: "300 millis",
+        connectRetry: false,
+        websocket: { handshake: () => Effect.never }
+      }))
+      assert.instanceOf(error, ConnectError)
+      assert.include(error.message, "could not connect to ws://127.0.0.1:1/mqtt: websocket.handshake did not complete within 300")
+      assert.notInclude(error.message, "CONNACK")
+      assert.notInclude(error.message, "hidden")
+    }).pipe(Effect.scoped))
+})
+
 describe("websocket option checks", () => {
   it.effect("bad headers, a handshake that is not a function, or no ws:// URL fail the layer with InvalidOptions naming the field", () =>
     Effect.gen(function*() {

@@ -5,11 +5,12 @@
  *
  * @since 0.4.0
  */
-import { Context, type Duration, Effect, Layer, Result, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Result, type Scope } from "effect"
 import { Socket } from "effect/socket"
-import { ConnectError, ProxyError } from "../errors.ts"
+import { ConnectError, InvalidOptions, ProxyError } from "../errors.ts"
 import type { Endpoint } from "../Options.ts"
 import type { Channel, Transport } from "./Definition.ts"
+import { CurrentProgress, type Progress } from "./Progress.ts"
 import { tcp } from "./Tcp.ts"
 import { tls } from "./Tls.ts"
 import { tlsError } from "./TlsFailure.ts"
@@ -142,14 +143,41 @@ export const describeEndpoint = (endpoint: Endpoint, transports: ReadonlyArray<T
 }
 
 /**
+ * The `ConnectError` of an attempt whose time ran out before its transport connected: what it was waiting for
+ * (the transport's connect, `websocket.handshake`, the proxy's answer); `undefined` once the transport has
+ * connected (then the broker is what did not answer). @internal
+ */
+export const timedOut = (
+  progress: Progress,
+  transports: ReadonlyArray<Transport>,
+  endpoint: Endpoint,
+  timeout: Duration.Duration
+): ConnectError | undefined => {
+  if (progress.opened) return undefined
+  const within = Duration.format(timeout)
+  const transport = endpoint.transport ?? find(transports, endpoint.protocol)
+  const what = progress.pending?.what ??
+    (transport !== undefined && builtins.includes(transport) ? "the connection" : `the connect of the ${endpoint.protocol}:// transport`)
+  const cause = progress.pending?.cause?.(within)
+  return new ConnectError({
+    message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${
+      cause instanceof Error ? cause.message : `${what} did not complete within ${within}`
+    }`,
+    ...(cause !== undefined ? { cause } : {})
+  })
+}
+
+/**
  * Connects to the endpoint with its `transport` (else the one registered for its `protocol`). The connection lives as long as the
  * surrounding scope. Any failure is a `ConnectError` naming the endpoint; a failed TLS handshake (a
- * `secure` transport) has a `TlsError` cause, a proxy's refusal a `ProxyError` cause. @internal
+ * `secure` transport) has a `TlsError` cause, a proxy's refusal a `ProxyError` cause. `progress` records what
+ * the attempt waits for (see {@link timedOut}). @internal
  */
 export const open = (
   transports: ReadonlyArray<Transport>,
   endpoint: Endpoint,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  progress?: Progress
 ): Effect.Effect<Channel, ConnectError, Scope.Scope> => {
   const transport = endpoint.transport ?? find(transports, endpoint.protocol)
   if (transport === undefined) {
@@ -157,8 +185,31 @@ export const open = (
       new ConnectError({ message: `no transport for ${endpoint.protocol}:// is registered (use ${schemeList(transports)})` })
     )
   }
-  return transport.connect(endpoint, timeout).pipe(
-    Effect.map((channel) => transport.secure ? tlsAlertsOnRead(channel, endpoint, transports) : channel),
+  const where = `could not connect to ${describeEndpoint(endpoint, transports)}`
+  const name = `the connect of the ${endpoint.protocol}:// transport`
+  // A transport of the program's own may throw, die or answer with something else than an Effect or a
+  // Channel: a ConnectError naming it, never a defect (a wrong shape is not retried).
+  const wrong = (message: string) => new ConnectError({ message: `${where}: ${message}`, cause: new InvalidOptions({ message }) })
+  return Effect.suspend(() => {
+    const connecting: unknown = transport.connect(endpoint, timeout)
+    return Effect.isEffect(connecting)
+      ? connecting as ReturnType<Transport["connect"]>
+      : Effect.fail(wrong(`${name} must return an Effect, got ${connecting === null ? "null" : typeof connecting}`))
+  }).pipe(
+    Effect.catchDefect((defect) =>
+      Effect.fail(
+        new ConnectError({ message: `${where}: ${name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`, cause: defect })
+      )
+    ),
+    Effect.provideService(CurrentProgress, progress),
+    Effect.flatMap((channel: unknown) => {
+      if (typeof channel !== "object" || channel === null || !("pull" in channel) || !Effect.isEffect(channel.pull) || !("write" in channel) || typeof channel.write !== "function") {
+        return Effect.fail(wrong(`${name} must succeed with a Channel ({ pull, write })`))
+      }
+      if (progress !== undefined) progress.opened = true
+      const opened = channel as Channel
+      return Effect.succeed(transport.secure ? tlsAlertsOnRead(opened, endpoint, transports) : opened)
+    }),
     Effect.mapError((error) => {
       if (error._tag === "ConnectError") return error
       const tls = transport.secure ? tlsError(error, endpoint) : undefined

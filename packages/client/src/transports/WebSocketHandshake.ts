@@ -10,6 +10,7 @@
 import { Effect, Redacted } from "effect"
 import { ConnectError, InvalidOptions } from "../errors.ts"
 import type { Endpoint } from "../Options.ts"
+import { waitingFor } from "./Progress.ts"
 
 /**
  * Header names and values of a WebSocket opening handshake; a value may be `Redacted` (a token), unwrapped only
@@ -123,13 +124,28 @@ export const prepare = (
   const handshake = options?.handshake
   if (handshake === undefined) return Effect.succeed({ endpoint, headers: base })
   return Effect.gen(function*() {
-    const result = yield* Effect.suspend(() => handshake({ url: urlOf(endpoint, scheme) })).pipe(
+    yield* waitingFor("websocket.handshake")
+    // The program's function may also throw, die or answer with something else than an Effect: a ConnectError
+    // naming it, never a defect.
+    const result: unknown = yield* Effect.suspend(() => {
+      const running: unknown = handshake({ url: urlOf(endpoint, scheme) })
+      return Effect.isEffect(running)
+        ? running as Effect.Effect<unknown, unknown>
+        : Effect.fail(invalid(`websocket.handshake must return an Effect, got ${running === null ? "null" : typeof running}`))
+    }).pipe(
+      Effect.catchDefect((defect) => Effect.fail(defect)),
       Effect.mapError((cause) =>
-        new ConnectError({ message: `websocket.handshake failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+        cause instanceof ConnectError
+          ? cause
+          : new ConnectError({ message: `websocket.handshake failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
       )
     )
+    yield* waitingFor("the WebSocket connection")
+    if (typeof result !== "object" || result === null) {
+      return yield* invalid(`websocket.handshake must succeed with an object ({ url?, headers? }), got ${result === null ? "null" : typeof result}`)
+    }
     let next = endpoint
-    if (result.url !== undefined) {
+    if ("url" in result && result.url !== undefined) {
       const url = typeof result.url === "string" && URL.canParse(result.url) ? new URL(result.url) : undefined
       if (url === undefined || url.protocol !== `${scheme}:`) {
         return yield* invalid(`websocket.handshake must give a ${scheme}:// URL (the scheme of ${urlOf(endpoint, scheme).replace(/\?.*$/, "")})`)
@@ -142,13 +158,15 @@ export const prepare = (
         path: (url.pathname === "" ? "/" : url.pathname) + url.search
       }
     }
-    if (result.headers === undefined) return { endpoint: next, headers: base }
-    const issue = headersError(result.headers, "the headers of websocket.handshake")
+    const headers: unknown = "headers" in result ? result.headers : undefined
+    if (headers === undefined) return { endpoint: next, headers: base }
+    const issue = headersError(headers, "the headers of websocket.handshake")
     if (issue !== undefined) return yield* invalid(issue)
+    const given = headers as WebSocketHeaders
     const merged: Record<string, string | Redacted.Redacted<string>> = {}
-    const added = new Set(Object.keys(result.headers).map((name) => name.toLowerCase()))
+    const added = new Set(Object.keys(given).map((name) => name.toLowerCase()))
     for (const [name, value] of Object.entries(base ?? {})) if (!added.has(name.toLowerCase())) merged[name] = value
-    for (const [name, value] of Object.entries(result.headers)) merged[name] = value
+    for (const [name, value] of Object.entries(given)) merged[name] = value
     return { endpoint: next, headers: merged }
   })
 }
