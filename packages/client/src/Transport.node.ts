@@ -27,7 +27,7 @@ import { plainHeaders } from "./transports/WebSocketHandshake.ts"
  */
 export const tcp: OpenSocket = (endpoint, timeout) =>
   endpoint.proxy !== undefined
-    ? tunnelledNet(endpoint.proxy, endpoint, timeout)
+    ? tunnelledNet(endpoint.proxy, endpoint)
     : NodeSocket.makeNet({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, noDelay: true })
 
 /**
@@ -49,7 +49,7 @@ export const unix: OpenSocket = (endpoint, timeout) =>
 export const tls: OpenSocket = (endpoint, timeout) =>
   Effect.flatMap(tlsOptions(endpoint), (options) =>
     endpoint.proxy !== undefined
-      ? tunnelledTls(endpoint.proxy, endpoint, timeout, options)
+      ? tunnelledTls(endpoint.proxy, endpoint, options)
       : NodeSocket.makeTls({ host: endpoint.host, port: endpoint.port, openTimeout: timeout, ...options }))
 
 /**

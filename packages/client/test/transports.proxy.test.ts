@@ -155,6 +155,32 @@ describeMosquitto("the proxy option", () => {
         assert.include(unreachable.message, `proxy http://alice@127.0.0.1:${closed}: cannot connect to the proxy`)
       }))
 
+    it.live("a proxy of another protocol than its URL says is a ProxyError (protocol) naming the proxy, without the password", () =>
+      Effect.gen(function*() {
+        const { ports } = yield* broker
+        const http = yield* HttpProxy.start()
+        const socks = yield* SocksProxy.start()
+        const url = `mqtt://127.0.0.1:${ports.tcp}`
+        // socks5:// at an HTTP proxy: tinyproxy waits for a request line that never comes
+        for (const scheme of ["socks5", "socks5h", "socks4"] as const) {
+          const credentials = scheme === "socks4" ? "bob@" : `bob:${SECRET}@`
+          // with connectRetry (the default) too: the layer's own timeout names the last attempt's failure
+          const error = yield* failure({
+            url,
+            proxy: `${scheme}://${credentials}127.0.0.1:${http.port}`,
+            connectTimeout: "1 second",
+            connectRetry: scheme === "socks5"
+          })
+          assert.strictEqual(ProxyError.find(error)?.reason, "protocol", error.message)
+          assert.include(error.message, `could not connect to ${url}: proxy ${scheme}://bob@127.0.0.1:${http.port}: no answer to the SOCKS`)
+          assert.include(error.message, "an HTTP proxy takes http://")
+        }
+        // http:// at a SOCKS proxy
+        const wrong = yield* failure({ url, proxy: `http://bob:${SECRET}@127.0.0.1:${socks.port}`, connectTimeout: "1 second", connectRetry: false })
+        assert.strictEqual(ProxyError.find(wrong)?.reason, "protocol", wrong.message)
+        assert.include(wrong.message, `proxy http://bob@127.0.0.1:${socks.port}`)
+      }))
+
     it.effect("an invalid proxy option fails the layer with InvalidOptions naming it", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(client({ url: "mqtt://127.0.0.1:1883", proxy: `ftp://u:${SECRET}@proxy:21` }))

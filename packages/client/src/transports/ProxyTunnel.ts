@@ -12,13 +12,14 @@
  * @internal
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import { type Duration, Effect, Redacted, type Scope } from "effect"
+import { Effect, Redacted, type Scope } from "effect"
 import { Socket } from "effect/socket"
 import * as Dns from "node:dns"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ProxyError, type ProxyFailure } from "../errors.ts"
+import { waitingFor } from "./Progress.ts"
 import { describeProxy, hostPort, type ProxyEndpoint } from "./ProxyUrl.ts"
 
 /** Where the tunnel goes: the broker's host (a name or an IP address) and port. */
@@ -224,8 +225,25 @@ const socksConnect = (proxy: ProxyEndpoint, socket: Net.Socket, target: TunnelTa
  * Fails with a {@link ProxyError}.
  */
 export const tunnel = (proxy: ProxyEndpoint, target: TunnelTarget): Effect.Effect<Net.Socket, ProxyError, Scope.Scope> =>
-  Effect.flatMap(connectToProxy(proxy), (socket) =>
-    proxy.protocol === "http" ? httpConnect(proxy, socket, target) : socksConnect(proxy, socket, target))
+  Effect.gen(function*() {
+    // What the attempt waits for, should its time run out (see `Progress.ts`).
+    yield* waitingFor("the connection to the proxy", (within) =>
+      failure(proxy, "unreachable", `cannot connect to the proxy: no connection within ${within}`))
+    const socket = yield* connectToProxy(proxy)
+    const authority = hostPort(target.host, target.port)
+    yield* waitingFor("the proxy's answer", (within) =>
+      proxy.protocol === "http"
+        ? failure(proxy, "protocol", `no answer to CONNECT ${authority} within ${within}: is it an HTTP proxy (a SOCKS proxy takes socks5://)?`)
+        : failure(
+          proxy,
+          "protocol",
+          `no answer to the ${proxy.protocol.startsWith("socks4") ? "SOCKS4" : "SOCKS5"} handshake for ${authority} within ${within}: ` +
+            "is it a SOCKS proxy (an HTTP proxy takes http://), and can it reach the broker?"
+        ))
+    const tunnelled = yield* (proxy.protocol === "http" ? httpConnect(proxy, socket, target) : socksConnect(proxy, socket, target))
+    yield* waitingFor("the connection through the proxy")
+    return tunnelled
+  })
 
 /** A tunnel failure as the `SocketError` the Effect sockets speak; the `ProxyError` stays its cause. */
 const asSocketError = <A, R>(effect: Effect.Effect<A, ProxyError, R>): Effect.Effect<A, Socket.SocketError, R> =>
@@ -235,8 +253,9 @@ const asSocketError = <A, R>(effect: Effect.Effect<A, ProxyError, R>): Effect.Ef
  * A TCP `Socket` to `target` through `proxy`: the tunnel is opened when the reader is acquired, within
  * `timeout`, and closed with the reader's scope. A tunnel failure is a `SocketError` whose cause is the `ProxyError`.
  */
-export const tunnelledNet = (proxy: ProxyEndpoint, target: TunnelTarget, timeout: Duration.Duration): Effect.Effect<Socket.Socket> =>
-  NodeSocket.fromDuplex(asSocketError(tunnel(proxy, target)), { openTimeout: timeout })
+export const tunnelledNet = (proxy: ProxyEndpoint, target: TunnelTarget): Effect.Effect<Socket.Socket> =>
+  // No timer of its own: the attempt's (`connectTimeout`) names the step it was waiting for.
+  NodeSocket.fromDuplex(asSocketError(tunnel(proxy, target)))
 
 /**
  * A TLS `Socket` to `target` through `proxy`: TLS (with `options`: trust, client certificate, SNI) runs end to end
@@ -246,12 +265,11 @@ export const tunnelledNet = (proxy: ProxyEndpoint, target: TunnelTarget, timeout
 export const tunnelledTls = (
   proxy: ProxyEndpoint,
   target: TunnelTarget,
-  timeout: Duration.Duration,
   options: Tls.ConnectionOptions
 ): Effect.Effect<Socket.Socket> =>
   NodeSocket.fromDuplex(
-    Effect.flatMap(asSocketError(tunnel(proxy, target)), (raw) => secure(raw, target, options)),
-    { openTimeout: timeout }
+    Effect.flatMap(asSocketError(tunnel(proxy, target)), (raw) =>
+      Effect.andThen(waitingFor("the TLS handshake with the broker (through the proxy)"), secure(raw, target, options)))
   )
 
 /** TLS on an open socket, destroyed with the scope; a failed handshake is a `SocketError` with Node's error as cause. */
