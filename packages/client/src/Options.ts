@@ -526,6 +526,13 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
       ? undefined
       : outgoingStringError(username, usernameField)
     if (usernameError !== undefined) return yield* new InvalidOptions({ message: `invalid option: ${usernameError}` })
+    const given: unknown = options.password
+    if (given !== undefined && !Redacted.isRedacted(given) && !Effect.isEffect(given)) {
+      // A plain string (JavaScript, `as any`) would only fail, as a defect, when CONNECT is written.
+      return yield* new InvalidOptions({
+        message: "password must be Redacted (Redacted.make(...)) or an Effect of one, so that it never shows up in logs or errors"
+      })
+    }
     const password = resolvePassword(options.password ?? (urlPassword === undefined ? undefined : Redacted.make(urlPassword)))
     if (options.password !== undefined && username === undefined) {
       // [MQTT-3.1.2-22]: a password needs a user name.
@@ -681,7 +688,13 @@ const resolvePassword = (
 ): Effect.Effect<Redacted.Redacted<string> | undefined, ConnectError> => {
   if (password === undefined) return Effect.succeed(undefined)
   if (Effect.isEffect(password)) {
-    return Effect.mapError(password, (cause) => new ConnectError({ message: "the password effect failed", cause }))
+    return Effect.mapError(password, (cause) => new ConnectError({ message: "the password effect failed", cause })).pipe(
+      Effect.flatMap((value: unknown) => {
+        if (Redacted.isRedacted(value) && typeof Redacted.value(value) === "string") return Effect.succeed(value as Redacted.Redacted<string>)
+        const message = "the password effect must succeed with a Redacted string (Redacted.make(...))"
+        return Effect.fail(new ConnectError({ message, cause: new InvalidOptions({ message }) }))
+      })
+    )
   }
   return Effect.succeed(password)
 }

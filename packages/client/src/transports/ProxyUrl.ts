@@ -105,6 +105,11 @@ export const parseProxy = (option: ProxyOption): Effect.Effect<ProxyEndpoint, In
     const urlUsername = yield* decoded(url.username, "user name")
     const urlPassword = yield* decoded(url.password, "password")
     const separate = typeof option === "object" && !Redacted.isRedacted(option) ? option : undefined
+    const separatePassword: unknown = separate?.password
+    if (separatePassword !== undefined && !(Redacted.isRedacted(separatePassword) && typeof Redacted.value(separatePassword) === "string")) {
+      return yield* invalid("proxy.password must be a Redacted string (Redacted.make(...)), so that it never shows up in logs or errors")
+    }
+    if (separate?.username !== undefined && typeof separate.username !== "string") return yield* invalid("proxy.username must be a string")
     if (separate !== undefined && (separate.username !== undefined || separate.password !== undefined) && (urlUsername !== undefined || urlPassword !== undefined)) {
       return yield* invalid("credentials are given both in the proxy URL and as username/password; give them once")
     }
