@@ -117,7 +117,9 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
  * failed (its error is the `cause`), or the broker's final data did not verify (`finish`). During a
  * connection attempt it reaches users as the `cause` of a `ConnectError` (not retried); `reauthenticate`
  * fails with it directly. A broker that refuses the credentials answers CONNACK with a reason code instead
- * (`ConnectionRefused`, e.g. 0x87 Not authorized, 0x8C Bad authentication method).
+ * (`ConnectionRefused`, e.g. 0x87 Not authorized, 0x8C Bad authentication method). Also the cause when a
+ * WebSocket server answers the opening handshake with 401 or 403 and no `websocket.handshake` could bring
+ * other credentials (since 0.4.0).
  *
  * @since 0.3.0
  * @category errors

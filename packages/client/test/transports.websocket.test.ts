@@ -23,11 +23,11 @@ const roundTrip = (mqtt: MqttClient["Service"], topic: string, payload: string) 
   })
 
 /** mosquitto with a WebSocket listener, and a gate in front of it. */
-const gated = (accept?: Parameters<typeof WsGate.start>[0]["accept"]) =>
+const gated = (accept?: Parameters<typeof WsGate.start>[0]["accept"], refuseWith?: 401 | 403 | 503) =>
   Effect.gen(function*() {
     const wsPort = yield* freePort
     yield* Mosquitto.start({ extraConfig: `listener ${wsPort} lo\nprotocol websockets` })
-    return yield* WsGate.start({ target: wsPort, ...(accept !== undefined ? { accept } : {}) })
+    return yield* WsGate.start({ target: wsPort, ...(accept !== undefined ? { accept } : {}), ...(refuseWith !== undefined ? { refuseWith } : {}) })
   })
 
 const tokenOf = (url: string): string | null => new URL(url, "ws://x").searchParams.get("token")
@@ -106,6 +106,34 @@ describeMosquitto("the websocket option", () => {
       assert.include(error.message, "websocket.handshake")
       assert.include(error.message, "token service down")
       assert.strictEqual(gate.handshakes.items.length, 0)
+    }))
+
+  for (const status of [401, 403, 503] as const) {
+    const final = status !== 503
+    it.live(`an upgrade answered ${status} is ${final ? "final (as a proxy's 407)" : "retried"}, named without the URL's query`, () =>
+      Effect.gen(function*() {
+        const gate = yield* gated(() => false, status)
+        const error = yield* Effect.flip(client({ url: `${gate.url}/mqtt?token=hidden-Zq9`, connectTimeout: "20 seconds", connectRetry: final }))
+        assert.instanceOf(error, ConnectError)
+        assert.include(error.message, `could not connect to ${gate.url.replace("localhost", "127.0.0.1")}/mqtt: the WebSocket server refused the upgrade`)
+        assert.include(error.message, String(status))
+        assert.notInclude(error.message, "hidden-Zq9")
+        assert.strictEqual(error.isRetryable, !final, error.message)
+        if (final) assert.strictEqual(gate.handshakes.items.length, 1, "not retried")
+      }))
+  }
+
+  it.live("with websocket.handshake, a 401 stays retryable: the next attempt brings new credentials", () =>
+    Effect.gen(function*() {
+      const gate = yield* gated(() => false)
+      const error = yield* Effect.flip(client({
+        url: `${gate.url}/mqtt`,
+        connectTimeout: "1 second",
+        connectRetry: false,
+        websocket: { handshake: () => Effect.succeed({}) }
+      }))
+      assert.include(error.message, "401 Unauthorized")
+      assert.isTrue(error.isRetryable)
     }))
 
   it.effect("a handshake URL of another scheme fails the attempt for good", () =>

@@ -14,6 +14,7 @@ import { CurrentProgress, type Progress } from "./Progress.ts"
 import { tcp } from "./Tcp.ts"
 import { tls } from "./Tls.ts"
 import { tlsError } from "./TlsFailure.ts"
+import { upgradeRefusal } from "./WebSocketHandshake.ts"
 import { unix } from "./Unix.ts"
 import { ws, wss } from "./WebSocket.ts"
 
@@ -215,9 +216,10 @@ export const open = (
       const tls = transport.secure ? tlsError(error, endpoint) : undefined
       // A proxy's refusal (the `proxy` option) is the cause itself, so that `ProxyError.find` and `isRetryable` see it.
       const proxy = error.reason.cause instanceof ProxyError ? error.reason.cause : undefined
+      const upgrade = tls === undefined && transport.address === "http" ? upgradeRefusal(error.reason.cause, endpoint) : undefined
       return new ConnectError({
-        message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${tls?.message ?? describe(error)}`,
-        cause: tls ?? proxy ?? error
+        message: `could not connect to ${describeEndpoint(endpoint, transports)}: ${tls?.message ?? upgrade?.message ?? describe(error)}`,
+        cause: tls ?? proxy ?? upgrade?.cause ?? error
       })
     })
   )

@@ -8,7 +8,7 @@
  * @since 0.4.0
  */
 import { Effect, Redacted } from "effect"
-import { ConnectError, InvalidOptions } from "../errors.ts"
+import { AuthenticationFailed, ConnectError, InvalidOptions } from "../errors.ts"
 import type { Endpoint } from "../Options.ts"
 import { waitingFor } from "./Progress.ts"
 
@@ -176,4 +176,33 @@ export const plainHeaders = (headers: WebSocketHeaders): Record<string, string> 
   const plain: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) plain[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
   return plain
+}
+
+const statusTexts: Readonly<Record<number, string>> = { 401: "401 Unauthorized", 403: "403 Forbidden" }
+
+/**
+ * The WebSocket server's refusal of the opening handshake (RFC 6455 §4.1: any status but 101), from the `ws`
+ * package's "Unexpected server response: 401": a message, and for 401 or 403 without `websocket.handshake` (the
+ * same credentials would be sent again) an `AuthenticationFailed` cause, which makes it final like a proxy's 407.
+ * With `websocket.handshake` a new attempt brings new credentials, so it is retried. `undefined`: not a refusal.
+ * @internal
+ */
+export const upgradeRefusal = (
+  cause: unknown,
+  endpoint: Endpoint
+): { readonly message: string; readonly cause?: AuthenticationFailed } | undefined => {
+  const error = cause instanceof Error
+    ? cause
+    : typeof cause === "object" && cause !== null && "error" in cause && cause.error instanceof Error
+    ? cause.error
+    : undefined
+  const match = error === undefined ? null : /^Unexpected server response: (\d{3})$/.exec(error.message)
+  if (match === null) return undefined
+  const status = Number(match[1])
+  if (status !== 401 && status !== 403) return { message: `the WebSocket server refused the upgrade with ${status} (expected 101)` }
+  const message = `the WebSocket server refused the upgrade: ${statusTexts[status]}; check the credentials ` +
+    "(websocket.headers, the URL's query)"
+  return endpoint.websocket?.handshake === undefined
+    ? { message, cause: new AuthenticationFailed({ message }) }
+    : { message: `${message}; websocket.handshake runs again before the next attempt` }
 }

@@ -25,7 +25,11 @@ export interface WsGateOptions {
   readonly target: number
   /** Which handshakes pass; the others get `401 Unauthorized`. Default: all. */
   readonly accept?: (handshake: Omit<WsHandshake, "accepted">) => boolean
+  /** The status the refused ones get. Default: `401 Unauthorized`. */
+  readonly refuseWith?: 401 | 403 | 503
 }
+
+const statusLines: Readonly<Record<number, string>> = { 401: "401 Unauthorized", 403: "403 Forbidden", 503: "503 Service Unavailable" }
 
 /** A running gate, owned by a scope. */
 export interface WsGateHandle {
@@ -59,7 +63,7 @@ export const WsGate = {
         const accepted = options.accept?.(seen) ?? true
         handshakes.push({ ...seen, accepted })
         if (!accepted) {
-          client.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+          client.end(`HTTP/1.1 ${statusLines[options.refuseWith ?? 401]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
           return
         }
         const upstream = Net.createConnection({ host: HOST, port: options.target })
