@@ -141,11 +141,16 @@ describeMosquitto("TLS options against a TLS front before mosquitto", () => {
       const other = yield* refused({ url, tls: { ca: certs.ca.cert, alpnProtocols: ["mqtt"] } })
       assert.instanceOf(other.error, ConnectError)
       assert.strictEqual(other.tls?.reason, "other", other.error.message)
-      assert.include(other.error.message, 'the broker accepted none of the ALPN protocols offered (tls.alpnProtocols: ["mqtt"])')
+      assert.include(other.error.message, 'the broker accepted none of the ALPN protocols offered (tls.alpnProtocols: ["mqtt"]); AWS IoT Core on port 443 wants ["x-amzn-mqtt-ca"]')
       assert.isFalse(other.error.isRetryable)
       // none offered: the front closes the connection, a ConnectError
       const none = yield* refused({ url, tls: { ca: certs.ca.cert } })
       assert.instanceOf(none.error, ConnectError)
+      // a front that wants another protocol than the AWS one offered: no AWS hint (it was offered)
+      const { certs: certs2, url: url2 } = yield* setup({ alpn: "mqtt" })
+      const aws = yield* refused({ url: url2, tls: { ca: certs2.ca.cert, alpnProtocols: [AWS_ALPN] } })
+      assert.include(aws.error.message, `accepted none of the ALPN protocols offered (tls.alpnProtocols: ["${AWS_ALPN}"])`)
+      assert.notInclude(aws.error.message, "AWS IoT Core")
     }))
 
   it.live("passphrase: an encrypted key works with the right one; a wrong or missing one fails with a TlsError that never shows it", () =>

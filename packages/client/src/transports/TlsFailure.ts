@@ -35,6 +35,9 @@ const messages: Readonly<Record<Exclude<TlsFailure, "other">, (endpoint: Endpoin
   "not-yet-valid": () => "TLS: the broker's certificate is not valid yet"
 }
 
+/** The ALPN protocol AWS IoT Core takes MQTT with a client certificate on port 443 with. */
+const AWS_ALPN = "x-amzn-mqtt-ca"
+
 const decryptHint = "TLS: the private key (tls.key or tls.pfx) could not be decrypted: wrong or missing tls.passphrase"
 
 /**
@@ -47,7 +50,7 @@ const hints: ReadonlyArray<readonly [RegExp, (endpoint: Endpoint) => string]> = 
     (endpoint) =>
       `TLS: the broker accepted none of the ALPN protocols offered (tls.alpnProtocols: ${
         endpoint.tls?.alpnProtocols === undefined ? "none" : JSON.stringify(endpoint.tls.alpnProtocols)
-      }); AWS IoT Core on port 443 wants ["x-amzn-mqtt-ca"]`
+      })${endpoint.tls?.alpnProtocols?.includes(AWS_ALPN) === true ? "" : `; AWS IoT Core on port 443 wants ["${AWS_ALPN}"]`}`
   ],
   [/BAD_DECRYPT|MAC_VERIFY_FAILURE|BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED/, () => decryptHint],
   // Alerts the broker sends about the client certificate (RFC 8446 §6.2): with TLS 1.3 they come after the
