@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions, Transport, type WillOptions } from "@aimeqtt/client"
+import { type ClientOptions, MqttClient, type MqttError, parseUrl, type TlsOptions, type TlsVersion, Transport, type WillOptions } from "@aimeqtt/client"
 import { mqttStringError, outgoingTopicNameError } from "@aimeqtt/codec"
 import { Config, Duration, Effect, FileSystem, Option, type PlatformError, Redacted, Stdio } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -100,6 +100,13 @@ export const connectionFlags = {
   ),
   cert: Flag.String("cert").pipe(Flag.withDescription("TLS: PEM client certificate file (enables TLS)"), Flag.optional),
   key: Flag.String("key").pipe(Flag.withDescription("TLS: PEM client private key file (enables TLS)"), Flag.optional),
+  keyPassphrase: Flag.Redacted("key-passphrase").pipe(
+    Flag.withDescription(
+      "TLS: the passphrase of an encrypted --key (mosquitto_pub prompts for it); default: the MQTT_KEY_PASSPHRASE " +
+        "environment variable; never printed"
+    ),
+    Flag.optional
+  ),
   servername: Flag.String("servername").pipe(
     Flag.withDescription("TLS: server name for SNI and certificate checks (default: the host)"),
     Flag.optional
@@ -116,8 +123,10 @@ export const connectionFlags = {
     Flag.withDescription("TLS: the cipher suites to accept, an OpenSSL cipher list (enables TLS)"),
     Flag.optional
   ),
-  tlsVersion: Flag.ChoiceWithValue("tls-version", [["tlsv1.3", "TLSv1.3"], ["tlsv1.2", "TLSv1.2"], ["tlsv1.1", "TLSv1.1"]] as const).pipe(
-    Flag.withDescription("TLS: the lowest TLS version to accept: tlsv1.3, tlsv1.2 or tlsv1.1 (default: Node's, TLS 1.2) (enables TLS)"),
+  // A string, checked in `clientOptions`: any case is accepted (Node spells it TLSv1.3), another value is a
+  // one-line usage error instead of the whole help page.
+  tlsVersion: Flag.String("tls-version").pipe(
+    Flag.withDescription("TLS: the lowest TLS version to accept: tlsv1.3, tlsv1.2 or tlsv1.1 (any case; default: Node's, TLS 1.2) (enables TLS)"),
     Flag.optional
   ),
   proxy: Flag.Redacted("proxy").pipe(
@@ -147,6 +156,9 @@ export interface ResolvedConnection {
   readonly address: string
 }
 
+/** `--tls-version`'s values (lower case) as the client names them. */
+const tlsVersions: Readonly<Record<string, TlsVersion>> = { "tlsv1.3": "TLSv1.3", "tlsv1.2": "TLSv1.2", "tlsv1.1": "TLSv1.1" }
+
 const some = <K extends string, A>(key: K, value: Option.Option<A>): { [P in K]?: A } =>
   Option.match(value, { onNone: () => ({}), onSome: (a) => ({ [key]: a }) as { [P in K]?: A } })
 
@@ -169,7 +181,7 @@ export const clientOptions = (
   flags: ConnectionFlags
 ): Effect.Effect<ResolvedConnection, CliFailure, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const wantsTls = Option.isSome(flags.cafile) || Option.isSome(flags.cert) || Option.isSome(flags.key) ||
+    const wantsTls = Option.isSome(flags.cafile) || Option.isSome(flags.cert) || Option.isSome(flags.key) || Option.isSome(flags.keyPassphrase) ||
       Option.isSome(flags.servername) || flags.insecure || flags.tlsAlpn.length > 0 || Option.isSome(flags.ciphers) ||
       Option.isSome(flags.tlsVersion)
     let url: string
@@ -239,6 +251,16 @@ export const clientOptions = (
 
     let tls: TlsOptions | undefined
     if (wantsTls) {
+      const minVersion = Option.isSome(flags.tlsVersion) ? tlsVersions[flags.tlsVersion.value.toLowerCase()] : undefined
+      if (Option.isSome(flags.tlsVersion) && minVersion === undefined) {
+        return yield* usage(`--tls-version must be tlsv1.3, tlsv1.2 or tlsv1.1, got ${JSON.stringify(flags.tlsVersion.value)}`)
+      }
+      let passphrase = flags.keyPassphrase
+      if (Option.isNone(passphrase) && Option.isSome(flags.key)) {
+        passphrase = yield* Config.option(Config.Redacted("MQTT_KEY_PASSPHRASE")).pipe(
+          Effect.mapError((error) => usage(`invalid MQTT_KEY_PASSPHRASE: ${error.message}`))
+        )
+      }
       tls = {
         ...(Option.isSome(flags.cafile) ? { ca: yield* readText(flags.cafile.value, "CA file") } : {}),
         ...(Option.isSome(flags.cert) ? { cert: yield* readText(flags.cert.value, "certificate file") } : {}),
@@ -247,7 +269,8 @@ export const clientOptions = (
         ...(flags.insecure ? { rejectUnauthorized: false } : {}),
         ...(flags.tlsAlpn.length > 0 ? { alpnProtocols: flags.tlsAlpn } : {}),
         ...some("ciphers", flags.ciphers),
-        ...some("minVersion", flags.tlsVersion)
+        ...some("passphrase", passphrase),
+        ...(minVersion !== undefined ? { minVersion } : {})
       }
     }
 

@@ -59,6 +59,31 @@ export class CliFailure extends Data.TaggedError("CliFailure")<{
 export const usage = (message: string) => new CliFailure({ message, exitCode: ExitCode.usage })
 
 /**
+ * The client's option names in its messages, as the CLI's flags (longest first, so `tls.alpnProtocols` is not
+ * read as `tls.a...`): the user of `aimeqtt` never wrote `tls.ca`.
+ */
+const flagNames: ReadonlyArray<readonly [string, string]> = [
+  ["the proxy option's URL", "--proxy"],
+  ["in the proxy option", "in --proxy"],
+  ["tls.alpnProtocols", "--tls-alpn"],
+  ["tls.minVersion", "--tls-version"],
+  ["tls.passphrase", "--key-passphrase (or MQTT_KEY_PASSPHRASE)"],
+  ["tls.servername", "--servername"],
+  ["tls.key or tls.pfx", "--key"],
+  ["tls.cert and tls.key (or tls.pfx)", "--cert and --key"],
+  ["tls.cert and tls.key", "--cert and --key"],
+  ["tls.ciphers", "--ciphers"],
+  ["tls.cert", "--cert"],
+  ["tls.key", "--key"],
+  ["tls.ca", "--cafile"],
+  ["websocket.headers", "--ws-header"]
+]
+
+/** `message` with the client's option names replaced by the flags that set them. @internal */
+export const inFlagTerms = (message: string): string =>
+  flagNames.reduce((text, [option, flag]) => text.split(option).join(flag), message)
+
+/**
  * Explains an error of the client (or of stdin/file I/O) as a {@link CliFailure} with its exit code.
  *
  * @since 0.1.0
@@ -69,7 +94,7 @@ export const toFailure = (error: MqttError | InvalidOptions | PlatformError.Plat
     case "CliFailure":
       return error
     case "InvalidOptions":
-      return new CliFailure({ message: error.message, exitCode: ExitCode.usage })
+      return new CliFailure({ message: inFlagTerms(error.message), exitCode: ExitCode.usage })
     case "ConnectionRefused":
       return new CliFailure({
         // MQTT 3.1.1: return codes 1..5 (exit 1..5, as mosquitto); MQTT 5.0: the reason code (0x80 and up, as mosquitto's -V mqttv5).
@@ -82,7 +107,7 @@ export const toFailure = (error: MqttError | InvalidOptions | PlatformError.Plat
     case "ConnectError":
       return new CliFailure({
         // the client's message usually reads "could not connect within Ns: could not connect to URL: cause"
-        message: error.message.includes("could not connect") ? error.message : `could not connect to ${address}: ${error.message}`,
+        message: inFlagTerms(error.message.includes("could not connect") ? error.message : `could not connect to ${address}: ${error.message}`),
         exitCode: ExitCode.connectFailed
       })
     case "ConnectionLost":

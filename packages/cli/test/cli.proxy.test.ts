@@ -45,6 +45,9 @@ describeMosquitto("aimeqtt --proxy and --ws-header against mosquitto", () => {
         const wrong = yield* runInProcess(["pub", "-p", String(broker.port), "--proxy", http.urlWith("alice", `${SECRET}x`), "-t", "t", "-m", "x"])
         assert.strictEqual(wrong.code, 1, wrong.stderr)
         assert.include(wrong.stderr, `proxy http://alice@127.0.0.1:${http.port}`)
+        // the flag, not the library's option name
+        assert.include(wrong.stderr, "check the proxy's user name and password (--proxy)")
+        assert.notInclude(wrong.stderr, "proxy option")
         assert.notInclude(wrong.stderr, SECRET)
       }))
   })
