@@ -79,8 +79,8 @@ const flagNames: ReadonlyArray<readonly [string, string]> = [
   ["websocket.headers", "--ws-header"]
 ]
 
-/** `message` with the client's option names replaced by the flags that set them. @internal */
-export const inFlagTerms = (message: string): string =>
+/** `message` with the client's option names replaced by the flags that set them. */
+const inFlagTerms = (message: string): string =>
   flagNames.reduce((text, [option, flag]) => text.split(option).join(flag), message)
 
 /**
