@@ -39,7 +39,7 @@ import {
   type ToWorker,
   usPerMessage
 } from "./cpu-common.ts"
-import { busyReasons, cpuSample, type CpuShare, cpuShare, formatLoad, formatShare } from "./machine.ts"
+import { cpuSample, type CpuShare, cpuShare, formatLoad, formatShare, machineAtStart, machineVerdict } from "./machine.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -401,12 +401,7 @@ const spread = (values: ReadonlyArray<number>, worst: "max" | "min", goal: numbe
 const main = async () => {
   const started = performance.now()
   const broker = await startMosquitto(brokerNagle ? [] : ["set_tcp_nodelay true"])
-  const loadBefore = Os.loadavg()
-  const cpuBefore = cpuSample([broker.pid])
-  console.log(`load average before ${formatLoad(loadBefore)} (1, 5, 15 min); repeat ${repeat}`)
-  if (busyReasons(loadBefore, undefined).length > 0) {
-    console.log(`the machine is busy before the run (${busyReasons(loadBefore, undefined).join("; ")}): numbers will be flagged`)
-  }
+  const start = machineAtStart([broker.pid], repeat)
   console.log(
     `mosquitto ${broker.version} on ${broker.url} (pid ${broker.pid}); node ${process.version}; ${Os.cpus().length} cores; run ${runId}${
       quick ? " (--quick: 0.5 s warm-up, 1 s measured)" : ""
@@ -430,15 +425,7 @@ const main = async () => {
     cpuAfter = cpuSample([broker.pid])
     await broker.stop()
   }
-  const loadAfter = Os.loadavg()
-  const cpuRun = cpuShare(cpuBefore, cpuAfter)
-  const busy = busyReasons(loadBefore, cpuRun)
-  const machineLine = `load average before ${formatLoad(loadBefore)}, after ${formatLoad(loadAfter)} (the run itself adds ~2); during the run: ${
-    formatShare(cpuRun)
-  }`
-  const busyLine = busy.length === 0
-    ? "machine: quiet enough (load average before < cores / 2, other processes < 10% of the CPU)"
-    : `BUSY MACHINE: ${busy.join("; ")}. This run's numbers are not results; rerun on a quiet machine.`
+  const { loadBefore, loadAfter, cpuRun, busy, machineLine, busyLine } = machineVerdict(start, cpuAfter)
 
   const rows = outcomes.map(toRow)
   const summary = [

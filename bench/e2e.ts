@@ -29,7 +29,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Broker, mosquittoPub, protocolsOf, reference, type ReferenceResult, startMosquitto, toolVersion } from "./broker.ts"
 import { type BenchCase, type Library, makeCases, mosquittoProtocolTag, type WorkerInput, type WorkerOutput } from "./common.ts"
-import { busyReasons, cpuSample, type CpuShare, cpuShare, formatLoad, formatShare } from "./machine.ts"
+import { cpuSample, type CpuShare, cpuShare, formatLoad, formatShare, machineAtStart, machineVerdict } from "./machine.ts"
 import { summarizeProfile } from "./profile.ts"
 import { geometricMean, markdownTable, ratioOf, type Row, svgChart, type TableRow } from "./report.ts"
 
@@ -276,12 +276,7 @@ const baselineLine = (outcomes: ReadonlyArray<CaseOutcome>): string => {
 const main = async () => {
   const started = performance.now()
   const broker = await startMosquitto()
-  const loadBefore = Os.loadavg()
-  const cpuBefore = cpuSample([broker.pid])
-  console.log(`load average before ${formatLoad(loadBefore)} (1, 5, 15 min); repeat ${repeat}`)
-  if (busyReasons(loadBefore, undefined).length > 0) {
-    console.log(`the machine is busy before the run (${busyReasons(loadBefore, undefined).join("; ")}): numbers will be flagged`)
-  }
+  const start = machineAtStart([broker.pid], repeat)
   console.log(
     `mosquitto ${broker.version} on ${broker.url} (pid ${broker.pid}); node ${process.version}; ${Os.cpus().length} cores; run ${runId}${
       quick ? " (--quick: 10x fewer messages)" : ""
@@ -298,15 +293,7 @@ const main = async () => {
     cpuAfter = cpuSample([broker.pid])
     await broker.stop()
   }
-  const loadAfter = Os.loadavg()
-  const cpuRun = cpuShare(cpuBefore, cpuAfter)
-  const busy = busyReasons(loadBefore, cpuRun)
-  const machineLine = `load average before ${formatLoad(loadBefore)}, after ${formatLoad(loadAfter)} (the run itself adds ~2); during the run: ${
-    formatShare(cpuRun)
-  }`
-  const busyLine = busy.length === 0
-    ? "machine: quiet enough (load average before < cores / 2, other processes < 10% of the CPU)"
-    : `BUSY MACHINE: ${busy.join("; ")}. This run's numbers are not results; rerun on a quiet machine.`
+  const { loadBefore, loadAfter, cpuRun, busy, machineLine, busyLine } = machineVerdict(start, cpuAfter)
 
   if (profile) {
     console.log("")

@@ -107,3 +107,33 @@ export const busyReasons = (loadBefore: ReadonlyArray<number>, share: CpuShare |
 }
 
 export const formatLoad = (load: ReadonlyArray<number>): string => load.map((l) => l.toFixed(2)).join(" ")
+
+/** The machine as a run starts: the load average and a CPU sample (the broker's process counted as the bench's). */
+export interface MachineAtStart {
+  readonly loadBefore: ReadonlyArray<number>
+  readonly cpuBefore: CpuSample | undefined
+}
+
+/** Samples the machine before a run and says when it is already busy (the numbers will be flagged). */
+export const machineAtStart = (benchPids: ReadonlyArray<number>, repeat: number): MachineAtStart => {
+  const loadBefore = Os.loadavg()
+  const cpuBefore = cpuSample(benchPids)
+  console.log(`load average before ${formatLoad(loadBefore)} (1, 5, 15 min); repeat ${repeat}`)
+  const early = busyReasons(loadBefore, undefined)
+  if (early.length > 0) console.log(`the machine is busy before the run (${early.join("; ")}): numbers will be flagged`)
+  return { loadBefore, cpuBefore }
+}
+
+/** The verdict on a finished run: how busy the machine was, as data and as the summary's two lines. */
+export const machineVerdict = (start: MachineAtStart, cpuAfter: CpuSample | undefined) => {
+  const loadAfter = Os.loadavg()
+  const cpuRun = cpuShare(start.cpuBefore, cpuAfter)
+  const busy = busyReasons(start.loadBefore, cpuRun)
+  const machineLine = `load average before ${formatLoad(start.loadBefore)}, after ${formatLoad(loadAfter)} (the run itself adds ~2); during the run: ${
+    formatShare(cpuRun)
+  }`
+  const busyLine = busy.length === 0
+    ? "machine: quiet enough (load average before < cores / 2, other processes < 10% of the CPU)"
+    : `BUSY MACHINE: ${busy.join("; ")}. This run's numbers are not results; rerun on a quiet machine.`
+  return { loadBefore: start.loadBefore, loadAfter, cpuRun, busy, machineLine, busyLine }
+}
