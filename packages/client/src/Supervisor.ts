@@ -123,8 +123,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * The store failed: nothing of the step is sent and the connection is closed; the flows resume (and
      * are stored again) after the reconnect.
      */
+    const storeLost = (error: SessionStoreError) => new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error })
     const storeFailure = (step: Step<Token>, connection: Connection.Connection | undefined, error: SessionStoreError): void => {
-      const lost = new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error })
+      const lost = storeLost(error)
       connection?.abort(lost)
       for (const completion of step.completed) {
         if (completion.ack === undefined) Deferred.doneUnsafe(completion.token, Exit.fail(lost))
@@ -383,7 +384,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const storeThen = (changes: ReadonlyArray<StoreChange>, connection: Connection.Connection, then: () => void): void =>
       journal.submit(changes, (error) => {
         if (error === undefined) then()
-        else connection.abort(new ConnectionLost({ message: `the session store failed: ${error.message}`, cause: error }))
+        else connection.abort(storeLost(error))
       })
     const route = Router.make({ session, dispatcher, owed, commit, transmit, storeThen, topicAliasMaximum })
 
