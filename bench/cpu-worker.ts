@@ -4,6 +4,7 @@
  * it says `ready` once connected (and subscribed), then the publisher waits for `start` and the
  * subscriber for its messages (or `stop`); the report goes back over IPC and the process exits.
  */
+import * as Fs from "node:fs"
 import { type CpuWorkerInput, type FromWorker, pacerOnly, TICK_MS, type ToWorker } from "./cpu-common.ts"
 
 const input = JSON.parse(process.argv[2]!) as CpuWorkerInput
@@ -22,7 +23,27 @@ const main = async () => {
   process.on("message", (message: ToWorker) => {
     if (message.type === "start" || message.type === "stop") signal()
   })
-  const hooks = { ready: () => void send({ type: "ready" }), signal: signalled }
+  // --profile: sample from `ready` (connected, subscribed) to the report, not the process's start-up
+  const inspector = input.profilePath === undefined ? undefined : new (await import("node:inspector/promises")).Session()
+  if (inspector !== undefined) {
+    inspector.connect()
+    await inspector.post("Profiler.enable")
+    await inspector.post("Profiler.setSamplingInterval", { interval: 250 })
+  }
+  const hooks = {
+    ready: () => {
+      void (inspector === undefined ? Promise.resolve() : inspector.post("Profiler.start")).then(() => send({ type: "ready" }))
+    },
+    signal: signalled
+  }
+  const report = async (message: FromWorker) => {
+    if (inspector !== undefined && input.profilePath !== undefined) {
+      const { profile } = await inspector.post("Profiler.stop")
+      Fs.writeFileSync(input.profilePath, JSON.stringify(profile))
+      inspector.disconnect()
+    }
+    await send(message)
+  }
   try {
     const { bench, url, topic, clientId, noDelay } = input
     if (input.library === "pacer") {
@@ -30,8 +51,8 @@ const main = async () => {
       process.exit(0)
     }
     const lib = input.library === "ours" ? await import("./cpu-ours.ts") : await import("./cpu-mqttjs.ts")
-    if (input.role === "pub") await send({ type: "pub", report: await lib.publisher(bench, url, topic, clientId, hooks, noDelay) })
-    else await send({ type: "sub", report: await lib.subscriber(bench, url, topic, clientId, hooks, noDelay) })
+    if (input.role === "pub") await report({ type: "pub", report: await lib.publisher(bench, url, topic, clientId, hooks, noDelay) })
+    else await report({ type: "sub", report: await lib.subscriber(bench, url, topic, clientId, hooks, noDelay) })
   } catch (cause) {
     await send({ type: "error", error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause) })
   }

@@ -14,6 +14,9 @@
  *   ... --mqttjs-nagle                        leave Nagle's algorithm on in MQTT.js's sockets (its default;
  *                                             by default the harness turns it off, as our client does)
  *   ... --broker-nagle                        mosquitto without `set_tcp_nodelay true`
+ *   ... --profile                             V8 CPU profile of each worker from `ready` to its report
+ *                                             (node:inspector) into bench/profiles/cpu-LIB-ROLE-CASE.cpuprofile;
+ *                                             the profiler's cost is in the µs/msg (results not written)
  *   ... --no-pacer                            skip the publisher-loop-only runs (the harness's own cost)
  *   ... --write / --no-write                  write bench/cpu-results.{json,md} even if the run was
  *                                             partial or the machine busy / never
@@ -64,6 +67,9 @@ const withPacer = !flag("--no-pacer")
 /** Keep MQTT.js's default socket (Nagle on): by default the harness turns it off, as our client does. */
 const mqttjsNagle = flag("--mqttjs-nagle")
 const rateScale = Number(option("--rate-scale") ?? 1)
+const profile = flag("--profile")
+const profileDir = Path.join(here, "profiles")
+if (profile) Fs.mkdirSync(profileDir, { recursive: true })
 const cases = makeCpuCases(quick, rateScale).filter((c) => only === undefined || c.id.includes(only))
 
 /** A run that published below this share of the offered rate did not hold the rate (flagged). */
@@ -150,7 +156,16 @@ const runOnce = async (broker: Broker, bench: CpuCase, library: Library, round: 
   const id = `${runId}-${index}-${round}-${library}`
   const topic = `bench/cpu/${id}`
   const logStart = broker.logs.length
-  const input = (role: Role): CpuWorkerInput => ({ library, role, bench, url: broker.url, topic, clientId: `${library}-${role}-${id}`, noDelay: !mqttjsNagle })
+  const input = (role: Role): CpuWorkerInput => ({
+    library,
+    role,
+    bench,
+    url: broker.url,
+    topic,
+    clientId: `${library}-${role}-${id}`,
+    noDelay: !mqttjsNagle,
+    ...(profile ? { profilePath: Path.join(profileDir, `cpu-${library}-${role}-${bench.id.replace(/[^A-Za-z0-9]+/g, "-")}.cpuprofile`) } : {})
+  })
   const errors: Array<string> = []
   const seconds = (bench.warmup + bench.count) / bench.rate
   const sub = startWorker(input("sub"))
@@ -455,7 +470,7 @@ const main = async () => {
   for (const line of summary) console.log(line)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`)
 
-  const partial = quick || only !== undefined || libraries.length < 2 || rateScale !== 1 || brokerNagle || mqttjsNagle || !withPacer
+  const partial = quick || profile || only !== undefined || libraries.length < 2 || rateScale !== 1 || brokerNagle || mqttjsNagle || !withPacer
   const write = !flag("--no-write") && (flag("--write") || (!partial && busy.length === 0))
   if (!write) {
     console.log(
