@@ -21,6 +21,7 @@ import {
   encode,
   encodeAll,
   encodedLength,
+  encodePublishHead,
   type Packet,
   type ProtocolVersion,
   reasonCodeName
@@ -30,6 +31,7 @@ import { AuthenticationFailed, ConnectError, ConnectionLost, ConnectionRefused, 
 import * as Authentication from "./Authentication.ts"
 import { connack311, negotiate, type Negotiated } from "./Handshake.ts"
 import * as KeepAlive from "./KeepAlive.ts"
+import * as Payloads from "./Payloads.ts"
 import type { AuthenticationOptions, ClientOptions, ConnectRequest, Endpoint } from "./Options.ts"
 import { OutgoingAliases } from "./TopicAliases.ts"
 import type * as Transport from "./Transport.ts"
@@ -550,6 +552,18 @@ const coalesce = (
     if (!item.cancelled) {
       for (const original of item.packets) {
         const packet = aliases !== undefined && original._tag === "Publish" ? aliases.apply(original) : original
+        if (packet._tag === "Publish" && packet.payload.length >= Payloads.LARGE_PAYLOAD && (packet.qos > 0 || Payloads.isOwned(packet.payload))) {
+          // A large payload is written as it is, not copied (see Payloads.ts): its head ends the run, the
+          // payload follows (one vectored write). A caller's bytes at QoS 0 are copied below instead.
+          const head = encodePublishHead<ProtocolVersion>(packet, options)
+          if (run.length > 0) flush()
+          chunks.push(head)
+          settles.push(complete)
+          chunks.push(packet.payload)
+          settles.push(complete)
+          bytes += head.length + packet.payload.length
+          continue
+        }
         const size = encodedLength<ProtocolVersion>(packet, options)
         if (runBytes + size > COALESCE_BYTES && run.length > 0) flush()
         run.push(packet)

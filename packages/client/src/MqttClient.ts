@@ -50,6 +50,7 @@ import {
 } from "./Arguments.ts"
 import { makeRequester } from "./RequestResponse.ts"
 import * as Supervisor from "./Supervisor.ts"
+import * as Payloads from "./Payloads.ts"
 import * as Tracing from "./Tracing.ts"
 
 /** Options of `publish`. @since 0.1.0 @category options */
@@ -541,10 +542,10 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       if (publishOptions !== undefined && "schema" in publishOptions) {
         return Schema.encodeEffect(jsonCodec(publishOptions.schema))(payload).pipe(
           Effect.mapError((error) => new PayloadEncodeError({ topic, message: error.message })),
-          Effect.flatMap((json) => publishBytes(topic, utf8.encode(json), publishOptions))
+          Effect.flatMap((json) => publishBytes(topic, Payloads.own(utf8.encode(json)), publishOptions))
         )
       }
-      if (typeof payload === "string") return publishBytes(topic, payload === "" ? new Uint8Array(0) : utf8.encode(payload), publishOptions)
+      if (typeof payload === "string") return publishBytes(topic, payload === "" ? new Uint8Array(0) : Payloads.own(utf8.encode(payload)), publishOptions)
       const wrongPayload = payloadTypeError(String(topic), payload)
       return wrongPayload === undefined ? publishBytes(topic, payload as Uint8Array, publishOptions) : Effect.fail(wrongPayload)
     }

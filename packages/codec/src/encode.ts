@@ -16,6 +16,7 @@
 import { varintSize, writeVarint } from "./internal/varint.ts"
 import { allocate, writeU16 } from "./internal/Writer.ts"
 import type { Packet } from "./Packet.ts"
+import type { Publish } from "./packets/Publish.ts"
 import { rowOf } from "./PacketType.ts"
 import type { PacketRow } from "./PacketType.ts"
 import type { ProtocolVersion } from "./packets/fields.ts"
@@ -97,6 +98,27 @@ export function encode(packet: Packet<ProtocolVersion>, options?: EncodeOptions<
   const rl = remainingLength(row, packet, version)
   const out = allocate(1 + varintSize(rl) + rl)
   writePacket(out, 0, row, packet, rl, version)
+  return out
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * The bytes of a PUBLISH without its payload: fixed header (with the remaining length of the whole
+ * packet), topic name, packet identifier, properties. Writing these bytes and then `packet.payload`
+ * puts exactly `encode(packet, options)` on the wire, without copying the payload (how the client
+ * writes large payloads). Same assumptions as {@link encode}.
+ *
+ * @since 0.5.0
+ * @category encoding
+ */
+export const encodePublishHead = <V extends ProtocolVersion = 4>(packet: Publish<V>, options?: EncodeOptions<V>): Uint8Array => {
+  const p: AnyPacket = packet
+  const version = options?.protocolVersion ?? 4
+  const row = rowOf(p._tag)
+  const rl = remainingLength(row, p, version)
+  const out = allocate(1 + varintSize(rl) + rl - packet.payload.length)
+  writePacket(out, 0, row, { ...p, payload: EMPTY } as AnyPacket, rl, version)
   return out
 }
 

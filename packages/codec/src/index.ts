@@ -54,7 +54,7 @@ export {
   sharedSubscriptionError
 } from "./SharedSubscription.ts"
 export { discouragedCodePointError, MAX_STRING_BYTES, mqttStringError, outgoingStringError, utf8Length } from "./MqttString.ts"
-export { encode, encodeAll, encodedLength } from "./encode.ts"
+export { encode, encodeAll, encodedLength, encodePublishHead } from "./encode.ts"
 export type { EncodeOptions } from "./encode.ts"
 export { decode, decodePacket } from "./decode.ts"
 export type { DecodeOptions } from "./decode.ts"
