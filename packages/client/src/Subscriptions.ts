@@ -102,6 +102,8 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   readonly #endedFilters = new Set<string>()
   /** Recent topics' streams: most traffic repeats a few topics. Emptied whenever attachments change. */
   readonly #routes = new Map<string, ReadonlyArray<S>>()
+  /** The same for messages that carry one Subscription Identifier (MQTT 5.0): identifier → topic → streams. */
+  readonly #routesById = new Map<number, Map<string, ReadonlyArray<S>>>()
   #unmatched: Array<M> = []
   /**
    * MQTT 5.0 Subscription Identifiers the client gave its SUBSCRIBEs, and the filters each was sent with. A
@@ -129,7 +131,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
    * this SUBSCRIBE. Returns the buffered messages the stream matches (removed from the buffer).
    */
   open(stream: S, requests: ReadonlyArray<SubscriptionRequest>): Array<M> {
-    this.#routes.clear()
+    this.#clearRoutes()
     let attached = this.#streams.get(stream)
     if (attached === undefined) this.#streams.set(stream, attached = new Set())
     for (const request of requests) {
@@ -214,7 +216,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
     const attached = this.#streams.get(stream)
     if (attached === undefined) return
     this.#streams.delete(stream)
-    this.#routes.clear()
+    this.#clearRoutes()
     for (const filter of attached) {
       this.#unroute(filter, stream)
       const state = this.#filters.get(filter)
@@ -283,6 +285,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
     const id = this.#nextIdentifier
     this.#nextIdentifier = id === MAX_SUBSCRIPTION_IDENTIFIER ? 1 : id + 1
     this.#identified.set(id, new Set(filters))
+    this.#clearRoutes()
     return id
   }
 
@@ -361,7 +364,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
     if (cached !== undefined) return cached
     const matched = this.#trie.match(topic)
     const streams = matched.length > 1 ? Array.from(new Set(matched)) : matched
-    if (this.#routes.size >= ROUTE_CACHE_SIZE) this.#routes.clear()
+    if (this.#routes.size >= ROUTE_CACHE_SIZE) this.#routes.clear() // (only the topic cache)
     this.#routes.set(topic, streams)
     return streams
   }
@@ -392,7 +395,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   }
 
   #detach(stream: S, filter: string): void {
-    this.#routes.clear()
+    this.#clearRoutes()
     if (this.#streams.get(stream)?.delete(filter) === true) this.#unroute(filter, stream) // once per attachment
     this.#filters.get(filter)?.streams.delete(stream)
   }
@@ -404,6 +407,25 @@ export class Subscriptions<S, M extends WithIdentifiers> {
    * with its queued messages; or a broker that invents them) fall back to the topic trie.
    */
   #streamsByIdentifier(topic: string, ids: ReadonlyArray<number>): ReadonlyArray<S> {
+    const id = ids.length === 1 ? ids[0] as number : undefined
+    // The usual case, one identifier of ours: cached like the routes by topic.
+    if (id === undefined || !this.#identified.has(id)) return this.#matchIdentified(topic, ids)
+    let byTopic = this.#routesById.get(id)
+    const cached = byTopic?.get(topic)
+    if (cached !== undefined) return cached
+    const streams = this.#matchIdentified(topic, ids)
+    if (byTopic === undefined) this.#routesById.set(id, byTopic = new Map())
+    if (byTopic.size >= ROUTE_CACHE_SIZE) byTopic.clear()
+    byTopic.set(topic, streams)
+    return streams
+  }
+
+  #clearRoutes(): void {
+    this.#routes.clear()
+    this.#routesById.clear()
+  }
+
+  #matchIdentified(topic: string, ids: ReadonlyArray<number>): ReadonlyArray<S> {
     const streams = new Set<S>()
     let known = false
     for (const id of ids) {
@@ -420,6 +442,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   }
 
   #end(filter: string): void {
+    this.#clearRoutes()
     for (const [id, filters] of this.#identified) {
       if (filters.delete(filter) && filters.size === 0) this.#identified.delete(id)
     }

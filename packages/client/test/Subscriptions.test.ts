@@ -483,6 +483,32 @@ describe("MQTT 5.0 Subscription Identifiers [MQTT-3.3.4-3]", () => {
     assert.deepStrictEqual(streamsOf(s.route({ topic: "a/b", properties: { subscriptionIdentifiers: [999] } })), ["ALL", "LOCAL"])
   })
 
+  // Routes by identifier are cached per (identifier, topic): every change of streams, filters or
+  // identifiers must show in the next route, as it does without the cache.
+  it("a cached route by identifier follows streams opening and closing, and a filter given a new identifier", () => {
+    const s = makeIds()
+    s.open("A", [req("a/#")])
+    const id = s.identify(["a/#"])
+    const message = { topic: "a/b", properties: { subscriptionIdentifiers: [id] } }
+    assert.deepStrictEqual(streamsOf(s.route(message)), ["A"])
+    assert.deepStrictEqual(streamsOf(s.route(message)), ["A"]) // from the cache
+    s.open("B", [req("a/#")])
+    assert.deepStrictEqual(streamsOf(s.route(message)), ["A", "B"])
+    s.close("A")
+    assert.deepStrictEqual(streamsOf(s.route(message)), ["B"])
+    // Another filter takes the identifier's place for the same topic: its stream, not the old one's.
+    const other = s.identify(["a/+"])
+    s.open("C", [req("a/+")])
+    const next = { topic: "a/b", properties: { subscriptionIdentifiers: [other] } }
+    assert.deepStrictEqual(streamsOf(s.route(next)), ["C"])
+    assert.deepStrictEqual(streamsOf(s.route(message)), ["B"])
+    // A topic the identifier's filter does not match falls back to the topic, also from the cache.
+    const elsewhere = { topic: "z", properties: { subscriptionIdentifiers: [id] } }
+    assert.strictEqual(s.route(elsewhere)._tag, "Dropped")
+    s.open("Z", [req("z")])
+    assert.deepStrictEqual(streamsOf(s.route(elsewhere)), ["Z"])
+  })
+
   it("an identifier's filter that ended routes nowhere, and its identifier is forgotten", () => {
     const s = makeIds()
     s.open("A", [req("x/#")])
