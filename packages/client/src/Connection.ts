@@ -354,7 +354,11 @@ const makeConnection = (
                 yield* handle(packet, onPacket)
               }
             } else {
-              for (const packet of packets) yield* handle(packet, onPacket)
+              for (const packet of packets) {
+                // Most packets are handled at once (Effect.void): no step through the runtime for them.
+                const handled = handle(packet, onPacket)
+                if (handled !== Effect.void) yield* handled
+              }
             }
           }
           KeepAlive.reading(liveness, yield* Clock.currentTimeMillis)
