@@ -445,6 +445,8 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
 
     const v5 = options.protocolVersion === 5
 
+    /** The topic name the last publish checked and found valid (the check depends on the string only). */
+    let validTopic: string | undefined
     const publishBytes = (
       topic: string,
       payload: Uint8Array,
@@ -453,8 +455,11 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
       const qos = publishOptions?.qos ?? 0
       const invalid = topicTypeError(topic) ?? publishOptionsError(publishOptions)
       if (invalid !== undefined) return Effect.fail(invalid)
-      const reason = outgoingTopicNameError(topic)
-      if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
+      if (topic !== validTopic) {
+        const reason = outgoingTopicNameError(topic)
+        if (reason !== undefined) return Effect.fail(new InvalidTopic({ topic, reason }))
+        validTopic = topic // a program usually publishes to one topic many times: checked once
+      }
       // A UTF-8 topic is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
       if (payload.length + 3 * topic.length + 4 > MAX_REMAINING_LENGTH) {
         const size = 2 + utf8.encode(topic).length + (qos > 0 ? 2 : 0) + payload.length

@@ -13,6 +13,23 @@ import { client, collect, joinWithin } from "./util.ts"
 const untyped = <T>(value: unknown): T => value as T
 
 describe("arguments the types cannot stop", () => {
+  // publish checks a topic name once and remembers the last valid one: an invalid topic after it is still refused.
+  it.live("publish: every invalid topic fails typed, before and after a valid one is published (and the same one again)", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url)
+      for (const topic of ["a/b", "a/+", "a/b", "a/#", "a/b", "", "a/b", "a\u0000b", "a/b/", "a/b/"]) {
+        const exit = yield* Effect.exit(mqtt.publish(topic, "x").pipe(Effect.timeout("3 seconds")))
+        const valid = !topic.includes("+") && !topic.includes("#") && topic !== "" && !topic.includes("\u0000")
+        if (valid) assert.isTrue(exit._tag === "Success", `publish to ${JSON.stringify(topic)}`)
+        else {
+          assert.isTrue(exit._tag === "Failure", `publish to ${JSON.stringify(topic)} succeeded`)
+          const error = yield* Effect.flip(mqtt.publish(topic, "x"))
+          assert.strictEqual(error._tag, "InvalidTopic")
+        }
+      }
+    }))
+
   it.live("publish: a payload that is not a string or bytes, a bad QoS or topic fail typed; the client keeps working", () =>
     Effect.gen(function*() {
       const broker = yield* AedesBroker.start()
