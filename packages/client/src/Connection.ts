@@ -556,9 +556,9 @@ const coalesce = (
     if (!item.cancelled) {
       for (const original of item.packets) {
         const packet = aliases !== undefined && original._tag === "Publish" ? aliases.apply(original) : original
-        if (packet._tag === "Publish" && packet.payload.length >= Payloads.LARGE_PAYLOAD && (packet.qos > 0 || Payloads.isOwned(packet.payload))) {
-          // A large payload is written as it is, not copied (see Payloads.ts): its head ends the run, the
-          // payload follows (one vectored write). A caller's bytes at QoS 0 are copied below instead.
+        if (packet._tag === "Publish" && packet.payload.length >= Payloads.LARGE_PAYLOAD && Payloads.isOwned(packet.payload)) {
+          // A large payload the client encoded itself is written as it is, not copied (see Payloads.ts): its
+          // head ends the run, the payload follows (one vectored write). A caller's bytes are copied below.
           const head = encodePublishHead<ProtocolVersion>(packet, options)
           if (run.length > 0) flush()
           chunks.push(head)

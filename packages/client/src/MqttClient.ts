@@ -199,8 +199,13 @@ export class MqttClient extends Context.Service<MqttClient, {
    *
    * Fails with {@link PublishError}: `InvalidTopic`, `PayloadTooLarge`, `PayloadEncodeError` (a schema's
    * value that does not encode) or `InvalidOptions` before anything is sent, `OfflineQueueFull` when disconnected with a full offline queue, `ClientClosed` after close, and a
-   * {@link ConnectionFailure} when the client gave up reconnecting. Interrupting a publish that still waits
-   * in the offline queue removes it.
+   * {@link ConnectionFailure} when the client gave up reconnecting; a QoS 0 publish whose connection drops
+   * before its bytes reach the socket fails with `ConnectionLost` (retryable: it was not sent). Interrupting
+   * a publish that still waits in the offline queue removes it; a QoS 1/2 publish interrupted after it was
+   * sent still finishes with the broker [MQTT-4.4.0-1], from a copy of its payload.
+   *
+   * A `Uint8Array` payload is the caller's again once the publish completes or is interrupted (it is copied
+   * into the write buffer): modify or reuse it then, not before.
    */
   publish: {
     <P>(topic: string, payload: P & RawPayload<P>, options?: PublishOptions): Effect.Effect<PublishResult, PublishError>

@@ -1,10 +1,9 @@
 /**
  * Which payload bytes the client owns: those it encoded itself (a string or a Schema-encoded value given
  * to `publish`), which no caller can modify. The connection writes a large owned payload as it is,
- * without copying it into the write buffer; a caller's `Uint8Array` at QoS 0 is copied, so that the
- * caller may reuse it as soon as `publish` completes (the socket may still hold the bytes then). At
- * QoS 1/2 the payload is written as it is too: `publish` completes on the broker's acknowledgement,
- * after the bytes left the process (see `Connection.coalesce`).
+ * without copying it into the write buffer. A caller's `Uint8Array` is copied into the write buffer at
+ * every QoS: `publish` may complete (QoS 0: written; any QoS: interrupted, e.g. by a timeout) while the
+ * socket still holds the bytes, and the caller may reuse its buffer then (see `Connection.coalesce`).
  *
  * @since 0.5.0
  */

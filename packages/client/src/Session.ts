@@ -63,7 +63,7 @@ export interface Step<T> {
 type Stage = "queued" | "sent" | "released"
 
 interface Entry<T> {
-  readonly request: Request
+  request: Request
   readonly token: T | undefined // undefined: nobody waits for it
   /** The client's own re-subscribe after a reconnect without a session (replaced by the next one). */
   readonly resubscribe?: true
@@ -169,6 +169,20 @@ export class Session<T> {
     if (index < 0) return false
     this.#queue.splice(index, 1)
     return true
+  }
+
+  /**
+   * The caller of a publish already on the wire stopped waiting (interrupted, e.g. by a timeout). The flow
+   * goes on [MQTT-4.4.0-1], with a copy of its payload: the caller may reuse its buffer now, and what is
+   * sent again after a reconnect must still be the message it published.
+   */
+  detach(token: T): void {
+    for (const entry of this.#inflight.values()) {
+      if (entry.token === token && entry.request._tag === "Publish") {
+        entry.request = { ...entry.request, payload: entry.request.payload.slice() }
+        return
+      }
+    }
   }
 
   /**

@@ -209,6 +209,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           Effect.onInterrupt(() =>
             Effect.sync(() => {
               if (session.cancel(token)) hooks?.withdrawn?.(token)
+              else session.detach(token)
             })
           )
         )

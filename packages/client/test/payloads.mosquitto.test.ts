@@ -5,9 +5,9 @@
  * holds the bytes (see src/Payloads.ts).
  */
 import { assert, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import { describeMosquitto, Mosquitto } from "./brokers/index.ts"
-import { client, uniqueId } from "./util.ts"
+import { awaitStatus, client, collect, joinWithin, uniqueId } from "./util.ts"
 
 /** A payload of `size` bytes: its index (uint32 BE), then `index % 251` in every other byte. */
 const fillPayload = (bytes: Uint8Array, index: number): Uint8Array => {
@@ -69,6 +69,56 @@ describeMosquitto("payload bytes on the wire (mosquitto)", () => {
       }
       assert.strictEqual(seen.size, count)
     }))
+
+  // A timeout interrupts a publish whose 16 MiB are still going out to a frozen broker: the flow goes on
+  // [MQTT-4.4.0-1], and the broker must get the bytes as published, not the buffer the caller reused.
+  const BIG = 16 * 1024 * 1024
+  const isOriginal = (bytes: Uint8Array) => bytes.length === BIG && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(0xee) < 0
+
+  for (const qos of [1, 2] as const) {
+    it.live(`a QoS ${qos} publish interrupted while its bytes go out: the caller reuses its buffer, the message arrives as published`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        yield* Effect.addFinalizer(() => broker.kill("SIGCONT"))
+        const subscriber = yield* client(broker.url, { clientId: uniqueId("cut-sub") })
+        const publisher = yield* client(broker.url, { clientId: uniqueId("cut-pub") })
+        const subscription = yield* subscriber.subscription("cut/x", { qos: 2 })
+        const received = yield* collect(subscription.messages, 1)
+        yield* broker.kill("SIGSTOP")
+        const buffer = new Uint8Array(BIG).fill(0x11)
+        const exit = yield* Effect.exit(publisher.publish("cut/x", buffer, { qos }).pipe(Effect.timeout("300 millis")))
+        assert.isTrue(Exit.isFailure(exit), "the publish completed although the broker was frozen")
+        buffer.fill(0xee) // the caller's buffer is its own again
+        yield* broker.kill("SIGCONT")
+        const [message] = yield* joinWithin(received, "30 seconds")
+        assert.isTrue(message !== undefined && isOriginal(message.payload), "the message changed after its publish was interrupted")
+      }))
+
+    it.live(`a QoS ${qos} publish interrupted, then sent again after a reconnect: the message is still the one published`, () =>
+      Effect.gen(function*() {
+        const broker = yield* Mosquitto.start()
+        yield* Effect.addFinalizer(() => broker.kill("SIGCONT"))
+        const subscriber = yield* client(broker.url, { clientId: uniqueId("again-sub") })
+        const publisher = yield* client(broker.url, {
+          clientId: uniqueId("again-pub"),
+          keepAlive: 2,
+          reconnect: Schedule.spaced("200 millis"),
+          connectTimeout: "2 seconds"
+        })
+        const subscription = yield* subscriber.subscription("again/x", { qos: 2 })
+        const received = yield* collect(subscription.messages, 1)
+        yield* broker.kill("SIGSTOP")
+        const buffer = new Uint8Array(BIG).fill(0x11)
+        const pending = yield* publisher.publish("again/x", buffer, { qos }).pipe(Effect.forkChild({ startImmediately: true }))
+        // The frozen broker answers no PINGREQ: the connection is given up, and the flow waits for the next one.
+        yield* awaitStatus(publisher, (status) => status._tag !== "Connected", "8 seconds")
+        yield* Fiber.interrupt(pending)
+        buffer.fill(0xee)
+        yield* broker.kill("SIGCONT")
+        const [message] = yield* joinWithin(received, "30 seconds")
+        assert.isTrue(message !== undefined && isOriginal(message.payload), "the message sent again was the caller's reused buffer")
+      }))
+  }
 
   it.live("large payloads (3 KB to 1 MiB) between small ones arrive intact and in order at QoS 0 (strings), 1 and 2", () =>
     Effect.gen(function*() {
