@@ -9,21 +9,34 @@
 import { outgoingStringError, outgoingTopicNameError } from "@aimeqtt/codec"
 import { InvalidOptions, InvalidTopic, PayloadEncodeError } from "./errors.ts"
 
-/** What a value is, for a message: `a number`, `an object`, `null`, `an array`. */
-const kind = (value: unknown): string =>
-  value === null || value === undefined
-    ? String(value)
-    : Array.isArray(value)
-    ? "an array"
-    : typeof value === "object"
-    ? "an object"
-    : `a ${typeof value}`
+/** What a value is, for a message: `a number`, `an object`, `null`, `an array`. Never throws (a revoked Proxy is `an object`). */
+const kind = (value: unknown): string => {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value !== "object") return `a ${typeof value}`
+  try {
+    return Array.isArray(value) ? "an array" : "an object"
+  } catch {
+    return "an object"
+  }
+}
+
+/**
+ * `String(value)` for a message, or what the value is when it cannot be turned into a string (a
+ * `toString` or `Symbol.toPrimitive` that throws, `Object.create(null)`, a revoked Proxy): never throws.
+ */
+export const display = (value: unknown): string => {
+  try {
+    return String(value)
+  } catch {
+    return `(${kind(value)} that cannot be turned into a string)`
+  }
+}
 
 const QOS = new Set<unknown>([0, 1, 2])
 
 /** A topic that is not a string (the string's own rules are the codec's). */
 export const topicTypeError = (topic: unknown): InvalidTopic | undefined =>
-  typeof topic === "string" ? undefined : new InvalidTopic({ topic: String(topic), reason: `a topic must be a string, got ${kind(topic)}` })
+  typeof topic === "string" ? undefined : new InvalidTopic({ topic: display(topic), reason: `a topic must be a string, got ${kind(topic)}` })
 
 /** A raw payload that is neither a string nor a `Uint8Array` [MQTT-3.3.3]. */
 export const payloadTypeError = (topic: string, payload: unknown): PayloadEncodeError | undefined =>
@@ -35,7 +48,7 @@ export const payloadTypeError = (topic: string, payload: unknown): PayloadEncode
 /** A QoS other than 0, 1 or 2 [MQTT-4.3], or a `retain` that is not a boolean. */
 export const publishOptionsError = (options: { readonly qos?: unknown; readonly retain?: unknown } | undefined): InvalidOptions | undefined => {
   if (options === undefined) return undefined
-  if (options.qos !== undefined && !QOS.has(options.qos)) return new InvalidOptions({ message: `qos must be 0, 1 or 2, got ${String(options.qos)}` })
+  if (options.qos !== undefined && !QOS.has(options.qos)) return new InvalidOptions({ message: `qos must be 0, 1 or 2, got ${display(options.qos)}` })
   if (options.retain !== undefined && typeof options.retain !== "boolean") {
     return new InvalidOptions({ message: `retain must be a boolean, got ${kind(options.retain)}` })
   }
@@ -47,13 +60,13 @@ export const subscribeOptionsError = (
   options: { readonly qos?: unknown; readonly ack?: unknown; readonly bufferSize?: unknown } | undefined
 ): InvalidOptions | undefined => {
   if (options === undefined) return undefined
-  if (options.qos !== undefined && !QOS.has(options.qos)) return new InvalidOptions({ message: `qos must be 0, 1 or 2, got ${String(options.qos)}` })
+  if (options.qos !== undefined && !QOS.has(options.qos)) return new InvalidOptions({ message: `qos must be 0, 1 or 2, got ${display(options.qos)}` })
   if (options.ack !== undefined && options.ack !== "auto" && options.ack !== "manual") {
-    return new InvalidOptions({ message: `ack must be "auto" or "manual", got ${String(options.ack)}` })
+    return new InvalidOptions({ message: `ack must be "auto" or "manual", got ${display(options.ack)}` })
   }
   const size = options.bufferSize
   if (size !== undefined && (typeof size !== "number" || !Number.isInteger(size) || size < 1)) {
-    return new InvalidOptions({ message: `bufferSize must be a positive integer, got ${String(size)}` })
+    return new InvalidOptions({ message: `bufferSize must be a positive integer, got ${display(size)}` })
   }
   return undefined
 }
@@ -64,14 +77,20 @@ export const subscribeOptionsError = (
  */
 export const filterList = (filters: unknown): ReadonlyArray<string> | InvalidTopic => {
   if (typeof filters === "string") return [filters]
-  if (!Array.isArray(filters)) {
-    return new InvalidTopic({ topic: String(filters), reason: `filters must be a string or an array of strings, got ${kind(filters)}` })
+  if (kind(filters) !== "an array") {
+    return new InvalidTopic({ topic: display(filters), reason: `filters must be a string or an array of strings, got ${kind(filters)}` })
   }
-  for (const filter of filters) {
-    const error = topicTypeError(filter)
-    if (error !== undefined) return error
+  try {
+    // Copied first: an array-like Proxy is read once, and may throw here (not later).
+    const list: Array<unknown> = [...(filters as ReadonlyArray<unknown>)]
+    for (const filter of list) {
+      const error = topicTypeError(filter)
+      if (error !== undefined) return error
+    }
+    return [...new Set(list as ReadonlyArray<string>)]
+  } catch (cause) {
+    return new InvalidTopic({ topic: display(filters), reason: `the filters could not be read: ${cause instanceof Error ? cause.message : display(cause)}` })
   }
-  return [...new Set(filters as ReadonlyArray<string>)]
 }
 
 const UINT32_MAX = 0xffff_ffff
@@ -107,7 +126,7 @@ export const publishPropertiesError = (properties: unknown, field: string, will 
       case "messageExpiryInterval":
       case "willDelayInterval":
         if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > UINT32_MAX) {
-          return fail(`${key} must be a whole number of seconds in 0..${UINT32_MAX}, got ${String(value)}`)
+          return fail(`${key} must be a whole number of seconds in 0..${UINT32_MAX}, got ${display(value)}`)
         }
         break
       case "contentType": {

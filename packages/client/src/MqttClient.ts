@@ -41,6 +41,7 @@ import type { PublishProperties } from "./SessionStore.ts"
 import { type ClientOptions, resolveOptions } from "./Options.ts"
 import type { Subscriber } from "./Dispatcher.ts"
 import {
+  display,
   filterList,
   payloadTypeError,
   publishOptionsError,
@@ -556,7 +557,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
         )
       }
       if (typeof payload === "string") return publishBytes(topic, payload === "" ? new Uint8Array(0) : Payloads.own(utf8.encode(payload)), publishOptions)
-      const wrongPayload = payloadTypeError(String(topic), payload)
+      const wrongPayload = payloadTypeError(display(topic), payload)
       return wrongPayload === undefined ? publishBytes(topic, payload as Uint8Array, publishOptions) : Effect.fail(wrongPayload)
     }
 
@@ -588,7 +589,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           granted: suback.returnCodes as ReadonlyArray<QoS>,
           messages: early.length === 0 ? messages : Stream.concat(Stream.fromIterable(early), messages)
         }
-      }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": String(filters) }), () => self))
+      }).pipe((self) => Tracing.span("mqtt.subscribe", () => ({ "mqtt.filters": display(filters) }), () => self))
 
     const subscribe = (filters: string | ReadonlyArray<string>, subscribeOptions?: SubscribeOptions | SubscribeSchemaOptions<unknown, unknown>) => {
       const messages = Stream.unwrap(Effect.map(subscription(filters, subscribeOptions), (s) => s.messages))
@@ -719,7 +720,7 @@ const make = (clientOptions: ClientOptions): Effect.Effect<MqttClient["Service"]
           if (wrong !== undefined) return yield* wrong
         }
         const bytes = typeof payload === "string" ? utf8.encode(payload) : payload
-        const wrongPayload = payloadTypeError(String(topic), payload)
+        const wrongPayload = payloadTypeError(display(topic), payload)
         if (wrongPayload !== undefined) return yield* wrongPayload
         const response = yield* requester.request(topic, bytes, {
           ...(requestOptions?.qos !== undefined ? { qos: requestOptions.qos } : {}),

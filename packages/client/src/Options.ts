@@ -14,7 +14,7 @@ import {
   type QoS
 } from "@aimeqtt/codec"
 import { Duration, Effect, type LogLevel, Option, Redacted, Result, Schedule } from "effect"
-import { publishPropertiesError } from "./Arguments.ts"
+import { display, publishPropertiesError } from "./Arguments.ts"
 import { ConnectError, type ConnectionFailure, InvalidOptions } from "./errors.ts"
 import type { Transport } from "./transports/Definition.ts"
 import { type ProxyEndpoint, type ProxyOption, parseProxy } from "./transports/ProxyUrl.ts"
@@ -542,13 +542,17 @@ export const resolveOptions = (options: ClientOptions): Effect.Effect<ResolvedOp
     const keepAliveMillis = keepAlive * 1000
     const protocolVersion = options.protocolVersion ?? 4
     if (protocolVersion !== 4 && protocolVersion !== 5) {
-      return yield* new InvalidOptions({ message: `protocolVersion must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), got ${String(protocolVersion)}` })
+      return yield* new InvalidOptions({ message: `protocolVersion must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), got ${display(protocolVersion)}` })
     }
     const subscriberBufferSize = Math.max(1, options.subscriberBufferSize ?? 1024)
     const maxPacketSize = options.maxPacketSize ?? 64 * 1024 * 1024
     const v5Only: Array<string> = (["sessionExpiryInterval", "sessionExpiryOnClose", "receiveMaximum", "topicAliasMaximum"] as const).filter((key) =>
       options[key] !== undefined
     )
+    if (options.topicAliases !== undefined && options.topicAliases !== "auto" && options.topicAliases !== "off") {
+      // A JavaScript or config value (`true`, "on") would otherwise mean "off" without a word.
+      return yield* new InvalidOptions({ message: `topicAliases must be "auto" or "off", got ${display(options.topicAliases)}` })
+    }
     if (options.topicAliases === "auto") v5Only.push("topicAliases")
     if (options.authentication !== undefined) v5Only.push("authentication")
     if (options.followServerReference === true) v5Only.push("followServerReference")
@@ -671,10 +675,10 @@ const tlsOptionsError = (tls: TlsOptions): string | undefined => {
     return 'tls.ciphers must be a non-empty OpenSSL cipher list, e.g. "ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256"'
   }
   if (tls.minVersion !== undefined && !tlsVersions.includes(tls.minVersion)) {
-    return `tls.minVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(String(tls.minVersion))}`
+    return `tls.minVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(display(tls.minVersion))}`
   }
   if (tls.maxVersion !== undefined && !tlsVersions.includes(tls.maxVersion)) {
-    return `tls.maxVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(String(tls.maxVersion))}`
+    return `tls.maxVersion must be one of ${tlsVersions.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(display(tls.maxVersion))}`
   }
   if (tls.minVersion !== undefined && tls.maxVersion !== undefined && tlsVersions.indexOf(tls.minVersion) > tlsVersions.indexOf(tls.maxVersion)) {
     return `tls.minVersion (${JSON.stringify(tls.minVersion)}) is above tls.maxVersion (${JSON.stringify(tls.maxVersion)})`
@@ -701,6 +705,6 @@ const resolvePassword = (
 
 const duration = (name: string, input: Duration.Input): Effect.Effect<Duration.Duration, InvalidOptions> =>
   Option.match(Duration.fromInput(input), {
-    onNone: () => Effect.fail(new InvalidOptions({ message: `${name} is not a valid duration: ${String(input)}` })),
+    onNone: () => Effect.fail(new InvalidOptions({ message: `${name} is not a valid duration: ${display(input)}` })),
     onSome: Effect.succeed
   })

@@ -183,7 +183,11 @@ describe("MQTT 5.0 options (protocolVersion: 5)", () => {
         [{ protocolVersion: 5, sessionExpiryInterval: -1 }, "sessionExpiryInterval"],
         [{ protocolVersion: 5, topicAliasMaximum: 70_000 }, "topicAliasMaximum"],
         [{ protocolVersion: 5, will: { topic: "w", payload: "x", properties: { responseTopic: "a/#" } } }, "responseTopic"],
-        [{ protocolVersion: 3 as never }, "protocolVersion"]
+        [{ protocolVersion: 3 as never }, "protocolVersion"],
+        // JavaScript or config values that used to mean "off" without a word
+        [{ protocolVersion: 5, topicAliases: true as never }, "topicAliases"],
+        [{ protocolVersion: 5, topicAliases: "on" as never }, "topicAliases"],
+        [{ protocolVersion: Object.create(null) as never }, "protocolVersion"]
       ]
       for (const [options, field] of cases) {
         const exit = yield* Effect.exit(resolveOptions(options))

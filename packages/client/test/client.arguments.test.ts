@@ -12,7 +12,46 @@ import { client, collect, joinWithin } from "./util.ts"
 /** Anything at all, as a value typed `any` would bring it. */
 const untyped = <T>(value: unknown): T => value as T
 
+/** Values whose conversion to a string throws: each must be refused typed, never thrown or a defect. */
+const hostile = (): ReadonlyArray<readonly [string, unknown]> => {
+  const { proxy, revoke } = Proxy.revocable({}, {})
+  revoke()
+  return [
+    ["Object.create(null)", Object.create(null)],
+    ["a throwing toString", { toString: () => { throw new Error("no string for you") } }],
+    ["a throwing Symbol.toPrimitive", { [Symbol.toPrimitive]: () => { throw new Error("no primitive") } }],
+    ["a revoked Proxy", proxy],
+    ["a symbol", Symbol("s")]
+  ]
+}
+
 describe("arguments the types cannot stop", () => {
+  it.live("topics and filters that cannot be turned into a string fail typed in publish, subscribe, subscription and unsubscribe", () =>
+    Effect.gen(function*() {
+      const broker = yield* AedesBroker.start()
+      const mqtt = yield* client(broker.url)
+      for (const [name, value] of hostile()) {
+        const calls: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, { readonly _tag: string; readonly message: string }>]> = [
+          ["publish", () => mqtt.publish(untyped<string>(value), "x")],
+          ["publish QoS 1", () => mqtt.publish(untyped<string>(value), "x", { qos: 1 })],
+          ["subscribe", () => Stream.runDrain(mqtt.subscribe(untyped<string>(value)).pipe(Stream.take(1)))],
+          ["subscribe [filter]", () => Stream.runDrain(mqtt.subscribe(untyped<Array<string>>([value])).pipe(Stream.take(1)))],
+          ["subscription", () => mqtt.subscription(untyped<string>(value)).pipe(Effect.scoped)],
+          ["unsubscribe", () => mqtt.unsubscribe(untyped<string>(value))],
+          ["unsubscribe [filter]", () => mqtt.unsubscribe(untyped<Array<string>>(["ok", value]))]
+        ]
+        for (const [call, run] of calls) {
+          const exit = yield* Effect.exit(Effect.suspend(run).pipe(Effect.timeout("3 seconds")))
+          assert.isTrue(exit._tag === "Failure", `${call}(${name}) succeeded`)
+          const error = yield* Effect.flip(Effect.suspend(run))
+          assert.strictEqual(error._tag, "InvalidTopic", `${call}(${name}): ${error.message}`)
+        }
+      }
+      // and the client still works
+      yield* mqtt.publish("ok/topic", "x", { qos: 1 }).pipe(Effect.timeout("3 seconds"))
+    }))
+
+
   // publish checks a topic name once and remembers the last valid one: an invalid topic after it is still refused.
   it.live("publish: every invalid topic fails typed, before and after a valid one is published (and the same one again)", () =>
     Effect.gen(function*() {
