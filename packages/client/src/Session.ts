@@ -33,6 +33,18 @@ export type Request =
   | { readonly _tag: "Unsubscribe"; readonly filters: ReadonlyArray<string> }
 
 /**
+ * One SUBSCRIBE of the client's own re-subscribe after a reconnect without a session: its filters, the
+ * token its SUBACK completes, and (MQTT 5.0) its Subscription Identifier.
+ *
+ * @since 0.5.0
+ */
+export interface Resubscribe<T> {
+  readonly subscriptions: ReadonlyArray<AnySubscriptionRequest>
+  readonly token?: T
+  readonly subscriptionIdentifier?: number
+}
+
+/**
  * The packet that completed a request: PUBACK, PUBCOMP, SUBACK or UNSUBACK; `undefined` for QoS 0.
  * `request` is the request it answers (given for acknowledged requests).
  *
@@ -186,17 +198,11 @@ export class Session<T> {
   }
 
   /**
-   * The connection is up (CONNACK accepted). Returns, in order: SUBSCRIBE for `resubscribe` (only
-   * when the broker has no session), then every unacknowledged flow, then the queue. `resubscribeToken`
-   * completes with that SUBSCRIBE's SUBACK, so that a refused filter can fail its streams.
+   * The connection is up (CONNACK accepted). Returns, in order: a SUBSCRIBE per `resubscribe` entry (only
+   * when the broker has no session), then every unacknowledged flow, then the queue. Each entry's `token`
+   * completes with its SUBSCRIBE's SUBACK, so that a refused filter can fail its streams.
    */
-  connected(
-    sessionPresent: boolean,
-    resubscribe: ReadonlyArray<AnySubscriptionRequest>,
-    resubscribeToken?: T,
-    receiveMaximum = 65535,
-    resubscribeIdentifier?: number
-  ): Step<T> {
+  connected(sessionPresent: boolean, resubscribe: ReadonlyArray<Resubscribe<T>>, receiveMaximum = 65535): Step<T> {
     this.#connected = true
     // The broker's Receive Maximum bounds this connection's window [MQTT-3.3.4-7], resumed flows included.
     this.#window = Math.max(1, Math.min(this.#options.maxInflight, receiveMaximum))
@@ -213,13 +219,14 @@ export class Session<T> {
       // The broker lost the session: it forgot our subscriptions and its half of every flow.
       if (this.#incomingQos2.size > 0) step.changes.push({ _tag: "ClearIncoming" })
       this.#incomingQos2.clear()
-      if (resubscribe.length > 0) {
+      for (const { subscriptionIdentifier, subscriptions, token } of resubscribe) {
+        if (subscriptions.length === 0) continue
         const request: Request = {
           _tag: "Subscribe",
-          subscriptions: resubscribe,
-          ...(resubscribeIdentifier !== undefined ? { subscriptionIdentifier: resubscribeIdentifier } : {})
+          subscriptions,
+          ...(subscriptionIdentifier !== undefined ? { subscriptionIdentifier } : {})
         }
-        this.#send({ request, token: resubscribeToken, resubscribe: true, packetId: 0, stage: "queued" }, step)
+        this.#send({ request, token, resubscribe: true, packetId: 0, stage: "queued" }, step)
       }
     }
     this.#sessionPresent = sessionPresent

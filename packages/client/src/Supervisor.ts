@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import type { Packet, ProtocolVersion, Publish, Suback } from "@aimeqtt/codec"
+import type { Packet, ProtocolVersion, Publish, Suback, SubscriptionRequest } from "@aimeqtt/codec"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope, type SubscriptionRef } from "effect"
 import { AckSequencer } from "./AckSequencer.ts"
 import type * as Connection from "./Connection.ts"
@@ -31,7 +31,7 @@ import {
 } from "./errors.ts"
 import type { Negotiated } from "./Handshake.ts"
 import type { ResolvedOptions } from "./Options.ts"
-import { type Completion, type Request, Session, type Step } from "./Session.ts"
+import { type Completion, type Request, type Resubscribe, Session, type Step } from "./Session.ts"
 import { applyNow, SessionStore, type StoreChange, type SynchronousStore } from "./SessionStore.ts"
 
 import type { ConnectionStatus } from "./Lifecycle.ts"
@@ -236,7 +236,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
      * Its SUBACK reaches `Subscriptions` even when the stream stopped waiting for it.
      */
     const subscribing = new Map<Token, Subscriber | undefined>()
-    let resubscribeToken: Token | undefined
+    /** The SUBSCRIBEs of the client's own re-subscribe on the current connection (see `connected`). */
+    let resubscribeTokens: Array<Token> = []
     /** What each manual-ack stream owes on the current connection (see Router.OwedAcks). */
     const owed: Router.OwedAcks = new Map()
 
@@ -287,33 +288,43 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           : Effect.andThen(Deferred.await(unsuback), awaitUnsubscribed(filters))
       )
 
-    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected> =>
-      Effect.flatMap(
+    const subscribe = (subscriber: Subscriber): Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected> => {
+      // MQTT 5.0: a Subscription Identifier per filter, so one SUBSCRIBE per filter (an identifier applies to
+      // every filter of its SUBSCRIBE [MQTT-3.8.2.1.2]). A broker may send a copy of a message per matching
+      // subscription [MQTT-3.3.4-3]: the identifiers tell the copies apart, and each stream takes one
+      // (see Subscriptions.route).
+      const identified = lastNegotiated?.subscriptionIdentifiersAvailable === true
+      const groups = identified ? subscriber.requests.map((r) => [r]) : [subscriber.requests]
+      const one = (group: ReadonlyArray<SubscriptionRequest>) =>
         request({
           _tag: "Subscribe",
-          subscriptions: subscriber.requests,
-          // MQTT 5.0: an identifier per SUBSCRIBE, so its messages reach its streams only (see Subscriptions.identify).
-          ...(lastNegotiated?.subscriptionIdentifiersAvailable === true
-            ? { subscriptionIdentifier: subscriptions.identify(subscriber.requests.map((r) => r.filter)) }
-            : {})
+          subscriptions: group,
+          ...(identified ? { subscriptionIdentifier: subscriptions.identify(group.map((r) => r.filter)) } : {})
         }, {
           queued: (token) => subscribing.set(token, subscriber),
           withdrawn: (token) => subscribing.delete(token)
-        }),
-        (ack) => {
-          const suback = ack as Suback<ProtocolVersion>
+        })
+      return Effect.flatMap(
+        Effect.forEach(groups, one, { concurrency: "unbounded" }),
+        (acks) => {
+          const subacks = acks as ReadonlyArray<Suback<ProtocolVersion>>
+          const first = subacks[0] as Suback<ProtocolVersion>
+          const suback = (subacks.length === 1 ? first : { ...first, returnCodes: subacks.flatMap((a) => a.returnCodes) }) as Suback<ProtocolVersion>
           // A failure is 0x80 in MQTT 3.1.1, any code from 0x80 up in MQTT 5.0 [MQTT-3.9.3].
           const failed = subscriber.requests.flatMap((r, i) => {
             const code = suback.returnCodes[i] ?? 0x80
             return code >= 0x80 ? [{ filter: r.filter, code }] : []
           })
+          // The Reason String of the first SUBACK that refused a filter.
+          const refusing = subacks.find((a) => a.returnCodes.some((code) => code >= 0x80)) ?? suback
           return failed.length === 0 ? Effect.succeed(suback) : Effect.fail(rejection(
             failed.map((f) => f.filter),
             failed.map((f) => f.code),
-            suback
+            refusing
           ))
         }
       )
+    }
 
     const release = (subscriber: Subscriber): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -404,21 +415,22 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
     const lifecycle = yield* Lifecycle.start(options, {
       connected: (connection) => {
         const resubscribe = subscriptions.connected(connection.sessionPresent)
-        // Without a session the previous re-subscribe is dropped by the session: forget its token.
-        if (!connection.sessionPresent && resubscribeToken !== undefined) subscribing.delete(resubscribeToken)
-        resubscribeToken = undefined
-        if (resubscribe.length > 0) {
-          resubscribeToken = Deferred.makeUnsafe<AnyPacket | undefined, RequestError>()
-          subscribing.set(resubscribeToken, undefined)
-        }
+        // Without a session the previous re-subscribe is dropped by the session: forget its tokens.
+        if (!connection.sessionPresent) for (const token of resubscribeTokens) subscribing.delete(token)
+        resubscribeTokens = []
         lastNegotiated = connection.negotiated
-        const identifier = connection.negotiated.subscriptionIdentifiersAvailable && resubscribe.length > 0
-          ? subscriptions.identify(resubscribe.map((r) => r.filter))
-          : undefined
-        apply(
-          session.connected(connection.sessionPresent, resubscribe, resubscribeToken, connection.negotiated.receiveMaximum, identifier),
-          connection
-        )
+        // MQTT 5.0: one SUBSCRIBE per filter, each with its own Subscription Identifier (see `subscribe`).
+        const identified = connection.negotiated.subscriptionIdentifiersAvailable
+        const groups = resubscribe.length === 0 ? [] : identified ? resubscribe.map((r) => [r]) : [resubscribe]
+        const resubscribing = groups.map((group): Resubscribe<Token> => {
+          const token = Deferred.makeUnsafe<AnyPacket | undefined, RequestError>()
+          subscribing.set(token, undefined)
+          resubscribeTokens.push(token)
+          return identified
+            ? { subscriptions: group, token, subscriptionIdentifier: subscriptions.identify(group.map((r) => r.filter)) }
+            : { subscriptions: group, token }
+        })
+        apply(session.connected(connection.sessionPresent, resubscribing, connection.negotiated.receiveMaximum), connection)
       },
       handler: (connection) => {
         const acks = new AckSequencer()

@@ -351,7 +351,7 @@ const withUnfinishedFlows = () => {
 describe("reconnect with sessionPresent = true", () => {
   it("re-sends unacknowledged PUBLISH with DUP=1 and PUBREL for released flows, in original order, before queued requests [MQTT-4.4.0-1]", () => {
     const session = withUnfinishedFlows()
-    const up = session.connected(true, [{ filter: "resub", qos: 1 }])
+    const up = session.connected(true, [{ subscriptions: [{ filter: "resub", qos: 1 }] }])
     expect(up.send).toEqual([
       publishPacket(1, "p1", 1, true),
       { _tag: "Pubrel", packetId: 2 },
@@ -396,7 +396,7 @@ describe("reconnect with sessionPresent = false", () => {
 
   it("sends the resubscribe list first as one SUBSCRIBE, then restarts every flow from PUBLISH (DUP=0)", () => {
     const session = withUnfinishedFlows()
-    const up = session.connected(false, resub)
+    const up = session.connected(false, [{ subscriptions: resub }])
     const first = up.send[0]
     expect(first).toMatchObject({ _tag: "Subscribe", subscriptions: resub })
     const resubId = idOf(first)
@@ -420,10 +420,10 @@ describe("reconnect with sessionPresent = false", () => {
 
   it("the re-subscribe's token completes with its SUBACK (so refused filters can fail their streams); a newer re-subscribe replaces it", () => {
     const session = new Session<string>({ maxInflight: 10, maxQueued: 10 })
-    const first = session.connected(false, [{ filter: "cmd/#", qos: 1 }], "r1")
+    const first = session.connected(false, [{ subscriptions: [{ filter: "cmd/#", qos: 1 }], token: "r1" }])
     const firstId = (first.send[0] as { packetId: number }).packetId
     session.disconnected()
-    const second = session.connected(false, [{ filter: "cmd/#", qos: 1 }, { filter: "status", qos: 0 }], "r2")
+    const second = session.connected(false, [{ subscriptions: [{ filter: "cmd/#", qos: 1 }, { filter: "status", qos: 0 }], token: "r2" }])
     expect(second.send).toHaveLength(1) // the old re-subscribe is not re-sent
     const secondId = (second.send[0] as { packetId: number }).packetId
     expect(session.received({ _tag: "Suback", packetId: firstId, returnCodes: [1] }).violation).toBeTypeOf("string")
@@ -431,6 +431,23 @@ describe("reconnect with sessionPresent = false", () => {
     expect(noViolation(session.received(suback)).completed).toEqual([
       { token: "r2", ack: suback, request: { _tag: "Subscribe", subscriptions: [{ filter: "cmd/#", qos: 1 }, { filter: "status", qos: 0 }] } }
     ])
+  })
+
+  it("MQTT 5.0: a re-subscribe in several SUBSCRIBEs (one per filter), each with its identifier and token, all replaced by the next reconnect", () => {
+    const session = new Session<string>({ maxInflight: 10, maxQueued: 10 })
+    const first = session.connected(false, [
+      { subscriptions: [{ filter: "a/#", qos: 1 }], token: "x", subscriptionIdentifier: 7 },
+      { subscriptions: [{ filter: "a/b", qos: 0 }], token: "y", subscriptionIdentifier: 8 }
+    ])
+    expect(first.send.map((p) => (p as { properties?: unknown }).properties)).toEqual([{ subscriptionIdentifier: 7 }, { subscriptionIdentifier: 8 }])
+    const [x, y] = first.send.map((p) => (p as { packetId: number }).packetId)
+    const ackY = { _tag: "Suback", packetId: y as number, returnCodes: [0] } as const
+    expect(noViolation(session.received(ackY)).completed.map((c) => c.token)).toEqual(["y"])
+    session.disconnected()
+    // x was never answered: a new connection without a session sends the new re-subscribe only
+    const second = session.connected(false, [{ subscriptions: [{ filter: "a/#", qos: 1 }], token: "z", subscriptionIdentifier: 9 }])
+    expect(second.send).toHaveLength(1)
+    expect(session.received({ _tag: "Suback", packetId: x as number, returnCodes: [1] }).violation).toBeTypeOf("string")
   })
 
   it("an empty resubscribe list sends no SUBSCRIBE", () => {
@@ -442,11 +459,11 @@ describe("reconnect with sessionPresent = false", () => {
   it("an unacknowledged re-subscribe is replaced by the next one, not sent twice", () => {
     const session = online<string>()
     session.disconnected()
-    const first = session.connected(false, resub)
+    const first = session.connected(false, [{ subscriptions: resub }])
     const firstId = idOf(first.send[0])
     expect(session.inflight).toBe(1)
     session.disconnected()
-    const second = session.connected(false, [{ filter: "r/3", qos: 0 }])
+    const second = session.connected(false, [{ subscriptions: [{ filter: "r/3", qos: 0 }] }])
     expect(second.send).toHaveLength(1)
     expect(second.send[0]).toMatchObject({ _tag: "Subscribe", subscriptions: [{ filter: "r/3", qos: 0 }] })
     expect(session.inflight).toBe(1)
@@ -477,10 +494,10 @@ describe("reconnect with sessionPresent = false", () => {
   // User SUBSCRIBEs in the same situation ARE re-sent, so only the internal re-subscribe is affected.
   it("an unacknowledged re-subscribe is re-sent when the broker keeps the session it just created", () => {
     const session = new Session<string>({ maxInflight: 10, maxQueued: 10 })
-    const first = session.connected(false, [{ filter: "r", qos: 1 }])
+    const first = session.connected(false, [{ subscriptions: [{ filter: "r", qos: 1 }] }])
     expect(first.send).toEqual([{ _tag: "Subscribe", packetId: 1, subscriptions: [{ filter: "r", qos: 1 }] }])
     session.disconnected() // the SUBSCRIBE was lost with the connection
-    const second = session.connected(true, [{ filter: "r", qos: 1 }])
+    const second = session.connected(true, [{ subscriptions: [{ filter: "r", qos: 1 }] }])
     expect(second.send).toEqual([{ _tag: "Subscribe", packetId: 1, subscriptions: [{ filter: "r", qos: 1 }] }])
   })
 })
@@ -676,7 +693,7 @@ describe("cancel and close", () => {
     const session = new Session<string>({ maxInflight: 1, maxQueued: 10 })
     req(session, publish(1, "a"), "a")
     req(session, publish(2, "b"), "b")
-    session.connected(false, [{ filter: "r", qos: 0 }]) // re-subscribe + "a" in flight, "b" waits
+    session.connected(false, [{ subscriptions: [{ filter: "r", qos: 0 }] }]) // re-subscribe + "a" in flight, "b" waits
     req(session, subscribe("s"), "s")
     req(session, publish(0, "z"), "z") // completed at once: not outstanding
     session.disconnected()
@@ -857,7 +874,7 @@ class World {
     }
     const resubscribe = this.resubscribeList()
     const unfinished = [...this.flights.entries()].sort((a, b) => a[1].seq - b[1].seq)
-    const step = this.session.connected(sessionPresent, resubscribe)
+    const step = this.session.connected(sessionPresent, [{ subscriptions: resubscribe }])
     this.connected = true
 
     // expected order: [re-subscribe], every unfinished flow in original order, then the queue
@@ -1237,7 +1254,7 @@ describe("MQTT 5.0 Receive Maximum on a new connection [MQTT-3.3.4-7]", () => {
     const session = online<string>({ maxInflight: 5 })
     const ids = ["a", "b", "c", "d"].map((t) => sendId(session, publish(1, t), t))
     session.disconnected()
-    const resumed = session.connected(sessionPresent, [], undefined, 2)
+    const resumed = session.connected(sessionPresent, [], 2)
     expect(topics(resumed.send)).toEqual(sessionPresent ? ["a*", "b*"] : ["a", "b"])
     // a new publish waits behind the flows still to resume
     expect(req(session, publish(1, "new"), "new").send).toEqual([])
