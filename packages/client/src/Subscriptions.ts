@@ -48,8 +48,7 @@ export type BrokerState = "subscribing" | "subscribed" | "releasing"
 
 /**
  * Where an incoming message goes:
- * - `Deliver`: to these streams (each once); none for a copy of a message (MQTT 5.0: one per matching
- *   subscription) whose streams each take another copy;
+ * - `Deliver`: to these streams (each once);
  * - `Buffered`: no stream yet; kept for the next matching stream. `evicted` is the oldest message, dropped
  *   to make room (the buffer was full);
  * - `Dropped`: no home. `ended`: the tail of a subscription the program ended (the broker may deliver
@@ -75,9 +74,6 @@ interface FilterState<S> {
   /** The latest request for it: its MQTT 5.0 options are what the broker holds [MQTT-3.8.4-3], and what a re-subscribe asks again. */
   latest: SubscriptionRequest
 }
-
-/** The streams of a copy of a message whose streams each take another copy of it (see `#matchIdentified`). */
-const ANOTHER_COPY: ReadonlyArray<never> = []
 
 /** How many topics the routing cache remembers the streams of. */
 const ROUTE_CACHE_SIZE = 1024
@@ -296,7 +292,7 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   route(message: M): Route<S, M> {
     const ids = message.properties?.subscriptionIdentifiers
     const streams = ids !== undefined && this.#identified.size > 0 ? this.#streamsByIdentifier(message.topic, ids) : this.#streamsOf(message.topic)
-    if (streams.length > 0 || streams === ANOTHER_COPY) return { _tag: "Deliver", streams }
+    if (streams.length > 0) return { _tag: "Deliver", streams }
     if (this.#ended.match(message.topic).length > 0 && !this.#heldByBroker(message.topic)) {
       return { _tag: "Dropped", reason: "ended" }
     }
@@ -430,44 +426,30 @@ export class Subscriptions<S, M extends WithIdentifiers> {
   }
 
   /**
-   * The streams of a message that carries Subscription Identifiers. The copy was sent for the filters of
-   * its identifiers that match the topic. A broker may send one copy per matching subscription
-   * [MQTT-3.3.4-3] (mosquitto does): a stream with two matching filters (`a/b` and `a/+`), or whose filter
-   * another stream also subscribed, would get each copy. So each stream takes only the copy of its first
-   * filter that matches the topic, whichever way the broker sends: one copy per subscription, or one copy
-   * with every identifier [MQTT-3.3.4-4]. The client gives every filter its own identifier (one SUBSCRIBE
-   * per filter) so that the copies can be told apart. Identifiers this client never gave (an earlier
-   * process's) fall back to the topic.
+   * The streams of a message that carries Subscription Identifiers: those of the filters of its identifiers
+   * that match the topic. The client gives every filter its own identifier (one SUBSCRIBE per filter), so a
+   * broker that sends a copy per matching subscription [MQTT-3.3.4-3] (mosquitto does) reaches each stream
+   * once per filter of that stream that matches: streams on different filters (`a/#`, `a/b`) get one copy
+   * each, also after a reconnect without a session. A stream on two filters that both match still gets two:
+   * taking one of them would lose messages from a broker that sends a single copy with the identifier of
+   * one matching subscription only (mosquitto does for messages it queued while the client was away,
+   * against [MQTT-3.3.4-4]). Identifiers this client never gave (an earlier process's) fall back to the topic.
    */
   #matchIdentified(topic: string, ids: ReadonlyArray<number>): ReadonlyArray<S> {
-    const sentFor = new Set<string>()
+    const streams = new Set<S>()
+    let known = false
     for (const id of ids) {
       const filters = this.#identified.get(id)
       if (filters === undefined) continue
-      for (const filter of filters) if (matches(matchingFilter(filter), topic)) sentFor.add(filter)
-    }
-    if (sentFor.size === 0) return this.#streamsOf(topic)
-    const streams: Array<S> = []
-    let open = false
-    for (const filter of sentFor) {
-      const state = this.#filters.get(filter)
-      if (state === undefined) continue
-      for (const stream of state.streams.keys()) {
-        open = true
-        if (!streams.includes(stream) && this.#firstMatching(stream, topic) === filter) streams.push(stream)
+      for (const filter of filters) {
+        if (!matches(matchingFilter(filter), topic)) continue
+        known = true
+        const state = this.#filters.get(filter)
+        if (state !== undefined) for (const stream of state.streams.keys()) streams.add(stream)
       }
     }
-    // Its streams take another copy: this one is not a message without a stream (not dropped, not buffered).
-    return streams.length === 0 && open ? ANOTHER_COPY : streams
+    return known ? [...streams] : this.#streamsOf(topic)
   }
-
-  /** The first of `stream`'s filters (in the order it asked for them) that matches `topic`. */
-  #firstMatching(stream: S, topic: string): string | undefined {
-    const filters = this.#streams.get(stream)
-    if (filters !== undefined) for (const filter of filters) if (matches(matchingFilter(filter), topic)) return filter
-    return undefined
-  }
-
 
   #end(filter: string): void {
     this.#clearRoutes()

@@ -1,12 +1,13 @@
 /**
  * MQTT 5.0 and overlapping subscriptions, against mosquitto 2.0.11, which sends an MQTT 5.0 client one copy
  * of a message per matching subscription [MQTT-3.3.4-3]. A newcomer found streams getting every message
- * twice: the filters of one SUBSCRIBE share its Subscription Identifier, so the copies looked alike, and
- * each went to every stream of those filters. A stream on `["a/b", "a/+"]`, a stream whose filter another
- * stream re-subscribed, and (after a reconnect without a session, when one SUBSCRIBE re-subscribed every
- * filter) any two streams with overlapping filters got duplicates. Now every filter has its own identifier
- * (one SUBSCRIBE per filter) and each stream takes the copy of its first matching filter (see
- * Subscriptions.route): each message reaches each stream once.
+ * twice: the filters of one SUBSCRIBE share its Subscription Identifier, so a copy sent for one filter went
+ * to the streams of all of them. A stream whose filter another stream re-subscribed, and (after a reconnect
+ * without a session, when one SUBSCRIBE re-subscribed every filter) any two streams with overlapping
+ * filters got duplicates. Now every filter has its own identifier (one SUBSCRIBE per filter): streams on
+ * different filters get each message once. A stream on two filters that both match still gets a copy per
+ * filter (see Subscriptions.#matchIdentified: taking one could lose the single copy mosquitto sends for a
+ * message queued while the client was away).
  */
 import type { Message } from "@aimeqtt/client"
 import { assert, it } from "@effect/vitest"
@@ -27,19 +28,7 @@ const untilEnd = (messages: Stream.Stream<Message, unknown>) =>
   )
 
 describeMosquitto("MQTT 5.0: overlapping subscriptions deliver each message once per stream (mosquitto)", () => {
-  it.live("one stream on two filters that both match (a/b and a/+): each message once", () =>
-    Effect.gen(function*() {
-      const broker = yield* Mosquitto.start()
-      const subscriber = yield* client(broker.url, { ...v5, clientId: uniqueId("two-filters") })
-      const publisher = yield* client(broker.url, { ...v5, clientId: uniqueId("pub") })
-      const subscription = yield* subscriber.subscription(["a/b", "a/+"], { qos: 1 })
-      const got = yield* untilEnd(subscription.messages)
-      for (const i of [1, 2, 3]) yield* publisher.publish("a/b", `m${i}`, { qos: 1 })
-      yield* publisher.publish("a/end", "end", { qos: 1 })
-      assert.deepStrictEqual(yield* Fiber.join(got), ["a/b m1", "a/b m2", "a/b m3", "a/end end"])
-    }))
-
-  it.live("a stream on a/#, then a stream on a/b and a/# (a/# re-subscribed with a new identifier): each message once per stream", () =>
+  it.live("a stream on a/#, then a stream on a/b and a/# (a/# re-subscribed): the first gets each message once, the second every one", () =>
     Effect.gen(function*() {
       const broker = yield* Mosquitto.start()
       const subscriber = yield* client(broker.url, { ...v5, clientId: uniqueId("shared-filter") })
@@ -50,9 +39,11 @@ describeMosquitto("MQTT 5.0: overlapping subscriptions deliver each message once
       const gotSecond = yield* untilEnd(second.messages)
       for (const i of [1, 2, 3]) yield* publisher.publish("a/b", `m${i}`, { qos: 1 })
       yield* publisher.publish("a/end", "end", { qos: 1 })
-      const expected = ["a/b m1", "a/b m2", "a/b m3", "a/end end"]
-      assert.deepStrictEqual(yield* Fiber.join(gotFirst), expected)
-      assert.deepStrictEqual(yield* Fiber.join(gotSecond), expected)
+      // Before, the copy sent for a/b (same identifier as a/#, one SUBSCRIBE) reached the first stream too.
+      assert.deepStrictEqual(yield* Fiber.join(gotFirst), ["a/b m1", "a/b m2", "a/b m3", "a/end end"])
+      // The second stream's two filters both match a/b: a copy per filter (see README, MQTT 5.0), none lost.
+      const second2 = yield* Fiber.join(gotSecond)
+      assert.deepStrictEqual([...new Set(second2)], ["a/b m1", "a/b m2", "a/b m3", "a/end end"])
     }))
 
   it.live("after a reconnect without a session (one re-subscribe of every filter), streams on a/# and a/b get each message once", () =>
