@@ -82,7 +82,11 @@ type PacketHook = NonNullable<ClientOptions["onPacket"]>
  * dropped: a broken hook must not end the connection.
  */
 const observe = (hook: PacketHook, direction: "sent" | "received", packet: AnyPacket): Effect.Effect<void> =>
-  Effect.asVoid(Effect.exit(Effect.suspend(() => hook({ direction, packet }))))
+  Effect.asVoid(Effect.exit(Effect.suspend(() => {
+    // A hook from plain JavaScript may return anything (undefined, a promise): ignored like a failure.
+    const result: unknown = hook({ direction, packet })
+    return Effect.isEffect(result) ? (result as ReturnType<PacketHook>) : Effect.void
+  })))
 
 /** Why a connection ended. @since 0.1.0 */
 export type ConnectionEnd = ConnectionLost | ProtocolError | DisconnectedByServer

@@ -111,4 +111,22 @@ describeMosquitto("ClientOptions.onPacket against mosquitto", () => {
       assert.isAtLeast(calls, 12)
       assert.strictEqual((yield* SubscriptionRef.get(mqtt.status))._tag, "Connected")
     }))
+
+  // From plain JavaScript: a hook that returns no Effect (undefined, a promise, a number) used to fail the
+  // client with "Not a valid effect" (a newcomer found it); it is ignored like a failing one.
+  it.live("a hook that returns something other than an Effect does not end the connection", () =>
+    Effect.gen(function*() {
+      const broker = yield* Mosquitto.start()
+      const returned: ReadonlyArray<unknown> = [undefined, null, 42, Promise.resolve(1), { _tag: "Publish" }]
+      let calls = 0
+      const onPacket = ((_: unknown) => returned[calls++ % returned.length]) as unknown as NonNullable<ClientOptions["onPacket"]>
+      const mqtt = yield* client(broker.url, { onPacket })
+      const messages = yield* collect(mqtt.subscribe("packets/plain", { qos: 1 }), 2)
+      yield* mqtt.publish("packets/plain", "one", { qos: 1 })
+      yield* mqtt.publish("packets/plain", "two", { qos: 0 })
+      const received = yield* joinWithin(messages)
+      assert.deepStrictEqual(received.map((m) => m.text), ["one", "two"])
+      assert.isAtLeast(calls, 8)
+      assert.strictEqual((yield* SubscriptionRef.get(mqtt.status))._tag, "Connected")
+    }))
 })
