@@ -9,16 +9,24 @@
 import { outgoingStringError, outgoingTopicNameError } from "@aimeqtt/codec"
 import { InvalidOptions, InvalidTopic, PayloadEncodeError } from "./errors.ts"
 
-/** What a value is, for a message: `a number`, `an object`, `null`, `an array`. Never throws (a revoked Proxy is `an object`). */
-const kind = (value: unknown): string => {
-  if (value === null || value === undefined) return String(value)
-  if (typeof value !== "object") return `a ${typeof value}`
+/** `Array.isArray`, false where it throws (a revoked Proxy). */
+const isArray = (value: unknown): value is ReadonlyArray<unknown> => {
   try {
-    return Array.isArray(value) ? "an array" : "an object"
+    return Array.isArray(value)
   } catch {
-    return "an object"
+    return false
   }
 }
+
+/** What a value is, for a message: `a number`, `an object`, `null`, `an array`. Never throws. */
+const kind = (value: unknown): string =>
+  value === null || value === undefined
+    ? String(value)
+    : isArray(value)
+    ? "an array"
+    : typeof value === "object"
+    ? "an object"
+    : `a ${typeof value}`
 
 /**
  * `String(value)` for a message, or what the value is when it cannot be turned into a string (a
@@ -77,12 +85,12 @@ export const subscribeOptionsError = (
  */
 export const filterList = (filters: unknown): ReadonlyArray<string> | InvalidTopic => {
   if (typeof filters === "string") return [filters]
-  if (kind(filters) !== "an array") {
+  if (!isArray(filters)) {
     return new InvalidTopic({ topic: display(filters), reason: `filters must be a string or an array of strings, got ${kind(filters)}` })
   }
   try {
     // Copied first: an array-like Proxy is read once, and may throw here (not later).
-    const list: Array<unknown> = [...(filters as ReadonlyArray<unknown>)]
+    const list: Array<unknown> = [...filters]
     for (const filter of list) {
       const error = topicTypeError(filter)
       if (error !== undefined) return error

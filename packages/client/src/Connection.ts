@@ -547,11 +547,13 @@ const coalesce = (
   let run: Array<AnyPacket> = []
   let runBytes = 0
   let complete = 0 // items whose every packet is in `chunks` or `run`
-  const flush = () => {
-    const chunk = encodeAll<ProtocolVersion>(run, options)
+  const emit = (chunk: Uint8Array) => {
     chunks.push(chunk)
     settles.push(complete)
     bytes += chunk.length
+  }
+  const flush = () => {
+    emit(encodeAll<ProtocolVersion>(run, options))
     run = []
     runBytes = 0
   }
@@ -563,13 +565,9 @@ const coalesce = (
         if (packet._tag === "Publish" && packet.payload.length >= Payloads.LARGE_PAYLOAD && Payloads.isOwned(packet.payload)) {
           // A large payload the client encoded itself is written as it is, not copied (see Payloads.ts): its
           // head ends the run, the payload follows (one vectored write). A caller's bytes are copied below.
-          const head = encodePublishHead<ProtocolVersion>(packet, options)
           if (run.length > 0) flush()
-          chunks.push(head)
-          settles.push(complete)
-          chunks.push(packet.payload)
-          settles.push(complete)
-          bytes += head.length + packet.payload.length
+          emit(encodePublishHead<ProtocolVersion>(packet, options))
+          emit(packet.payload)
           continue
         }
         const size = encodedLength<ProtocolVersion>(packet, options)

@@ -72,6 +72,18 @@ export interface Supervisor {
   readonly unsubscribe: (filters: ReadonlyArray<string>) => Effect.Effect<void, RequestError | UnsubscribeRejected>
 }
 
+/**
+ * The SUBSCRIBEs that carry `requests`. MQTT 5.0 with Subscription Identifiers: one per filter, each with
+ * its own identifier (an identifier applies to every filter of its SUBSCRIBE [MQTT-3.8.2.1.2]), so that the
+ * copy a broker sends per matching subscription [MQTT-3.3.4-3] goes to the streams of its own filter only
+ * (see Subscriptions.route); otherwise one SUBSCRIBE for all (none for no requests).
+ */
+const subscribeGroups = (
+  requests: ReadonlyArray<SubscriptionRequest>,
+  identified: boolean
+): ReadonlyArray<ReadonlyArray<SubscriptionRequest>> =>
+  requests.length === 0 ? [] : identified ? requests.map((r) => [r]) : [requests]
+
 /** The error of a refused SUBACK: the filters, their codes, and the broker's Reason String (MQTT 5.0). */
 const rejection = (filters: ReadonlyArray<string>, reasonCodes: ReadonlyArray<number>, suback: Suback<ProtocolVersion>): SubscriptionRejected => {
   const reasonString = "properties" in suback ? suback.properties?.reasonString : undefined
@@ -289,12 +301,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
       )
 
     const subscribe = (subscriber: Subscriber): Effect.Effect<Suback<ProtocolVersion>, RequestError | SubscriptionRejected> => {
-      // MQTT 5.0: a Subscription Identifier per filter, so one SUBSCRIBE per filter (an identifier applies to
-      // every filter of its SUBSCRIBE [MQTT-3.8.2.1.2]). A broker may send a copy of a message per matching
-      // subscription [MQTT-3.3.4-3]: the identifiers tell the copies apart, and each stream takes one
-      // (see Subscriptions.route).
       const identified = lastNegotiated?.subscriptionIdentifiersAvailable === true
-      const groups = identified ? subscriber.requests.map((r) => [r]) : [subscriber.requests]
       const one = (group: ReadonlyArray<SubscriptionRequest>) =>
         request({
           _tag: "Subscribe",
@@ -305,7 +312,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
           withdrawn: (token) => subscribing.delete(token)
         })
       return Effect.flatMap(
-        Effect.forEach(groups, one, { concurrency: "unbounded" }),
+        Effect.forEach(subscribeGroups(subscriber.requests, identified), one, { concurrency: "unbounded" }),
         (acks) => {
           const subacks = acks as ReadonlyArray<Suback<ProtocolVersion>>
           const first = subacks[0] as Suback<ProtocolVersion>
@@ -419,10 +426,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<Supervisor, Connec
         if (!connection.sessionPresent) for (const token of resubscribeTokens) subscribing.delete(token)
         resubscribeTokens = []
         lastNegotiated = connection.negotiated
-        // MQTT 5.0: one SUBSCRIBE per filter, each with its own Subscription Identifier (see `subscribe`).
         const identified = connection.negotiated.subscriptionIdentifiersAvailable
-        const groups = resubscribe.length === 0 ? [] : identified ? resubscribe.map((r) => [r]) : [resubscribe]
-        const resubscribing = groups.map((group): Resubscribe<Token> => {
+        const resubscribing = subscribeGroups(resubscribe, identified).map((group): Resubscribe<Token> => {
           const token = Deferred.makeUnsafe<AnyPacket | undefined, RequestError>()
           subscribing.set(token, undefined)
           resubscribeTokens.push(token)
